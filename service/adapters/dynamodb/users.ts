@@ -1,0 +1,103 @@
+import {
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { User, UserStore } from '../../core/ports.js';
+import { phoneClaimKey, userKey } from './keys.js';
+import { isConditionFailure } from './tables.js';
+
+/** Users table: `user#<id>` items and `phone#<e164>` claims pointing at them. */
+export class DynamoUserStore implements UserStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async get(id: string): Promise<User | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: userKey(id) }), ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    const { id: storedId, phone, name, photoKey, createdAt, updatedAt } = unmarshall(Item);
+    return { id: storedId, phone, name: name ?? null, photoKey: photoKey ?? null, createdAt, updatedAt };
+  }
+
+  async claimPhone(phone: string, userId: string): Promise<string> {
+    // A claim can vanish between the failed put and the read (account deletion): try again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.tableName,
+            Item: marshall({ pk: phoneClaimKey(phone), userId, createdAt: new Date().toISOString() }),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return userId;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      const { Item } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: phoneClaimKey(phone) }),
+          ConsistentRead: true,
+        }),
+      );
+      if (Item) return unmarshall(Item).userId as string;
+    }
+    throw new Error('phone claim kept changing while it was read');
+  }
+
+  async createUser(user: User): Promise<boolean> {
+    return this.conditionalPut(user, 'attribute_not_exists(pk)');
+  }
+
+  async replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean> {
+    return this.conditionalPut(next, 'updatedAt = :expected', { ':expected': expectedUpdatedAt });
+  }
+
+  async releasePhone(phone: string, userId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: phoneClaimKey(phone) }),
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeValues: marshall({ ':userId': userId }),
+        }),
+      );
+    } catch (error) {
+      // Gone already, or claimed by a newer account: either way not ours to delete.
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk: userKey(id) }) }));
+  }
+
+  private async conditionalPut(
+    user: User,
+    condition: string,
+    values?: Record<string, string>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ pk: userKey(user.id), ...user }),
+          ConditionExpression: condition,
+          ...(values && { ExpressionAttributeValues: marshall(values) }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}

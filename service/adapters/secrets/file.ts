@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import type { Clock, SecretSource } from '../../core/ports.js';
+import type { SecretName } from '../../manifest.js';
+
+/**
+ * The sandbox's secrets: `.chatshyld/local/secrets.json`, `{ "secrets": { "<name>": <value> } }`
+ * with each value the same JSON document SSM would hold. Cached like SSM values are (max age,
+ * forced re-read), so a rotation of the file is picked up the way a deployed function picks one up.
+ */
+export class FileSecretSource implements SecretSource {
+  private cache: { readAt: number; values: Partial<Record<SecretName, string>> } | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly clock: Clock,
+    private readonly maxAgeSeconds: number,
+  ) {}
+
+  async get(name: SecretName, options: { forceFetch?: boolean } = {}): Promise<string | undefined> {
+    const now = this.clock.now();
+    if (!this.cache || options.forceFetch || now - this.cache.readAt >= this.maxAgeSeconds * 1000) {
+      this.cache = { readAt: now, values: await this.load() };
+    }
+    return this.cache.values[name];
+  }
+
+  private async load(): Promise<Partial<Record<SecretName, string>>> {
+    const document = JSON.parse(await readFile(this.path, 'utf8')) as { secrets?: Record<string, unknown> };
+    const values: Partial<Record<SecretName, string>> = {};
+    for (const [name, value] of Object.entries(document.secrets ?? {})) {
+      values[name as SecretName] = JSON.stringify(value);
+    }
+    return values;
+  }
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
+import { UnauthorizedError } from './errors.js';
+import type { KeyRingReader } from './key-ring.js';
+import type { Clock } from './ports.js';
+
+export const accessTokenAudience = 'chatshyld-api';
+export const accessTokenType = 'at+jwt';
+const algorithm = 'HS256';
+
+export interface IssuedAccessToken {
+  readonly token: string;
+  /** Seconds. */
+  readonly expiresIn: number;
+}
+
+/**
+ * Short-lived access tokens: HS256 JWTs whose header names the signing key. Verification pins the
+ * algorithm, issuer, audience, type and expiry; anything else is one 401 with no detail.
+ */
+export class AccessTokens {
+  readonly issuer: string;
+
+  constructor(
+    private readonly keys: KeyRingReader,
+    private readonly clock: Clock,
+    stage: string,
+    private readonly ttlSeconds: number,
+  ) {
+    this.issuer = `chatshyld/${stage}`;
+  }
+
+  async issue(userId: string): Promise<IssuedAccessToken> {
+    const { current } = await this.keys.ring();
+    const issuedAt = Math.floor(this.clock.now() / 1000);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: algorithm, kid: current.kid, typ: accessTokenType })
+      .setIssuer(this.issuer)
+      .setAudience(accessTokenAudience)
+      .setSubject(userId)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(issuedAt + this.ttlSeconds)
+      .setJti(randomUUID())
+      .sign(current.bytes);
+    return { token, expiresIn: this.ttlSeconds };
+  }
+
+  /** Returns the token's subject; throws 401 `unauthorized` for any token that is not ours and current. */
+  async verify(token: string): Promise<string> {
+    let kid: unknown;
+    let alg: unknown;
+    try {
+      ({ kid, alg } = decodeProtectedHeader(token));
+    } catch {
+      throw new UnauthorizedError();
+    }
+    // Checked before the key lookup so a forged header cannot force a secret re-read.
+    if (alg !== algorithm || typeof kid !== 'string' || kid.length === 0 || kid.length > 64) {
+      throw new UnauthorizedError();
+    }
+    const key = await this.keys.find(kid);
+    if (!key) throw new UnauthorizedError();
+    try {
+      const { payload } = await jwtVerify(token, key.bytes, {
+        algorithms: [algorithm],
+        issuer: this.issuer,
+        audience: accessTokenAudience,
+        typ: accessTokenType,
+        requiredClaims: ['sub', 'iat', 'exp', 'jti'],
+        currentDate: new Date(this.clock.now()),
+      });
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new UnauthorizedError();
+      return payload.sub;
+    } catch {
+      throw new UnauthorizedError();
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The small interfaces the domain core depends on. Adapters (DynamoDB, S3, SSM, Twilio, the sandbox)
+ * implement them and are injected at the edge; the core imports no AWS SDK and reads no environment.
+ */
+import type { SecretName } from '../manifest.js';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface User {
+  readonly id: string;
+  readonly phone: string;
+  readonly name: string | null;
+  readonly photoKey: string | null;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface UserStore {
+  get(id: string): Promise<User | undefined>;
+  /** Claims `phone` for `userId` unless it is claimed already; returns the owner's id either way. */
+  claimPhone(phone: string, userId: string): Promise<string>;
+  /** Writes a new user item; returns false when one with this id exists already. */
+  createUser(user: User): Promise<boolean>;
+  /**
+   * Writes `next` if the stored item still has `expectedUpdatedAt` (optimistic concurrency);
+   * returns false when someone else changed it first or it is gone.
+   */
+  replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean>;
+  /** Deletes the phone claim if it still belongs to `userId`. */
+  releasePhone(phone: string, userId: string): Promise<void>;
+  deleteUser(id: string): Promise<void>;
+}
+
+export interface RefreshTokenRecord {
+  /** HMAC-SHA256(pepper, token), hex. The token itself is never stored. */
+  readonly hash: string;
+  readonly pepperKid: string;
+  readonly userId: string;
+  readonly familyId: string;
+  /** Epoch ms. */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * A refresh-token family: every token descended from one login. `head` is the one token of the
+ * family that may be used; `previous` is its immediate parent, replayable within the grace window.
+ */
+export interface TokenFamily {
+  readonly id: string;
+  readonly userId: string;
+  readonly status: 'active' | 'revoked';
+  readonly head: string;
+  readonly previous: string | null;
+  /** When `previous` was first rotated (epoch ms); the grace window runs from here. */
+  readonly previousRotatedAt: number | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedReason?: string;
+}
+
+export interface RefreshTokenStore {
+  /** Stores a token record; it must not exist yet. */
+  putToken(record: RefreshTokenRecord): Promise<void>;
+  getToken(hash: string): Promise<RefreshTokenRecord | undefined>;
+  deleteToken(hash: string): Promise<void>;
+  createFamily(family: TokenFamily): Promise<void>;
+  getFamily(id: string): Promise<TokenFamily | undefined>;
+  /**
+   * Moves the family's head from `expectedHead` to `next.head` in one conditional write; returns
+   * false, changing nothing, when the family is no longer active or its head moved first.
+   */
+  advanceHead(
+    familyId: string,
+    expectedHead: string,
+    next: { head: string; previous: string; previousRotatedAt: number },
+  ): Promise<boolean>;
+  revokeFamily(familyId: string, reason: string): Promise<void>;
+  /** Deletes every token and family of the user. */
+  deleteAllForUser(userId: string): Promise<void>;
+}
+
+export interface RateLimitDecision {
+  readonly allowed: boolean;
+  /** Seconds until the window resets (meaningful when not allowed). */
+  readonly retryAfterSeconds: number;
+}
+
+export interface RateLimiter {
+  /** Counts one hit against `key` in a window that starts at its first hit. */
+  hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+  /** Forgets the counters of these keys (account deletion). */
+  forget(keys: readonly string[]): Promise<void>;
+}
+
+/** A pending OTP for one phone: single use, with its count of wrong codes. */
+export interface OtpChallenge {
+  readonly phone: string;
+  readonly id: string;
+  readonly via: 'provider' | 'test-number';
+  readonly failures: number;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+}
+
+export interface OtpChallengeStore {
+  /** Opens a challenge, replacing any pending one (and so resetting its failures). */
+  open(challenge: OtpChallenge): Promise<void>;
+  get(phone: string): Promise<OtpChallenge | undefined>;
+  /** Counts one wrong code; returns the new count. */
+  recordFailure(phone: string, challengeId: string): Promise<number>;
+  /** Deletes the challenge if it is still `challengeId`; returns whether this call consumed it. */
+  consume(phone: string, challengeId: string): Promise<boolean>;
+  forget(phone: string): Promise<void>;
+}
+
+export type OtpCheckResult = 'approved' | 'rejected';
+
+/** Sends and checks one-time codes (Twilio Verify in AWS, the outbox in the sandbox). */
+export interface OtpSender {
+  send(phone: string): Promise<void>;
+  check(phone: string, code: string): Promise<OtpCheckResult>;
+}
+
+export interface AvatarObject {
+  readonly contentType: string | undefined;
+  readonly size: number;
+}
+
+export interface PresignedUpload {
+  readonly url: string;
+  readonly fields: Record<string, string>;
+}
+
+export interface AvatarStore {
+  presignUpload(
+    key: string,
+    contentType: string,
+    maxBytes: number,
+    expiresInSeconds: number,
+  ): Promise<PresignedUpload>;
+  describe(key: string): Promise<AvatarObject | undefined>;
+  downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  delete(key: string): Promise<void>;
+  deleteAllUnder(prefix: string): Promise<void>;
+}
+
+/** Reads raw secret values (JSON text) by name; implementations cache up to their max age. */
+export interface SecretSource {
+  get(name: SecretName, options?: { forceFetch?: boolean }): Promise<string | undefined>;
+}
+
+export type MetricName = 'OtpSent' | 'OtpVerified' | 'Refreshes' | 'ReuseDetected' | 'Errors';
+
+export interface Metrics {
+  count(name: MetricName, value?: number): void;
+}
+
+/** Structured logging; callers pass no tokens, codes or secret values. */
+export interface Log {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+export const noMetrics: Metrics = { count() {} };

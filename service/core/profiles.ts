@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import { avatarBucket, avatarContentTypes, type AvatarContentType } from '../manifest.js';
+import type { ServiceSettings } from '../settings.js';
+import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
+import type {
+  AvatarStore,
+  Clock,
+  Log,
+  OtpChallengeStore,
+  PresignedUpload,
+  RateLimiter,
+  User,
+  UserStore,
+} from './ports.js';
+import { phoneRateLimitKeys } from './rate-limits.js';
+import type { Sessions } from './sessions.js';
+import { maxWriteAttempts } from './users.js';
+
+export interface UserView extends User {
+  /** A short-lived presigned GET of the photo, or null. */
+  readonly photoUrl: string | null;
+}
+
+export interface ProfileChanges {
+  readonly name?: string;
+  /** A key returned by presign; null removes the photo. */
+  readonly photoKey?: string | null;
+}
+
+export interface AvatarUpload extends PresignedUpload {
+  readonly key: string;
+  readonly expiresIn: number;
+  readonly maxBytes: number;
+}
+
+const nameMaxLength = 64;
+// Control, separator-line, private-use and unassigned code points, and format characters other
+// than the zero-width joiner that emoji sequences need (so no bidi overrides).
+const unprintable = /[\p{Cc}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?!\u200D)\p{Cf}/u;
+
+/** Trims and checks a display name: 1-64 printable characters. */
+export function normalizeName(value: string): string {
+  const name = value.normalize('NFC').trim();
+  const length = [...name].length;
+  if (length < 1 || length > nameMaxLength || unprintable.test(name)) {
+    throw new BadRequestError(`name must be 1-${nameMaxLength} printable characters.`);
+  }
+  return name;
+}
+
+export function avatarPrefix(userId: string): string {
+  return `${avatarBucket.keyPrefix}${userId}/`;
+}
+
+const avatarFileName = /^[A-Za-z0-9-]+\.(jpg|png|webp)$/;
+
+/** True only for a key the presign route could have issued to this user. */
+export function isOwnAvatarKey(userId: string, key: string): boolean {
+  const prefix = avatarPrefix(userId);
+  return key.startsWith(prefix) && avatarFileName.test(key.slice(prefix.length));
+}
+
+const extensionTypes: Record<string, AvatarContentType> = Object.fromEntries(
+  Object.entries(avatarContentTypes).map(([type, extension]) => [extension, type as AvatarContentType]),
+);
+
+/** The signed-in user's own profile: read, update, avatar upload, and account deletion. */
+export class Profiles {
+  constructor(
+    private readonly users: UserStore,
+    private readonly avatars: AvatarStore,
+    private readonly clock: Clock,
+    private readonly settings: ServiceSettings,
+    private readonly log: Log,
+  ) {}
+
+  async get(userId: string): Promise<UserView> {
+    return this.present(await this.existing(userId));
+  }
+
+  /**
+   * Applies name and photo changes with optimistic concurrency, then deletes the replaced photo
+   * object (only once the new key is stored, so a failed write never loses the photo in use).
+   */
+  async update(userId: string, changes: ProfileChanges): Promise<UserView> {
+    const name = changes.name === undefined ? undefined : normalizeName(changes.name);
+    if (changes.photoKey) await this.checkUploadedPhoto(userId, changes.photoKey);
+
+    for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {
+      const user = await this.existing(userId);
+      const next: User = {
+        ...user,
+        ...(name === undefined ? {} : { name }),
+        ...(changes.photoKey === undefined ? {} : { photoKey: changes.photoKey }),
+        // Strictly increasing, so it can serve as the version in the conditional write.
+        updatedAt: new Date(Math.max(this.clock.now(), Date.parse(user.updatedAt) + 1)).toISOString(),
+      };
+      if (!(await this.users.replaceUser(next, user.updatedAt))) continue;
+      if (user.photoKey && user.photoKey !== next.photoKey) await this.discardPhoto(user.photoKey);
+      return this.present(next);
+    }
+    throw new Error(`profile ${userId} kept changing under concurrent updates`);
+  }
+
+  private async checkUploadedPhoto(userId: string, key: string): Promise<void> {
+    if (!isOwnAvatarKey(userId, key)) {
+      throw new ForbiddenError('forbidden_photo_key', 'photoKey must be a key returned by the presign route.');
+    }
+    const object = await this.avatars.describe(key);
+    if (!object) {
+      throw new BadRequestError('No photo has been uploaded under photoKey.', 'photo_not_uploaded');
+    }
+    // The presigned policy bounds type and size in S3; checked again here so no other path can
+    // attach an object that breaks them.
+    const expectedType = extensionTypes[key.slice(key.lastIndexOf('.') + 1)];
+    if (object.contentType !== expectedType || object.size < 1 || object.size > avatarBucket.maxBytes) {
+      await this.discardPhoto(key);
+      throw new BadRequestError('The uploaded photo is not an accepted image.', 'invalid_photo');
+    }
+  }
+
+  private async discardPhoto(key: string): Promise<void> {
+    try {
+      await this.avatars.delete(key);
+    } catch (error) {
+      // The profile is already right; a stray object is only storage, and the lifecycle rule may catch it.
+      this.log.warn('could not delete a replaced photo', { key, reason: (error as Error).message });
+    }
+  }
+
+  private async existing(userId: string): Promise<User> {
+    const user = await this.users.get(userId);
+    // A valid token for a deleted account is just an invalid token.
+    if (!user) throw new UnauthorizedError();
+    return user;
+  }
+
+  /** The user as the API shows it, with a fresh download URL for the photo. */
+  async present(user: User): Promise<UserView> {
+    const photoUrl = user.photoKey
+      ? await this.avatars.downloadUrl(user.photoKey, this.settings.avatar.downloadExpiresSeconds)
+      : null;
+    return { ...user, photoUrl };
+  }
+}
+
+/** Presigned avatar uploads under the user's own prefix. */
+export class AvatarUploads {
+  constructor(
+    private readonly avatars: AvatarStore,
+    private readonly settings: ServiceSettings,
+  ) {}
+
+  async presign(userId: string, contentType: string): Promise<AvatarUpload> {
+    if (!Object.hasOwn(avatarContentTypes, contentType)) {
+      throw new BadRequestError(
+        `contentType must be one of ${Object.keys(avatarContentTypes).join(', ')}.`,
+        'unsupported_content_type',
+      );
+    }
+    const extension = avatarContentTypes[contentType as AvatarContentType];
+    const key = `${avatarPrefix(userId)}${randomUUID()}.${extension}`;
+    const expiresIn = this.settings.avatar.uploadExpiresSeconds;
+    const upload = await this.avatars.presignUpload(key, contentType, avatarBucket.maxBytes, expiresIn);
+    return { ...upload, key, expiresIn, maxBytes: avatarBucket.maxBytes };
+  }
+}
+
+/**
+ * Deletes an account and everything that names it. The user item goes last, so a deletion cut
+ * short can simply be asked for again with the same access token.
+ */
+export class AccountDeletion {
+  constructor(
+    private readonly users: UserStore,
+    private readonly sessions: Sessions,
+    private readonly avatars: AvatarStore,
+    private readonly limiter: RateLimiter,
+    private readonly challenges: OtpChallengeStore,
+    private readonly log: Log,
+  ) {}
+
+  async delete(userId: string): Promise<void> {
+    const user = await this.users.get(userId);
+    if (!user) return;
+    await this.sessions.endAll(userId);
+    await this.avatars.deleteAllUnder(avatarPrefix(userId));
+    await this.limiter.forget(phoneRateLimitKeys(user.phone));
+    await this.challenges.forget(user.phone);
+    await this.users.releasePhone(user.phone, userId);
+    await this.users.deleteUser(userId);
+    this.log.info('account deleted', { userId });
+  }
+}

@@ -1,0 +1,33 @@
+import { TooManyRequestsError } from './errors.js';
+import type { RateLimiter } from './ports.js';
+import type { WindowLimit } from '../settings.js';
+
+export type RateLimitPolicy =
+  | 'send-otp-ip'
+  | 'send-otp-phone-cooldown'
+  | 'send-otp-phone-hourly'
+  | 'verify-otp-ip'
+  | 'refresh-ip';
+
+/** The logical name of one counter; the store decides how it is keyed. */
+export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
+  return `${policy}#${subject}`;
+}
+
+/** The counters that name a phone number, forgotten when its account is deleted. */
+export function phoneRateLimitKeys(phone: string): string[] {
+  return [rateLimitKey('send-otp-phone-cooldown', phone), rateLimitKey('send-otp-phone-hourly', phone)];
+}
+
+/** Counts one hit; throws 429 `rate_limited` with Retry-After once the window is full. */
+export async function enforceLimit(
+  limiter: RateLimiter,
+  policy: RateLimitPolicy,
+  subject: string,
+  rule: WindowLimit,
+): Promise<void> {
+  const decision = await limiter.hit(rateLimitKey(policy, subject), rule.limit, rule.windowSeconds);
+  if (!decision.allowed) {
+    throw new TooManyRequestsError('rate_limited', 'Too many requests. Try again later.', decision.retryAfterSeconds);
+  }
+}

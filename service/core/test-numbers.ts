@@ -1,0 +1,84 @@
+/**
+ * Test numbers: phones with a fixed code, kept in the `test-numbers` secret as
+ * `[{ phone, code, expiresAt }]`. They never reach the OTP provider and skip per-phone limits.
+ */
+import { MisconfigurationError } from './errors.js';
+import { parsePhone } from './phone.js';
+import type { Clock, Log, SecretSource } from './ports.js';
+
+export interface TestNumber {
+  readonly phone: string;
+  readonly code: string;
+  /** ISO 8601. */
+  readonly expiresAt: string;
+}
+
+export const otpCodePattern = /^\d{4,10}$/;
+
+/** Parses the secret's value; throws naming the first bad entry. */
+export function parseTestNumbers(text: string): TestNumber[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (cause) {
+    throw new MisconfigurationError('test-numbers is not valid JSON', { cause });
+  }
+  if (!Array.isArray(list)) throw new MisconfigurationError('test-numbers must be a JSON array');
+  return list.map((entry, index) => {
+    const where = `test-numbers[${index}]`;
+    if (typeof entry !== 'object' || entry === null) {
+      throw new MisconfigurationError(`${where} must be an object {phone, code, expiresAt}`);
+    }
+    const { phone, code, expiresAt, ...rest } = entry as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) {
+      throw new MisconfigurationError(`${where} has unknown fields: ${Object.keys(rest).join(', ')}`);
+    }
+    if (typeof phone !== 'string') throw new MisconfigurationError(`${where}.phone must be a string`);
+    try {
+      parsePhone(phone);
+    } catch {
+      throw new MisconfigurationError(`${where}.phone must be a valid E.164 number`);
+    }
+    if (typeof code !== 'string' || !otpCodePattern.test(code)) {
+      throw new MisconfigurationError(`${where}.code must be 4-10 digits`);
+    }
+    if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) {
+      throw new MisconfigurationError(`${where}.expiresAt must be an ISO 8601 date`);
+    }
+    return { phone, code, expiresAt };
+  });
+}
+
+export class TestNumberDirectory {
+  private parsed: { text: string; numbers: TestNumber[] } | undefined;
+
+  constructor(
+    private readonly source: SecretSource,
+    private readonly clock: Clock,
+    private readonly enabled: boolean,
+    private readonly log: Log,
+  ) {}
+
+  /** The unexpired test number for `phone`, if the stage allows test numbers. */
+  async find(phone: string): Promise<TestNumber | undefined> {
+    if (!this.enabled) return undefined;
+    const numbers = await this.load();
+    const now = this.clock.now();
+    return numbers.find((entry) => entry.phone === phone && Date.parse(entry.expiresAt) > now);
+  }
+
+  private async load(): Promise<TestNumber[]> {
+    const text = await this.source.get('test-numbers');
+    if (text === undefined) return [];
+    if (this.parsed?.text === text) return this.parsed.numbers;
+    let numbers: TestNumber[] = [];
+    try {
+      numbers = parseTestNumbers(text);
+    } catch (error) {
+      // A broken list must not stop real users signing in; it is logged for the operator.
+      this.log.error('test-numbers secret is malformed; ignoring it', { reason: (error as Error).message });
+    }
+    this.parsed = { text, numbers };
+    return numbers;
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The one source of truth for what the service is made of: its routes, the tables and bucket they
+ * touch, and the secrets they read. Infra builds one Lambda per route with exactly these grants; the
+ * sandbox mounts the same list; a test checks that the synthesized template agrees.
+ *
+ * This module is pure data and must stay free of imports with side effects: the CLI, infra and the
+ * Lambdas all load it.
+ */
+
+export type TableId = 'users' | 'refreshTokens' | 'rateLimits';
+export type SecretName = 'jwt-secret' | 'refresh-pepper' | 'twilio' | 'test-numbers';
+export type TableAccess = 'read' | 'readwrite';
+export type BucketAccess = 'read' | 'put' | 'delete' | 'list';
+
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: 'S' | 'N';
+}
+
+export interface TableIndexDefinition {
+  readonly name: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+}
+
+export interface TableDefinition {
+  readonly id: TableId;
+  /** Logical name: CDK construct id in infra, table-name suffix in the sandbox. */
+  readonly logicalName: string;
+  /** Environment variable through which a Lambda learns the physical table name. */
+  readonly env: string;
+  readonly partitionKey: KeyAttribute;
+  readonly ttlAttribute?: string;
+  readonly indexes: readonly TableIndexDefinition[];
+}
+
+export const tables: Readonly<Record<TableId, TableDefinition>> = {
+  users: {
+    id: 'users',
+    logicalName: 'Users',
+    env: 'USERS_TABLE',
+    partitionKey: { name: 'pk', type: 'S' },
+    indexes: [],
+  },
+  refreshTokens: {
+    id: 'refreshTokens',
+    logicalName: 'RefreshTokens',
+    env: 'REFRESH_TOKENS_TABLE',
+    partitionKey: { name: 'pk', type: 'S' },
+    ttlAttribute: 'expiresAt',
+    indexes: [{ name: 'byUser', partitionKey: { name: 'userId', type: 'S' } }],
+  },
+  rateLimits: {
+    id: 'rateLimits',
+    logicalName: 'RateLimits',
+    env: 'RATE_LIMITS_TABLE',
+    partitionKey: { name: 'pk', type: 'S' },
+    ttlAttribute: 'expiresAt',
+    indexes: [],
+  },
+};
+
+export const avatarContentTypes = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+} as const;
+export type AvatarContentType = keyof typeof avatarContentTypes;
+
+export const avatarBucket = {
+  logicalName: 'Avatars',
+  env: 'AVATARS_BUCKET',
+  /** Every object the service writes lives under this prefix; write grants are scoped to it. */
+  keyPrefix: 'avatar/',
+  maxBytes: 5 * 1024 * 1024,
+} as const;
+
+export interface SecretDefinition {
+  readonly name: SecretName;
+  /** Environment variable holding the SSM parameter name (never the value). */
+  readonly env: string;
+  readonly description: string;
+}
+
+export const secrets: Readonly<Record<SecretName, SecretDefinition>> = {
+  'jwt-secret': {
+    name: 'jwt-secret',
+    env: 'JWT_SECRET_PARAM',
+    description: 'key ring signing access tokens (HS256)',
+  },
+  'refresh-pepper': {
+    name: 'refresh-pepper',
+    env: 'REFRESH_PEPPER_PARAM',
+    description: 'key ring hashing refresh tokens (HMAC-SHA256)',
+  },
+  twilio: {
+    name: 'twilio',
+    env: 'TWILIO_PARAM',
+    description: 'Twilio Verify credentials {accountSid, authToken, verifyServiceSid}',
+  },
+  'test-numbers': {
+    name: 'test-numbers',
+    env: 'TEST_NUMBERS_PARAM',
+    description: 'phone numbers with fixed codes that never reach Twilio [{phone, code, expiresAt}]',
+  },
+};
+
+/** The one function that names an SSM parameter. */
+export function secretParameterName(stage: string, name: SecretName): string {
+  return `/chatshyld/${stage}/${name}`;
+}
+
+export type RouteId =
+  | 'health'
+  | 'sendOtp'
+  | 'verifyOtp'
+  | 'refresh'
+  | 'logout'
+  | 'getMe'
+  | 'patchMe'
+  | 'presignAvatar'
+  | 'deleteMe';
+
+export interface RouteAccess {
+  readonly tables?: Partial<Record<TableId, TableAccess>>;
+  readonly bucket?: readonly BucketAccess[];
+  readonly secrets?: readonly SecretName[];
+}
+
+export interface RouteDefinition {
+  readonly id: RouteId;
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  /** Lambda entry module, relative to the repo root; it exports `handler`. */
+  readonly entry: string;
+  readonly auth: boolean;
+  /** Whether the route takes a JSON body. */
+  readonly body: boolean;
+  readonly access: RouteAccess;
+}
+
+const jwt = 'jwt-secret' satisfies SecretName;
+const pepper = 'refresh-pepper' satisfies SecretName;
+
+export const routes: readonly RouteDefinition[] = [
+  {
+    id: 'health',
+    method: 'GET',
+    path: '/health',
+    entry: 'service/lambda/health.ts',
+    auth: false,
+    body: false,
+    access: {},
+  },
+  {
+    id: 'sendOtp',
+    method: 'POST',
+    path: '/auth/send-otp',
+    entry: 'service/lambda/send-otp.ts',
+    auth: false,
+    body: true,
+    access: { tables: { rateLimits: 'readwrite' }, secrets: ['twilio', 'test-numbers'] },
+  },
+  {
+    id: 'verifyOtp',
+    method: 'POST',
+    path: '/auth/verify-otp',
+    entry: 'service/lambda/verify-otp.ts',
+    auth: false,
+    body: true,
+    access: {
+      tables: { rateLimits: 'readwrite', users: 'readwrite', refreshTokens: 'readwrite' },
+      // read: the user in the answer carries a presigned URL of their photo.
+      bucket: ['read'],
+      secrets: ['twilio', 'test-numbers', jwt, pepper],
+    },
+  },
+  {
+    id: 'refresh',
+    method: 'POST',
+    path: '/auth/refresh',
+    entry: 'service/lambda/refresh.ts',
+    auth: false,
+    body: true,
+    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite' }, secrets: [jwt, pepper] },
+  },
+  {
+    id: 'logout',
+    method: 'POST',
+    path: '/auth/logout',
+    entry: 'service/lambda/logout.ts',
+    auth: false,
+    body: true,
+    access: { tables: { refreshTokens: 'readwrite' }, secrets: [pepper] },
+  },
+  {
+    id: 'getMe',
+    method: 'GET',
+    path: '/profile/me',
+    entry: 'service/lambda/get-me.ts',
+    auth: true,
+    body: false,
+    access: { tables: { users: 'read' }, bucket: ['read'], secrets: [jwt] },
+  },
+  {
+    id: 'patchMe',
+    method: 'PATCH',
+    path: '/profile/me',
+    entry: 'service/lambda/patch-me.ts',
+    auth: true,
+    body: true,
+    access: { tables: { users: 'readwrite' }, bucket: ['read', 'delete'], secrets: [jwt] },
+  },
+  {
+    id: 'presignAvatar',
+    method: 'POST',
+    path: '/profile/avatar/presign',
+    entry: 'service/lambda/presign-avatar.ts',
+    auth: true,
+    body: true,
+    access: { bucket: ['put'], secrets: [jwt] },
+  },
+  {
+    id: 'deleteMe',
+    method: 'DELETE',
+    path: '/profile/me',
+    entry: 'service/lambda/delete-me.ts',
+    auth: true,
+    body: false,
+    access: {
+      tables: { users: 'readwrite', refreshTokens: 'readwrite', rateLimits: 'readwrite' },
+      bucket: ['list', 'delete'],
+      secrets: [jwt],
+    },
+  },
+];
+
+export function routeById(id: RouteId): RouteDefinition {
+  const route = routes.find((r) => r.id === id);
+  if (!route) throw new Error(`no route ${id} in the manifest`);
+  return route;
+}

@@ -1,0 +1,101 @@
+/**
+ * Per-stage service settings: limits, lifetimes, cache ages. The CLI derives them from
+ * `chatshyld.config.json`; a Lambda receives them as JSON in `CHATSHYLD_SETTINGS`; anything left out
+ * takes the default below.
+ */
+
+export interface WindowLimit {
+  /** How many hits a window allows. */
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+export interface ServiceSettings {
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlDays: number;
+  readonly refreshFamilyTtlDays: number;
+  /** How long after a rotation the immediate parent may be replayed as a client retry. */
+  readonly refreshGraceSeconds: number;
+  readonly otpTtlSeconds: number;
+  readonly allowTestNumbers: boolean;
+  /** Max age of a cached secret value before it is read again. */
+  readonly secretsCacheSeconds: number;
+  /** Least time between two forced re-reads caused by an unknown `kid`. */
+  readonly unknownKidCooldownSeconds: number;
+  readonly limits: {
+    readonly sendOtpPhoneCooldown: WindowLimit;
+    readonly sendOtpPhoneHourly: WindowLimit;
+    readonly sendOtpIp: WindowLimit;
+    /** Wrong codes per phone; past it, 429 until a new code is sent. */
+    readonly verifyOtpFailures: WindowLimit;
+    readonly verifyOtpIp: WindowLimit;
+    readonly refreshIp: WindowLimit;
+  };
+  readonly avatar: {
+    readonly uploadExpiresSeconds: number;
+    readonly downloadExpiresSeconds: number;
+  };
+}
+
+export const defaultSettings: ServiceSettings = {
+  accessTokenTtlSeconds: 15 * 60,
+  refreshTokenTtlDays: 30,
+  refreshFamilyTtlDays: 180,
+  refreshGraceSeconds: 10,
+  otpTtlSeconds: 10 * 60,
+  allowTestNumbers: false,
+  secretsCacheSeconds: 60,
+  unknownKidCooldownSeconds: 10,
+  limits: {
+    sendOtpPhoneCooldown: { limit: 1, windowSeconds: 30 },
+    sendOtpPhoneHourly: { limit: 5, windowSeconds: 3600 },
+    sendOtpIp: { limit: 30, windowSeconds: 300 },
+    verifyOtpFailures: { limit: 5, windowSeconds: 600 },
+    // Not in the design's table: a careful auth service also bounds code guessing per source.
+    verifyOtpIp: { limit: 60, windowSeconds: 300 },
+    refreshIp: { limit: 150, windowSeconds: 300 },
+  },
+  avatar: { uploadExpiresSeconds: 300, downloadExpiresSeconds: 300 },
+};
+
+export type SettingsOverrides = {
+  [K in keyof ServiceSettings]?: ServiceSettings[K] extends object
+    ? { [L in keyof ServiceSettings[K]]?: ServiceSettings[K][L] }
+    : ServiceSettings[K];
+};
+
+/** Merges overrides onto the defaults and checks every bound; throws with the offending field. */
+export function resolveSettings(overrides: SettingsOverrides = {}): ServiceSettings {
+  const merged: ServiceSettings = {
+    ...defaultSettings,
+    ...overrides,
+    limits: { ...defaultSettings.limits, ...overrides.limits },
+    avatar: { ...defaultSettings.avatar, ...overrides.avatar },
+  } as ServiceSettings;
+  const positive = (field: string, value: unknown) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new Error(`setting ${field} must be a positive number, got ${JSON.stringify(value)}`);
+    }
+  };
+  positive('accessTokenTtlSeconds', merged.accessTokenTtlSeconds);
+  positive('refreshTokenTtlDays', merged.refreshTokenTtlDays);
+  positive('refreshFamilyTtlDays', merged.refreshFamilyTtlDays);
+  positive('otpTtlSeconds', merged.otpTtlSeconds);
+  positive('secretsCacheSeconds', merged.secretsCacheSeconds);
+  if (typeof merged.refreshGraceSeconds !== 'number' || merged.refreshGraceSeconds < 0) {
+    throw new Error('setting refreshGraceSeconds must be 0 or more');
+  }
+  if (typeof merged.allowTestNumbers !== 'boolean') {
+    throw new Error('setting allowTestNumbers must be true or false');
+  }
+  for (const [name, limit] of Object.entries(merged.limits)) {
+    positive(`limits.${name}.limit`, limit?.limit);
+    positive(`limits.${name}.windowSeconds`, limit?.windowSeconds);
+  }
+  const upload = merged.avatar.uploadExpiresSeconds;
+  if (typeof upload !== 'number' || upload < 60 || upload > 600) {
+    throw new Error('setting avatar.uploadExpiresSeconds must be between 60 and 600');
+  }
+  positive('avatar.downloadExpiresSeconds', merged.avatar.downloadExpiresSeconds);
+  return merged;
+}
