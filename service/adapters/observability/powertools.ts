@@ -11,6 +11,19 @@ export function powertoolsLog(logger: Logger): Log {
   };
 }
 
-export function powertoolsMetrics(metrics: PowertoolsMetrics): Metrics {
-  return { count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value) };
+/** Metrics as EMF through Powertools; `flush` after each invocation publishes what was counted. */
+export function powertoolsMetrics(metrics: PowertoolsMetrics): Metrics & { flush(): void } {
+  let pending = false;
+  return {
+    count(name, value = 1) {
+      pending = true;
+      metrics.addMetric(name, MetricUnit.Count, value);
+    },
+    flush() {
+      // Publishing with nothing counted would only log a warning per request.
+      if (!pending) return;
+      pending = false;
+      metrics.publishStoredMetrics();
+    },
+  };
 }

@@ -1,0 +1,4 @@
+import { getMe } from '../http/routes.js';
+import { lambdaEntry } from './runtime.js';
+
+export const handler = lambdaEntry('getMe', getMe);

@@ -1,0 +1,4 @@
+import { patchMe } from '../http/routes.js';
+import { lambdaEntry } from './runtime.js';
+
+export const handler = lambdaEntry('patchMe', patchMe);

@@ -1,0 +1,4 @@
+import { refresh } from '../http/routes.js';
+import { lambdaEntry } from './runtime.js';
+
+export const handler = lambdaEntry('refresh', refresh);

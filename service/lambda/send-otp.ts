@@ -1,0 +1,4 @@
+import { sendOtp } from '../http/routes.js';
+import { lambdaEntry } from './runtime.js';
+
+export const handler = lambdaEntry('sendOtp', sendOtp);

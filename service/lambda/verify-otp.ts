@@ -1,0 +1,4 @@
+import { verifyOtp } from '../http/routes.js';
+import { lambdaEntry } from './runtime.js';
+
+export const handler = lambdaEntry('verifyOtp', verifyOtp);

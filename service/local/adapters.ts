@@ -1,0 +1,41 @@
+import { DynamoOtpChallengeStore, DynamoRateLimiter } from '../adapters/dynamodb/rate-limits.js';
+import { DynamoRefreshTokenStore } from '../adapters/dynamodb/refresh-tokens.js';
+import { DynamoUserStore } from '../adapters/dynamodb/users.js';
+import { S3AvatarStore } from '../adapters/s3/avatars.js';
+import { FileSecretSource } from '../adapters/secrets/file.js';
+import type { Adapters } from '../composition.js';
+import type { Clock, Log, Metrics, OtpSender } from '../core/ports.js';
+import type { ServiceSettings } from '../settings.js';
+import type { Emulators } from './emulators.js';
+
+export interface LocalAdapterOptions {
+  readonly emulators: Emulators;
+  readonly secretsPath: string;
+  readonly otpSender: OtpSender;
+  readonly settings: ServiceSettings;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly metrics: Metrics;
+  readonly stage?: string;
+  readonly version?: string;
+}
+
+/** The adapters of a deployed stage, pointed at the emulators and the local secrets file. */
+export function localAdapters(options: LocalAdapterOptions): Adapters {
+  const { emulators, clock, settings } = options;
+  return {
+    stage: options.stage ?? 'local',
+    version: options.version ?? 'local',
+    settings,
+    clock,
+    log: options.log,
+    metrics: options.metrics,
+    secrets: () => new FileSecretSource(options.secretsPath, clock, settings.secretsCacheSeconds),
+    userStore: () => new DynamoUserStore(emulators.dynamo, emulators.tableNames.users),
+    refreshTokenStore: () => new DynamoRefreshTokenStore(emulators.dynamo, emulators.tableNames.refreshTokens),
+    rateLimiter: () => new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, clock),
+    otpChallenges: () => new DynamoOtpChallengeStore(emulators.dynamo, emulators.tableNames.rateLimits),
+    otpSender: () => options.otpSender,
+    avatarStore: () => new S3AvatarStore(emulators.s3, emulators.bucket),
+  };
+}

@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OtpCheckResult, OtpSender } from '../core/ports.js';
+import { startTestService, testPhone, type TestService } from '../testing/harness.js';
+
+describe('OTP login', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  const send = (phone: string, ip?: string) => service.call('sendOtp', { body: { phone }, ...(ip && { ip }) });
+  const verify = (phone: string, code: string | undefined, ip?: string) =>
+    service.call('verifyOtp', { body: { phone, code }, ...(ip && { ip }) });
+
+  it('creates the user on first login and finds them on the next', async () => {
+    const phone = testPhone();
+    expect((await send(phone)).body).toEqual({ ok: true });
+    const first = await verify(phone, service.outbox.latest(phone)?.code);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ expiresIn: 900, user: { phone, name: null, photoKey: null, photoUrl: null } });
+    expect(Object.keys(first.body.user).sort()).toEqual(
+      ['createdAt', 'id', 'name', 'phone', 'photoKey', 'photoUrl', 'updatedAt'].sort(),
+    );
+    expect(first.body.refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    service.clock.advance(31_000);
+    await send(phone);
+    const second = await verify(phone, service.outbox.latest(phone)?.code);
+    expect(second.body.user.id).toBe(first.body.user.id);
+  });
+
+  it('accepts a code only once', async () => {
+    const phone = testPhone();
+    await send(phone);
+    const code = service.outbox.latest(phone)!.code;
+    expect((await verify(phone, code)).status).toBe(200);
+    const again = await verify(phone, code);
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe('invalid_code');
+  });
+
+  it('answers a wrong code and an unknown phone with the same 401 body', async () => {
+    const known = testPhone();
+    await send(known);
+    const right = service.outbox.latest(known)!.code;
+    const wrong = right === '000000' ? '111111' : '000000';
+    const wrongCode = await verify(known, wrong);
+    const unknownPhone = await verify(testPhone(), '123456');
+    expect(wrongCode.status).toBe(401);
+    expect(unknownPhone.status).toBe(401);
+    expect(wrongCode.body).toEqual(unknownPhone.body);
+    expect(wrongCode.headers).toEqual(unknownPhone.headers);
+  });
+
+  it('expires a code after its lifetime', async () => {
+    const phone = testPhone();
+    await send(phone);
+    const code = service.outbox.latest(phone)!.code;
+    service.clock.advance(10 * 60 * 1000 + 1);
+    const late = await verify(phone, code);
+    expect(late.status).toBe(401);
+    expect(late.body.error.code).toBe('invalid_code');
+  });
+
+  it('after 5 wrong codes refuses even the right one with 429 until a new code is sent', async () => {
+    const phone = testPhone();
+    await send(phone);
+    const right = service.outbox.latest(phone)!.code;
+    const wrong = right === '999999' ? '888888' : '999999';
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      expect((await verify(phone, wrong)).status).toBe(401);
+    }
+    const blocked = await verify(phone, right);
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error.code).toBe('too_many_attempts');
+
+    service.clock.advance(31_000);
+    expect((await send(phone)).status).toBe(200);
+    expect((await verify(phone, service.outbox.latest(phone)!.code)).status).toBe(200);
+  });
+
+  it('refuses a resend inside the cooldown with 429 and Retry-After', async () => {
+    const phone = testPhone();
+    expect((await send(phone)).status).toBe(200);
+    service.clock.advance(10_000);
+    const again = await send(phone);
+    expect(again.status).toBe(429);
+    expect(again.body.error.code).toBe('rate_limited');
+    expect(Number(again.headers['retry-after'])).toBe(20);
+    service.clock.advance(20_001);
+    expect((await send(phone)).status).toBe(200);
+  });
+
+  it('allows 5 sends per phone per hour', async () => {
+    const phone = testPhone();
+    for (let i = 0; i < 5; i++) {
+      expect((await send(phone)).status).toBe(200);
+      service.clock.advance(31_000);
+    }
+    const sixth = await send(phone);
+    expect(sixth.status).toBe(429);
+    expect(Number(sixth.headers['retry-after'])).toBeGreaterThan(3000);
+  });
+
+  it('limits sends per source IP to 30 per 5 minutes', async () => {
+    const ip = '10.99.0.1';
+    for (let i = 0; i < 30; i++) expect((await send(testPhone(), ip)).status).toBe(200);
+    const over = await send(testPhone(), ip);
+    expect(over.status).toBe(429);
+    expect(over.headers['retry-after']).toBeDefined();
+    expect((await send(testPhone(), '10.99.0.2')).status).toBe(200);
+  });
+
+  it('refuses numbers that are not E.164', async () => {
+    for (const phone of ['4155550123', '+1 415 555 0123', '+1415555', '+999123456789', '', '+14155550123x']) {
+      const response = await send(phone);
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('invalid_phone');
+    }
+  });
+
+  it('refuses codes that are not 4-10 digits', async () => {
+    for (const code of ['123', '12345678901', '12a456', ' 123456', '１２３４５６']) {
+      const response = await verify(testPhone(), code);
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('invalid_request');
+    }
+  });
+
+  it('never sends the plaintext code anywhere but the outbox', async () => {
+    const phone = testPhone();
+    await send(phone);
+    const code = service.outbox.latest(phone)!.code;
+    const logged = JSON.stringify(service.log.lines);
+    expect(logged).not.toContain(code);
+    expect(logged).not.toContain(phone);
+  });
+});
+
+class CountingSender implements OtpSender {
+  sends = 0;
+  checks = 0;
+  async send(): Promise<void> {
+    this.sends += 1;
+  }
+  async check(): Promise<OtpCheckResult> {
+    this.checks += 1;
+    return 'rejected';
+  }
+}
+
+describe('test numbers', () => {
+  const phone = testPhone();
+  const expired = testPhone();
+  const sender = new CountingSender();
+  let service: TestService;
+  let closed: TestService;
+
+  beforeAll(async () => {
+    const list = [
+      { phone, code: '424242', expiresAt: '2099-01-01T00:00:00Z' },
+      { phone: expired, code: '111111', expiresAt: '2020-01-01T00:00:00Z' },
+    ];
+    service = await startTestService({
+      otpSender: sender,
+      settings: { allowTestNumbers: true },
+      secrets: (generated) => ({ ...generated, 'test-numbers': list }),
+    });
+    closed = await startTestService({
+      otpSender: sender,
+      settings: { allowTestNumbers: false },
+      secrets: (generated) => ({ ...generated, 'test-numbers': list }),
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+    await closed?.close();
+  });
+
+  it('never reach the provider, skip per-phone limits, and are single use', async () => {
+    const before = sender.sends;
+    for (let i = 0; i < 8; i++) {
+      expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+      const login = await service.call('verifyOtp', { body: { phone, code: '424242' } });
+      expect(login.status).toBe(200);
+      const replay = await service.call('verifyOtp', { body: { phone, code: '424242' } });
+      expect(replay.status).toBe(401);
+    }
+    expect(sender.sends).toBe(before);
+    expect(sender.checks).toBe(0);
+  });
+
+  it('still count against the per-IP limit', async () => {
+    const ip = '10.98.0.1';
+    for (let i = 0; i < 30; i++) await service.call('sendOtp', { body: { phone }, ip });
+    expect((await service.call('sendOtp', { body: { phone }, ip })).status).toBe(429);
+  });
+
+  it('are ignored once expired, and on a stage that does not allow them', async () => {
+    const before = sender.sends;
+    await service.call('sendOtp', { body: { phone: expired } });
+    expect((await service.call('verifyOtp', { body: { phone: expired, code: '111111' } })).status).toBe(401);
+    await closed.call('sendOtp', { body: { phone } });
+    expect((await closed.call('verifyOtp', { body: { phone, code: '424242' } })).status).toBe(401);
+    expect(sender.sends).toBe(before + 2);
+  });
+});
