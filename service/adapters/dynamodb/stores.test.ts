@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulators, type Emulators } from '../../local/emulators.js';
+import { TestClock } from '../../testing/harness.js';
+import { DynamoOtpChallengeStore, DynamoRateLimiter } from './rate-limits.js';
+import { DynamoRefreshTokenStore } from './refresh-tokens.js';
+import { DynamoUserStore } from './users.js';
+
+describe('DynamoDB stores on dynalite', () => {
+  let emulators: Emulators;
+  const clock = new TestClock(Date.parse('2026-03-01T00:00:00Z'));
+  beforeAll(async () => {
+    emulators = await startEmulators({ namePrefix: 'store-test' });
+  });
+  afterAll(async () => {
+    await emulators?.close();
+  });
+
+  describe('rate limiter', () => {
+    const limiter = () => new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, clock);
+
+    it('opens the window at the first hit, not at a clock boundary', async () => {
+      clock.current = Date.parse('2026-03-01T00:00:29.900Z');
+      expect(await limiter().hit('cooldown#a', 1, 30)).toEqual({ allowed: true, retryAfterSeconds: 30 });
+      clock.advance(200); // past a 30-s epoch boundary
+      const second = await limiter().hit('cooldown#a', 1, 30);
+      expect(second.allowed).toBe(false);
+      expect(second.retryAfterSeconds).toBeCloseTo(29.8, 5);
+      clock.advance(29_800);
+      expect((await limiter().hit('cooldown#a', 1, 30)).allowed).toBe(true);
+    });
+
+    it('counts concurrent hits atomically', async () => {
+      const decisions = await Promise.all(Array.from({ length: 40 }, () => limiter().hit('burst#b', 10, 60)));
+      expect(decisions.filter((decision) => decision.allowed)).toHaveLength(10);
+    });
+
+    it('forgets counters', async () => {
+      await limiter().hit('forget#c', 1, 60);
+      expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(false);
+      await limiter().forget(['forget#c']);
+      expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(true);
+    });
+  });
+
+  describe('OTP challenges', () => {
+    const store = () => new DynamoOtpChallengeStore(emulators.dynamo, emulators.tableNames.rateLimits);
+    const challenge = (id: string) => ({
+      phone: '+14155550100',
+      id,
+      via: 'provider' as const,
+      failures: 0,
+      expiresAt: Date.parse('2026-03-01T00:10:00Z'),
+    });
+
+    it('is consumed by exactly one of many concurrent attempts', async () => {
+      await store().open(challenge('c1'));
+      const consumed = await Promise.all(Array.from({ length: 10 }, () => store().consume('+14155550100', 'c1')));
+      expect(consumed.filter(Boolean)).toHaveLength(1);
+      expect(await store().get('+14155550100')).toBeUndefined();
+    });
+
+    it('counts failures per challenge, and a new challenge starts from zero', async () => {
+      await store().open(challenge('c2'));
+      await Promise.all(Array.from({ length: 4 }, () => store().recordFailure('+14155550100', 'c2')));
+      expect((await store().get('+14155550100'))?.failures).toBe(4);
+      expect(await store().recordFailure('+14155550100', 'stale')).toBe(0);
+      await store().open(challenge('c3'));
+      expect((await store().get('+14155550100'))?.failures).toBe(0);
+    });
+  });
+
+  describe('refresh tokens', () => {
+    const store = () => new DynamoRefreshTokenStore(emulators.dynamo, emulators.tableNames.refreshTokens);
+    const token = (n: number, userId: string, familyId = 'f1') => ({
+      hash: `${userId}-${n}-`.padEnd(64, '0'),
+      pepperKid: 'p1',
+      userId,
+      familyId,
+      issuedAt: 1,
+      expiresAt: Date.parse('2026-04-01T00:00:00Z'),
+    });
+
+    it('refuses to overwrite a token', async () => {
+      await store().putToken(token(0, 'dup'));
+      await expect(store().putToken(token(0, 'dup'))).rejects.toThrow(/conditional/i);
+    });
+
+    it('moves a family head only from the expected head, and never once revoked', async () => {
+      await store().createFamily({
+        id: 'fam', userId: 'u', status: 'active', head: 'h0', previous: null, previousRotatedAt: null,
+        createdAt: 0, expiresAt: Date.parse('2026-09-01T00:00:00Z'),
+      });
+      expect(await store().advanceHead('fam', 'wrong', { head: 'h1', previous: 'h0', previousRotatedAt: 1 })).toBe(false);
+      expect(await store().advanceHead('fam', 'h0', { head: 'h1', previous: 'h0', previousRotatedAt: 1 })).toBe(true);
+      await store().revokeFamily('fam', 'logout');
+      await store().revokeFamily('fam', 'reuse');
+      expect(await store().advanceHead('fam', 'h1', { head: 'h2', previous: 'h1', previousRotatedAt: 2 })).toBe(false);
+      expect(await store().getFamily('fam')).toMatchObject({ status: 'revoked', head: 'h1', revokedReason: 'logout' });
+      await store().revokeFamily('no-such-family', 'logout');
+      expect(await store().getFamily('no-such-family')).toBeUndefined();
+    });
+
+    it('deletes every token and family of a user, past one batch, and nothing else', async () => {
+      await Promise.all(Array.from({ length: 60 }, (_, n) => store().putToken(token(n, 'many'))));
+      await store().createFamily({
+        id: 'many-fam', userId: 'many', status: 'active', head: 'x', previous: null, previousRotatedAt: null,
+        createdAt: 0, expiresAt: Date.parse('2026-09-01T00:00:00Z'),
+      });
+      await store().putToken(token(0, 'other'));
+      await store().deleteAllForUser('many');
+      expect(await store().getToken(token(59, 'many').hash)).toBeUndefined();
+      expect(await store().getFamily('many-fam')).toBeUndefined();
+      expect(await store().getToken(token(0, 'other').hash)).toBeDefined();
+    });
+  });
+
+  describe('users', () => {
+    const store = () => new DynamoUserStore(emulators.dynamo, emulators.tableNames.users);
+    const user = { id: 'u1', phone: '+14155550177', name: null, photoKey: null, createdAt: 'a', updatedAt: '1' };
+
+    it('replaces a user only from the version it read', async () => {
+      expect(await store().createUser(user)).toBe(true);
+      expect(await store().createUser(user)).toBe(false);
+      expect(await store().replaceUser({ ...user, name: 'A', updatedAt: '2' }, '1')).toBe(true);
+      expect(await store().replaceUser({ ...user, name: 'B', updatedAt: '3' }, '1')).toBe(false);
+      expect((await store().get('u1'))?.name).toBe('A');
+    });
+
+    it('releases a phone claim only for its owner', async () => {
+      expect(await store().claimPhone('+14155550178', 'owner')).toBe('owner');
+      expect(await store().claimPhone('+14155550178', 'intruder')).toBe('owner');
+      await store().releasePhone('+14155550178', 'intruder');
+      expect(await store().claimPhone('+14155550178', 'third')).toBe('owner');
+      await store().releasePhone('+14155550178', 'owner');
+      expect(await store().claimPhone('+14155550178', 'third')).toBe('third');
+    });
+  });
+});
