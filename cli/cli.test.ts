@@ -1,0 +1,211 @@
+import { readFile, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from './config-schema.js';
+import { parseConfig } from './config.js';
+import { runCli, startCli } from './testing/run-cli.js';
+
+const repoRoot = new URL('../', import.meta.url);
+
+describe('chatshyld, the command line', () => {
+  let project: string;
+  beforeAll(async () => {
+    project = await mkdtemp(join(tmpdir(), 'chatshyld-cli-'));
+  });
+  afterAll(async () => {
+    await rm(project, { recursive: true, force: true });
+  });
+
+  const writeConfig = async (config: unknown) => {
+    const directory = await mkdtemp(join(project, 'p-'));
+    await writeFile(join(directory, 'chatshyld.config.json'), typeof config === 'string' ? config : JSON.stringify(config));
+    return directory;
+  };
+  const validConfig = () => JSON.parse(JSON.stringify({ project: 'demo', stages: { dev: { account: '111111111111', region: 'eu-west-1' } } }));
+
+  it('shows help with examples for the program and every command, exit 0', async () => {
+    for (const args of [['--help'], ['dev', '--help'], ['smoke', '--help'], ['help', 'smoke']]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout).toContain('Examples:');
+      expect(result.stdout).toContain('$ chatshyld');
+    }
+  });
+
+  it('prints its version', async () => {
+    const { version } = JSON.parse(await readFile(new URL('package.json', repoRoot), 'utf8'));
+    const result = await runCli(['--version']);
+    expect(result).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it('answers an unknown command or option with exit 2 and a hint', async () => {
+    for (const args of [['deplyo'], ['smoke', '--bogus'], ['--nope'], ['dev', '--port', 'abc'], ['smoke', '--timeout', '-1']]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/^error: /);
+      expect(result.stderr).toContain('hint:');
+      expect(result.stdout).toBe('');
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+
+  it('refuses bad stage names and ambiguous or missing smoke targets with exit 2', async () => {
+    const cases = [
+      [['smoke'], /say what to check/],
+      [['smoke', '--local', '--url', 'http://127.0.0.1:1'], /pass only one/],
+      [['smoke', '--stage', 'Prod'], /stage name "Prod" must match/],
+      [['smoke', '--url', 'ftp://x'], /http or https/],
+      [['smoke', '--local', '--reporter', 'pretty,tap'], /unknown reporter: tap/],
+      [['smoke', '--local', '--phone', '12345'], /E\.164/],
+      [['smoke', '--local', '--code', '12'], /4-10 digits/],
+    ] as const;
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
+  it('names the file, the field and the fix for every config mistake', async () => {
+    const badRegion = validConfig();
+    badRegion.stages.dev.region = 'moon-1';
+    const unknownField = validConfig();
+    unknownField.stages.dev.regoin = 'eu-west-1';
+    const badStageName = validConfig();
+    badStageName.stages.Prod = {};
+    const cases: [unknown, RegExp][] = [
+      [badRegion, /chatshyld\.config\.json: stages\.dev\.region must match .*for example eu-west-1/],
+      [unknownField, /chatshyld\.config\.json: stages\.dev: unknown field "regoin"/],
+      [badStageName, /chatshyld\.config\.json: stage name "Prod" must match/],
+      [{ stages: {} }, /chatshyld\.config\.json: missing field "project"/],
+      ['{ "project": ', /chatshyld\.config\.json is not valid JSON/],
+    ];
+    for (const [config, message] of cases) {
+      const cwd = await writeConfig(config);
+      const result = await runCli(['smoke', '--stage', 'dev', '--phone', '+14155550123', '--code', '123456'], { cwd });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toMatch(/hint: fix/);
+    }
+  });
+
+  it('resolves the stage from CHATSHYLD_STAGE and says which stages exist', async () => {
+    const cwd = await writeConfig(validConfig());
+    const result = await runCli(['smoke', '--phone', '+14155550123', '--code', '123456'], {
+      cwd,
+      env: { CHATSHYLD_STAGE: 'qa' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('stage "qa" is not in');
+    expect(result.stderr).toContain('use one of: dev');
+  });
+
+  it('finds the config from a subfolder and reads the stage outputs beside it', async () => {
+    const cwd = await writeConfig(validConfig());
+    await mkdir(join(cwd, 'app', 'lib'), { recursive: true });
+    const missing = await runCli(['smoke', '--stage', 'dev', '--phone', '+14155550123', '--code', '123456'], {
+      cwd: join(cwd, 'app', 'lib'),
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no saved outputs for stage dev');
+    expect(missing.stderr).toContain('chatshyld deploy --stage dev');
+
+    await mkdir(join(cwd, '.chatshyld', 'outputs'), { recursive: true });
+    await writeFile(join(cwd, '.chatshyld', 'outputs', 'dev.json'), JSON.stringify({ ApiUrl: 'http://127.0.0.1:9/' }));
+    const unreachable = await runCli(['smoke', '--stage', 'dev', '--phone', '+14155550123', '--code', '123456'], {
+      cwd: join(cwd, 'app'),
+    });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout).toContain('could not connect to http://127.0.0.1:9');
+  });
+
+  it('says a deployed stage needs a test number instead of sending a real SMS', async () => {
+    const cwd = await writeConfig(validConfig());
+    const result = await runCli(['smoke', '--stage', 'dev'], { cwd });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--phone <e164> --code <digits>');
+  });
+
+  it('ships a schema file equal to the one it validates with, and a valid starting config', async () => {
+    const shipped = JSON.parse(await readFile(new URL('chatshyld.config.schema.json', repoRoot), 'utf8'));
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(configSchema)));
+    const config = parseConfig(await readFile(new URL('chatshyld.config.json', repoRoot), 'utf8'), 'chatshyld.config.json');
+    expect(Object.keys(config.stages)).toEqual(['dev', 'staging', 'prod']);
+    expect(config.stages.prod).toMatchObject({ protected: true, allowTestNumbers: false });
+  });
+
+  it('loads no AWS SDK, emulator, HTTP client or validator for --help', async () => {
+    const hook = join(project, 'record-loads.mjs');
+    const log = join(project, 'loads.txt');
+    await writeFile(
+      hook,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(
+        `import { appendFileSync } from 'node:fs';export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`,
+      )}`)});\n`,
+    );
+    const result = await runCli(['--help'], { nodeArgs: ['--import', hook] });
+    expect(result.code).toBe(0);
+    const loaded = await readFile(log, 'utf8');
+    expect(loaded).toContain('/dist/cli/main.js');
+    expect(loaded).toContain('commander');
+    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/']) {
+      expect(loaded, heavy).not.toContain(heavy);
+    }
+  });
+});
+
+describe('chatshyld dev', () => {
+  it('prints the ready line, logs requests and OTP codes, and exits 0 on Ctrl-C', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+    try {
+      const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd });
+      const ready = await new Promise<{ url: string }>((resolve) => {
+        let text = '';
+        child.stdout!.on('data', (chunk) => {
+          text += chunk;
+          try {
+            resolve(JSON.parse(text));
+          } catch {
+            // not all of it yet
+          }
+        });
+      });
+      expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const sent = await fetch(`${ready.url}/auth/send-otp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ phone: '+14155550123' }),
+      });
+      expect(sent.status).toBe(200);
+      const { code } = (await (await fetch(`${ready.url}/__sandbox/otp/%2B14155550123`)).json()) as { code: string };
+      child.kill('SIGINT');
+      const { code: exitCode, stderr } = await result;
+      expect(exitCode).toBe(0);
+      expect(stderr).toContain(`OTP for +14155550123: ${code}`);
+      expect(stderr).toMatch(/POST\s+\/auth\/send-otp 200/);
+      expect(stderr).toContain('closing the sandbox');
+      const secrets = JSON.parse(await readFile(join(cwd, '.chatshyld', 'local', 'secrets.json'), 'utf8'));
+      expect(Object.keys(secrets.secrets)).toEqual(['jwt-secret', 'refresh-pepper', 'test-numbers']);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('says when the port is taken, exit 2', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+    try {
+      const result = await runCli(['dev', '--port', String(port)], { cwd });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
+      expect(result.stderr).toContain('--port 0');
+    } finally {
+      blocker.close();
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { startSandbox, type Sandbox } from '../../service/local/sandbox.js';
+import { findConfig, localStage, stageSettings } from '../config.js';
+import { CliError, exitCodes } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { untilSignal } from '../signals.js';
+
+export interface DevOptions {
+  readonly port: number;
+  readonly persist?: boolean;
+  readonly reset?: boolean;
+}
+
+/** `chatshyld dev`: the sandbox in the foreground until Ctrl-C. */
+export async function dev(options: DevOptions, { out, streams }: CommandContext): Promise<number> {
+  const loaded = await findConfig(streams.cwd);
+  const root = loaded?.root ?? streams.cwd;
+  const stateDir = join(root, '.chatshyld', 'local');
+  const paint = out.paintErr;
+  const stop = untilSignal();
+
+  let sandbox: Sandbox;
+  try {
+    sandbox = await startSandbox({
+      port: options.port,
+      stateDir,
+      persist: Boolean(options.persist),
+      reset: Boolean(options.reset),
+      settings: stageSettings(loaded?.config.stages[localStage]),
+      onRequest: ({ method, path, status, ms }) => {
+        const colour = status >= 500 ? paint.red : status >= 400 ? paint.bold : paint.green;
+        out.info(`${method.padEnd(6)} ${path} ${colour(String(status))} ${paint.dim(`${ms.toFixed(1)} ms`)}`);
+      },
+      onOtp: ({ phone, code, expiresAt }) =>
+        out.info(`${paint.bold('OTP')} for ${phone}: ${paint.bold(code)} ${paint.dim(`(valid until ${expiresAt})`)}`),
+    });
+  } catch (error) {
+    stop.dispose();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CliError(
+        'port_in_use',
+        `port ${options.port} on 127.0.0.1 is in use`,
+        'pick another with --port <n>, or --port 0 for a free one',
+        exitCodes.usage,
+      );
+    }
+    throw error;
+  }
+
+  out.result(`ChatShyld sandbox ready at ${sandbox.url}`);
+  out.resultJson({ url: sandbox.url, port: sandbox.port, secretsFile: sandbox.secretsPath });
+  out.debug(`secrets: ${sandbox.secretsPath}${options.persist ? `; data: ${join(stateDir, 'data')}` : ''}`);
+
+  const signal = await stop.promise;
+  out.info(`${signal === 'SIGINT' ? 'interrupted' : 'stopping'}: closing the sandbox`);
+  await sandbox.close();
+  // Stopping is how a foreground server ends: a clean stop is a success.
+  return exitCodes.ok;
+}

@@ -1,0 +1,190 @@
+import { randomInt } from 'node:crypto';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { parsePhone } from '../../service/core/phone.js';
+import { otpCodePattern } from '../../service/core/test-numbers.js';
+import {
+  renderJson,
+  renderJunit,
+  renderMarkdown,
+  renderPretty,
+  reportFiles,
+  reporterNames,
+  type ReporterName,
+} from '../../smoke/reporters.js';
+import { runSmoke, type SmokeOptions } from '../../smoke/run.js';
+import type { SmokeReport } from '../../smoke/types.js';
+import { findConfig, loadConfig, localStage, resolveStage, stageName } from '../config.js';
+import { configError, exitCodes, usageError } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { untilSignal } from '../signals.js';
+
+export interface SmokeCommandOptions {
+  readonly stage?: string;
+  readonly local?: boolean;
+  readonly url?: string;
+  readonly phone?: string;
+  readonly code?: string;
+  readonly reporter: string;
+  readonly out: string;
+  readonly timeout: number;
+  readonly keep?: boolean;
+}
+
+interface Target {
+  readonly baseUrl: string;
+  readonly label: string;
+  readonly stop?: () => Promise<void>;
+}
+
+/** `chatshyld smoke`: the flow of DESIGN §7 against a sandbox, a URL or a deployed stage. */
+export async function smoke(options: SmokeCommandOptions, context: CommandContext): Promise<number> {
+  const { out, streams } = context;
+  const reporters = parseReporters(options.reporter);
+  const stage = stageName(options.stage, streams.env);
+  const local = Boolean(options.local) || stage === localStage;
+  const chosen = [local, options.url !== undefined, stage !== undefined && stage !== localStage].filter(Boolean);
+  if (chosen.length === 0) {
+    throw usageError('say what to check', 'pass --local, --url <url>, or --stage <name> (or set CHATSHYLD_STAGE)');
+  }
+  if (chosen.length > 1) throw usageError('--local, --url and --stage each name a target; pass only one');
+
+  if (options.phone !== undefined) {
+    try {
+      parsePhone(options.phone);
+    } catch {
+      throw usageError(`--phone must be an E.164 number such as +14155550123, got "${options.phone}"`);
+    }
+  }
+  if (options.code !== undefined && !otpCodePattern.test(options.code)) {
+    throw usageError('--code must be 4-10 digits');
+  }
+  if (options.code !== undefined && options.phone === undefined) {
+    throw usageError('--code belongs to a test number: pass --phone as well');
+  }
+
+  const interrupt = untilSignal();
+  let target: Target | undefined;
+  try {
+    target = local
+      ? await localTarget()
+      : options.url !== undefined
+        ? urlTarget(options.url)
+        : await stageTarget(stage!, context, options);
+    const code: SmokeOptions['code'] =
+      options.code !== undefined ? { from: 'fixed', value: options.code } : { from: 'sandbox' };
+    out.info(`smoke: checking ${target.label}`);
+    const run = runSmoke({
+      baseUrl: target.baseUrl,
+      phone: options.phone ?? `+1415555${randomInt(1000, 10_000)}`,
+      code,
+      keep: Boolean(options.keep),
+      stepTimeoutMs: options.timeout,
+      onStep: (step) => out.debug(`${step.status.padEnd(7)} ${step.name} ${Math.round(step.durationMs)} ms`),
+    });
+    const outcome = await Promise.race([run, interrupt.promise.then(() => 'interrupted' as const)]);
+    if (outcome === 'interrupted') {
+      out.info('interrupted: stopping');
+      return exitCodes.interrupted;
+    }
+    await report(outcome, reporters, options, context);
+    return outcome.passed ? exitCodes.ok : exitCodes.failed;
+  } finally {
+    interrupt.dispose();
+    await target?.stop?.();
+  }
+}
+
+function parseReporters(list: string): Set<ReporterName> {
+  const names = list.split(',').map((name) => name.trim()).filter(Boolean);
+  const unknown = names.filter((name) => !(reporterNames as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw usageError(
+      `unknown reporter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ') || '(none given)'}`,
+      `choose from ${reporterNames.join(', ')}, comma-separated`,
+    );
+  }
+  return new Set(names as ReporterName[]);
+}
+
+async function localTarget(): Promise<Target> {
+  const { startSandbox } = await import('../../service/local/sandbox.js');
+  // A throwaway state folder: the run never touches the developer's own sandbox secrets or data.
+  const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-smoke-'));
+  const sandbox = await startSandbox({ port: 0, stateDir });
+  return {
+    baseUrl: sandbox.url,
+    label: `an in-process sandbox at ${sandbox.url}`,
+    stop: async () => {
+      await sandbox.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function urlTarget(url: string): Target {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usageError(`--url must be an absolute http(s) URL, got "${url}"`);
+  }
+  if (!/^https?:$/.test(parsed.protocol)) throw usageError(`--url must use http or https, got "${parsed.protocol}"`);
+  return { baseUrl: parsed.href.replace(/\/+$/, ''), label: parsed.href.replace(/\/+$/, '') };
+}
+
+async function stageTarget(stage: string, { streams }: CommandContext, options: SmokeCommandOptions): Promise<Target> {
+  const loaded = await loadConfig(streams.cwd);
+  resolveStage(loaded, stage);
+  if (options.phone === undefined || options.code === undefined) {
+    throw usageError(
+      `a deployed stage sends real SMS; smoke signs in with a test number of stage ${stage}`,
+      `pass --phone <e164> --code <digits> of an entry of the stage's test-numbers secret`,
+    );
+  }
+  const outputsPath = join(loaded.root, '.chatshyld', 'outputs', `${stage}.json`);
+  let outputs: { ApiUrl?: string };
+  try {
+    outputs = JSON.parse(await readFile(outputsPath, 'utf8')) as { ApiUrl?: string };
+  } catch {
+    throw configError(
+      `no saved outputs for stage ${stage} (${relative(streams.cwd, outputsPath)})`,
+      `deploy it first with \`chatshyld deploy --stage ${stage}\`, or pass --url`,
+    );
+  }
+  if (typeof outputs.ApiUrl !== 'string') {
+    throw configError(`${relative(streams.cwd, outputsPath)} has no ApiUrl`, `deploy stage ${stage} again to refresh it`);
+  }
+  return { ...urlTarget(outputs.ApiUrl), label: `stage ${stage} at ${outputs.ApiUrl}` };
+}
+
+async function report(
+  result: SmokeReport,
+  reporters: Set<ReporterName>,
+  options: SmokeCommandOptions,
+  { out, streams }: CommandContext,
+): Promise<void> {
+  if (reporters.has('pretty')) out.result(renderPretty(result, out.paint));
+  out.resultJson(result);
+
+  const files: string[] = [];
+  const directory = resolve(streams.cwd, options.out);
+  const write = async (name: keyof typeof reportFiles, text: string) => {
+    await mkdir(directory, { recursive: true });
+    const path = join(directory, reportFiles[name]);
+    await writeFile(path, text);
+    files.push(relative(streams.cwd, path) || path);
+  };
+  if (reporters.has('json')) await write('json', renderJson(result));
+  if (reporters.has('junit')) await write('junit', renderJunit(result));
+  if (reporters.has('markdown')) {
+    const markdown = renderMarkdown(result);
+    await write('markdown', markdown);
+    if (streams.env.GITHUB_STEP_SUMMARY) await appendFile(streams.env.GITHUB_STEP_SUMMARY, `${markdown}\n`);
+  }
+  if (files.length > 0) out.info(`reports: ${files.join(', ')}`);
+  if (!reporters.has('pretty') && !out.json) {
+    out.info(result.passed ? 'smoke passed' : `smoke failed at ${result.steps.find((s) => s.status === 'failed')?.name}`);
+  }
+}

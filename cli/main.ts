@@ -1,0 +1,156 @@
+/**
+ * The `chatshyld` command line: parses, dispatches, and turns every outcome into an exit code.
+ * Commander lives here and only here; each command's module is imported inside its action, so
+ * `chatshyld --help` loads no AWS SDK, no emulator and no CDK.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CliError, exitCodes } from './errors.js';
+import { Output, type GlobalOptions, type Streams } from './output.js';
+
+export interface CommandContext {
+  readonly out: Output;
+  readonly streams: Streams;
+  readonly global: GlobalOptions;
+}
+
+const version = (() => {
+  const packageJson = new URL('../../package.json', import.meta.url);
+  try {
+    return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+
+export async function run(argv: readonly string[], streams: Streams = processStreams()): Promise<number> {
+  let exitCode: number = exitCodes.ok;
+  const program = new Command('chatshyld');
+
+  /** Wraps a command's action: lazy import, context, exit code. */
+  const action =
+    <O>(load: () => Promise<(options: O, context: CommandContext, ...args: string[]) => Promise<number>>) =>
+    async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      const options = command.optsWithGlobals() as O & GlobalOptions;
+      const context: CommandContext = { out: new Output(streams, options), streams, global: options };
+      const positional = args.slice(0, -2) as string[];
+      const handler = await load();
+      exitCode = await handler(options, context, ...positional);
+    };
+
+  program
+    .description('Deploy, check and operate the ChatShyld backend.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .addOption(new Option('--stage <name>', 'stage to act on (default: $CHATSHYLD_STAGE)'))
+    .addOption(new Option('--profile <name>', 'AWS profile to use'))
+    .addOption(new Option('--region <region>', 'AWS region, overriding the stage config'))
+    .option('--json', 'machine-readable output on stdout; progress stays on stderr')
+    .option('--verbose', 'more detail on stderr')
+    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .option('-y, --yes', 'answer yes to confirmations')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => streams.stdout.write(text),
+      writeErr: (text) => streams.stderr.write(text),
+      outputError: (text, write) =>
+        write(`${text.trimEnd()}\n  hint: run \`chatshyld --help\` (or \`chatshyld <command> --help\`) for usage\n`),
+    })
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld dev                               # the sandbox on a free port',
+        'chatshyld smoke --local                     # the whole smoke flow on an in-process sandbox',
+        'chatshyld smoke --stage dev --reporter pretty,junit --out reports',
+      ]),
+    );
+
+  program
+    .command('dev')
+    .description('run the sandbox: the real handlers on dynalite and s3rver, no AWS account needed')
+    .option('--port <n>', 'port on 127.0.0.1 (0 picks a free one)', parsePort, 3000)
+    .option('--persist', 'keep data under .chatshyld/local/data across runs')
+    .option('--reset', 'delete persisted data before starting')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld dev',
+        'chatshyld dev --port 0 --persist',
+        'curl -s localhost:3000/__sandbox/otp/%2B14155550123   # the pending code for a number',
+      ]),
+    )
+    .action(action(async () => (await import('./commands/dev.js')).dev));
+
+  program
+    .command('smoke')
+    .description('run the scripted login → refresh → avatar check against a sandbox or a deployed stage')
+    .option('--local', 'boot a sandbox in-process on a free port, check it, stop it')
+    .option('--url <url>', 'check the API at this URL')
+    .option('--phone <e164>', 'phone number to sign in with (a test number on deployed stages)')
+    .option('--code <digits>', "the test number's code (default: read from the sandbox)")
+    .option('--reporter <list>', 'comma-separated: pretty, json, junit, markdown', 'pretty')
+    .option('--out <dir>', 'folder for report files', '.chatshyld/smoke')
+    .option('--timeout <ms>', 'time limit of each request', parsePositiveInt, 10_000)
+    .option('--keep', 'keep the smoke user instead of deleting it')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld smoke --local',
+        'chatshyld smoke --url http://127.0.0.1:3000',
+        'chatshyld smoke --stage dev --phone +15005550006 --code 123456 --reporter pretty,junit,markdown',
+        'chatshyld smoke --local --json | jq .passed',
+      ]),
+    )
+    .action(action(async () => (await import('./commands/smoke.js')).smoke));
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    return exitCodeOf(error, streams);
+  }
+  return exitCode;
+}
+
+function exitCodeOf(error: unknown, streams: Streams): number {
+  if (error instanceof CommanderError) {
+    // Help and version are successes; anything else commander refuses is a usage error.
+    return ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)
+      ? exitCodes.ok
+      : exitCodes.usage;
+  }
+  if (error instanceof CliError) {
+    streams.stderr.write(`error: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ''}`);
+    return error.exitCode;
+  }
+  const err = error as Error;
+  streams.stderr.write(
+    `error: chatshyld hit an unexpected error. This is a bug; please report it with the output of --verbose.\n` +
+      `  ${err?.stack ?? String(error)}\n`,
+  );
+  return exitCodes.failed;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('expected a port from 0 to 65535.');
+  }
+  return port;
+}
+
+function parsePositiveInt(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0) {
+    throw new InvalidArgumentError('expected a positive whole number.');
+  }
+  return number;
+}
+
+function processStreams(): Streams {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() };
+}

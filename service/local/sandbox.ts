@@ -1,0 +1,238 @@
+/**
+ * The sandbox: the real handlers on one machine. dynalite and s3rver stand in for DynamoDB and S3, a
+ * file stands in for SSM, an outbox stands in for Twilio Verify, and an HTTP server on 127.0.0.1 turns
+ * each request into the payload-2.0 event API Gateway would send and calls the route's handler.
+ */
+import { access, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
+import { composeServices } from '../composition.js';
+import { noMetrics, silentLog, systemClock, type Clock, type Log } from '../core/ports.js';
+import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
+import { routeHandlers, type Services } from '../http/routes.js';
+import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
+import { resolveSettings, type SettingsOverrides } from '../settings.js';
+import { localAdapters } from './adapters.js';
+import { startEmulators, type Emulators } from './emulators.js';
+import { apiGatewayEvent } from './events.js';
+import { initialSecrets, writeSecretsFile } from './secrets-file.js';
+
+export const sandboxOtpPath = '/__sandbox/otp/';
+
+export interface SandboxRequestLog {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly ms: number;
+}
+
+export interface SandboxOptions {
+  /** 0 (the default) picks a free port. */
+  readonly port?: number;
+  /** Where the sandbox keeps its secrets file and, with `persist`, its data. */
+  readonly stateDir?: string;
+  /** Keep DynamoDB and S3 data under `<stateDir>/data` across runs. */
+  readonly persist?: boolean;
+  /** Delete persisted data before starting. */
+  readonly reset?: boolean;
+  readonly settings?: SettingsOverrides;
+  readonly clock?: Clock;
+  readonly log?: Log;
+  readonly onRequest?: (entry: SandboxRequestLog) => void;
+  readonly onOtp?: (message: OutboxMessage) => void;
+  /** Wraps route handlers (tests inject faults this way). */
+  readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
+}
+
+export interface Sandbox {
+  readonly url: string;
+  readonly port: number;
+  readonly outbox: SandboxOtpSender;
+  readonly emulators: Emulators;
+  readonly secretsPath: string;
+  close(): Promise<void>;
+}
+
+export const defaultStateDir = '.chatshyld/local';
+
+/**
+ * Settings of the `local` stage: the deployed defaults, except that test numbers are allowed and the
+ * send and per-IP limits are loose, because one developer (or a smoke run, or a benchmark) logs in
+ * again and again from 127.0.0.1. The wrong-code limit stays. `stages.local` in the config overrides.
+ */
+export const localSettings: SettingsOverrides = {
+  allowTestNumbers: true,
+  limits: {
+    sendOtpPhoneCooldown: { limit: 1000, windowSeconds: 30 },
+    sendOtpPhoneHourly: { limit: 100_000, windowSeconds: 3600 },
+    sendOtpIp: { limit: 1_000_000, windowSeconds: 300 },
+    verifyOtpIp: { limit: 1_000_000, windowSeconds: 300 },
+    refreshIp: { limit: 1_000_000, windowSeconds: 300 },
+  },
+};
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const stateDir = resolve(options.stateDir ?? defaultStateDir);
+  const dataDir = join(stateDir, 'data');
+  if (options.reset) await rm(dataDir, { recursive: true, force: true });
+  const secretsPath = join(stateDir, 'secrets.json');
+  const clock = options.clock ?? systemClock;
+  if (!(await exists(secretsPath))) await writeSecretsFile(secretsPath, initialSecrets(new Date(clock.now())));
+
+  const settings = resolveSettings({
+    ...localSettings,
+    ...options.settings,
+    limits: { ...localSettings.limits, ...options.settings?.limits },
+  });
+  const outbox = new SandboxOtpSender(clock, {
+    ttlSeconds: settings.otpTtlSeconds,
+    ...(options.onOtp && { onSend: options.onOtp }),
+  });
+  const log = options.log ?? silentLog;
+  const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
+  const services = composeServices(
+    localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics }),
+  );
+  const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
+  for (const route of routes) {
+    const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
+    handlers.set(`${route.method} ${route.path}`, {
+      route,
+      handler: lambdaHandler(route, handle, async () => services, log),
+    });
+  }
+
+  const server = createServer((request, response) => {
+    const started = performance.now();
+    serve(request, response, handlers, outbox)
+      .catch((error: unknown) => {
+        log.error('sandbox failed to serve a request', { error: String(error) });
+        if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
+        else response.destroy();
+      })
+      .finally(() => {
+        const path = (request.url ?? '/').split('?')[0]!;
+        options.onRequest?.({
+          method: request.method ?? 'GET',
+          path,
+          status: response.statusCode,
+          ms: performance.now() - started,
+        });
+      });
+  });
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
+    });
+  } catch (error) {
+    await emulators.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    outbox,
+    emulators,
+    secretsPath,
+    close: () =>
+      (closing ??= (async () => {
+        server.closeAllConnections();
+        await new Promise((resolveClose) => server.close(resolveClose));
+        await emulators.close();
+      })()),
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const corsHeaders = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization,content-type',
+  'access-control-allow-methods': 'GET,POST,PATCH,DELETE,OPTIONS',
+  'access-control-max-age': '600',
+};
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+function writeJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...corsHeaders });
+  response.end(JSON.stringify(body));
+}
+
+async function serve(
+  request: IncomingMessage,
+  response: ServerResponse,
+  handlers: Map<string, { route: RouteDefinition; handler: LambdaHandler }>,
+  outbox: SandboxOtpSender,
+): Promise<void> {
+  const method = request.method ?? 'GET';
+  const [path = '/', rawQueryString = ''] = (request.url ?? '/').split(/\?(.*)/s);
+
+  if (method === 'OPTIONS') {
+    response.writeHead(204, corsHeaders);
+    response.end();
+    return;
+  }
+  if (method === 'GET' && path.startsWith(sandboxOtpPath)) {
+    const phone = decodeURIComponent(path.slice(sandboxOtpPath.length));
+    const message = outbox.latest(phone);
+    if (message) writeJson(response, 200, message);
+    else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
+    return;
+  }
+  const match = handlers.get(`${method} ${path}`);
+  if (!match) {
+    writeJson(response, 404, errorBody('not_found', `No route ${method} ${path}.`));
+    return;
+  }
+
+  const body = await readBody(request);
+  if (body === undefined) {
+    writeJson(response, 413, errorBody('payload_too_large', `The body must be at most ${maxBodyBytes} bytes.`));
+    return;
+  }
+  const event = apiGatewayEvent({
+    method,
+    path,
+    rawQueryString,
+    headers: request.headersDistinct as Record<string, string[]>,
+    body,
+    sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+    routeKey: `${match.route.method} ${match.route.path}`,
+  });
+  const result = await match.handler(event);
+  const headers: Record<string, string | string[]> = { ...corsHeaders };
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+  response.writeHead(result.statusCode ?? 200, headers);
+  const payload = result.body ?? '';
+  response.end(result.isBase64Encoded ? Buffer.from(payload, 'base64') : payload);
+}
+
+/** The body, or undefined once it passes a cap well above the API's limit (which the handler enforces). */
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  const cap = maxBodyBytes * 4;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
