@@ -1,0 +1,278 @@
+/**
+ * `npm run bench`: the DESIGN §10 targets that concern start-up, the sandbox and smoke, each measured
+ * as a median of several runs after a warm-up, comparisons interleaved A B A B in this one process.
+ * Prints a table and writes bench/results.json. Not part of `npm test`: this machine is shared.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { fmt, interleaved, summarize, timeProcess, type Figure } from './stats.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const bin = `${root}bin/chatshyld`;
+const cdk = `${root}node_modules/.bin/cdk`;
+const runs = Number(process.env.BENCH_RUNS ?? 7);
+const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NO_COLOR: '1', CI: 'true' };
+// This process uses the SDK too (to seed dynalite); the same switch quiets its Node 20 notice.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+interface Row {
+  readonly name: string;
+  readonly value: string;
+  readonly target: string;
+  readonly met: boolean | undefined;
+}
+
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+const log = (text: string) => process.stderr.write(`${text}\n`);
+
+/** Starts `chatshyld dev --port 0`, resolving with its URL and the ms until the ready line. */
+function startDevProcess(): Promise<{ child: ChildProcess; url: string; readyMs: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [bin, 'dev', '--port', '0'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, ...env },
+  });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk) => {
+      text += chunk;
+      const url = /ready at (http:\/\/\S+)/.exec(text)?.[1];
+      if (url) resolve({ child, url, readyMs: performance.now() - started });
+    });
+    child.on('error', reject);
+    child.on('close', (code) => reject(new Error(`chatshyld dev exited ${code} before it was ready`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGINT');
+  await closed;
+}
+
+async function startup() {
+  log('start-up: chatshyld --help, smoke --help, dev --help against cdk --version');
+  const figures = await interleaved(
+    {
+      help: () => timeProcess(process.execPath, [bin, '--help'], env),
+      smokeHelp: () => timeProcess(process.execPath, [bin, 'smoke', '--help'], env),
+      devHelp: () => timeProcess(process.execPath, [bin, 'dev', '--help'], env),
+      cdkVersion: () => timeProcess(cdk, ['--version'], env),
+    },
+    runs,
+  );
+  results.startup = figures;
+  const ratio = figures.help.median / figures.cdkVersion.median;
+  rows.push(
+    row('chatshyld --help', figures.help, '< 150 ms', figures.help.median < 150),
+    row('chatshyld smoke --help', figures.smokeHelp, '< 150 ms', figures.smokeHelp.median < 150),
+    row('chatshyld dev --help', figures.devHelp, '< 150 ms', figures.devHelp.median < 150),
+    row('cdk --version (reference)', figures.cdkVersion, '', undefined),
+    { name: '--help ÷ cdk --version', value: ratio.toFixed(3), target: '≤ 0.15', met: ratio <= 0.15 },
+  );
+}
+
+async function sandboxReady() {
+  log('sandbox: start → ready line, whole process');
+  const samples: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const { child, readyMs } = await startDevProcess();
+    await stop(child);
+    if (i > 0) samples.push(readyMs); // the first is the warm-up
+  }
+  const figure = summarize(samples);
+  results.sandboxReady = figure;
+  rows.push(row('sandbox start → ready (chatshyld dev)', figure, '< 1.5 s', figure.median < 1500));
+}
+
+async function smokeLocal() {
+  log('smoke --local, whole process');
+  const figures = await interleaved({ smoke: () => timeProcess(process.execPath, [bin, 'smoke', '--local'], env) }, runs);
+  results.smokeLocal = figures.smoke;
+  rows.push(row('chatshyld smoke --local (whole process)', figures.smoke, '< 4 s', figures.smoke.median < 4000));
+}
+
+/** dynalite alone, in a process of its own like the sandbox, with one item to read. */
+async function startRawDynalite(): Promise<{ child: ChildProcess; endpoint: string }> {
+  const child = spawn(
+    process.execPath,
+    ['-e', "const d=require('dynalite')({createTableMs:0});d.listen(0,'127.0.0.1',()=>console.log(d.address().port))"],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (chunk) => resolve(String(chunk).trim())));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  await client.send(
+    new CreateTableCommand({
+      TableName: 'bench-users',
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  await client.send(
+    new PutItemCommand({
+      TableName: 'bench-users',
+      Item: { pk: { S: 'user#bench' }, id: { S: 'bench' }, phone: { S: '+14155550123' }, name: { S: 'Bench' } },
+    }),
+  );
+  client.destroy();
+  return { child, endpoint };
+}
+
+async function throughput() {
+  log(`throughput: GET /profile/me on the sandbox against raw dynalite GetItem (${loadSeconds} s each, interleaved)`);
+  const sandbox = await startDevProcess();
+  const dynamo = await startRawDynalite();
+  try {
+    const phone = '+14155550123';
+    const post = (path: string, body: unknown) =>
+      fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await post('/auth/send-otp', { phone });
+    const { code } = (await (await fetch(`${sandbox.url}/__sandbox/otp/${encodeURIComponent(phone)}`)).json()) as { code: string };
+    const { token } = (await (await post('/auth/verify-otp', { phone, code })).json()) as { token: string };
+
+    const load = async (options: autocannon.Options) => {
+      const result = await autocannon({ duration: loadSeconds, ...options });
+      // A fast error path is not throughput: refuse to report a run that was not all 2xx.
+      if (result.errors + result.non2xx > 0) {
+        throw new Error(`${options.url}: ${result.errors} errors and ${result.non2xx} non-2xx answers under load`);
+      }
+      return {
+        requestsPerSecond: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        errors: result.errors + result.non2xx,
+      };
+    };
+    const me = (connections: number) =>
+      load({ url: `${sandbox.url}/profile/me`, connections, headers: { authorization: `Bearer ${token}` } });
+    const getItem = (connections: number) =>
+      load({
+        url: dynamo.endpoint,
+        connections,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': 'DynamoDB_20120810.GetItem',
+          'x-amz-date': '20260101T000000Z',
+          // dynalite checks that a SigV4 header is present, not its signature.
+          authorization:
+            'AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00',
+        },
+        body: JSON.stringify({ TableName: 'bench-users', Key: { pk: { S: 'user#bench' } } }),
+      });
+
+    /**
+     * The same GetItem through the AWS SDK from one process, `concurrency` calls in flight: the
+     * ceiling of any handler that reads DynamoDB with the SDK, before it does anything else.
+     */
+    const sdkGetItem = async (concurrency: number) => {
+      const client = new DynamoDBClient({
+        endpoint: dynamo.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+      });
+      const command = () => new GetItemCommand({ TableName: 'bench-users', Key: { pk: { S: 'user#bench' } } });
+      const until = performance.now() + loadSeconds * 1000;
+      let done = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < until) {
+            await client.send(command());
+            done += 1;
+          }
+        }),
+      );
+      client.destroy();
+      return done / loadSeconds;
+    };
+
+    for (const connections of [1, 10]) {
+      const samples = { me: [] as Awaited<ReturnType<typeof me>>[], getItem: [] as Awaited<ReturnType<typeof me>>[] };
+      const sdkRates: number[] = [];
+      await me(connections); // warm-up
+      await getItem(connections);
+      await sdkGetItem(connections);
+      for (let round = 0; round < 2; round++) {
+        samples.me.push(await me(connections));
+        samples.getItem.push(await getItem(connections));
+        sdkRates.push(await sdkGetItem(connections));
+      }
+      const sdkRate = sdkRates.reduce((sum, rate) => sum + rate, 0) / sdkRates.length;
+      const mean = (list: typeof samples.me) => list.reduce((sum, item) => sum + item.requestsPerSecond, 0) / list.length;
+      const ratio = mean(samples.me) / mean(samples.getItem);
+      results[`throughput${connections}`] = { ...samples, sdkRates, ratio, ratioToSdk: mean(samples.me) / sdkRate };
+      const last = samples.me[samples.me.length - 1]!;
+      rows.push({
+        name: `sandbox GET /profile/me, ${connections} conn`,
+        value: `${mean(samples.me).toFixed(0)} req/s (p50 ${last.p50} ms, p99 ${last.p99} ms, ${samples.me.reduce((s, r) => s + r.errors, 0)} errors)`,
+        target: '',
+        met: undefined,
+      });
+      rows.push({
+        name: `raw dynalite GetItem, ${connections} conn`,
+        value: `${mean(samples.getItem).toFixed(0)} req/s`,
+        target: '',
+        met: undefined,
+      });
+      rows.push({
+        name: `SDK GetItem from one process, ${connections} in flight`,
+        value: `${sdkRate.toFixed(0)} req/s`,
+        target: '',
+        met: undefined,
+      });
+      rows.push({
+        name: `  sandbox ÷ SDK GetItem at ${connections}`,
+        value: (mean(samples.me) / sdkRate).toFixed(2),
+        target: '',
+        met: undefined,
+      });
+      rows.push({
+        name: `  sandbox ÷ raw dynalite at ${connections}`,
+        value: ratio.toFixed(2),
+        target: connections === 10 ? '≥ 0.6' : '',
+        met: connections === 10 ? ratio >= 0.6 : undefined,
+      });
+    }
+  } finally {
+    await stop(sandbox.child);
+    dynamo.child.kill();
+  }
+}
+
+function row(name: string, figure: Figure, target: string, met: boolean | undefined): Row {
+  return { name, value: `${fmt(figure.median)} (min ${fmt(figure.min)}, max ${fmt(figure.max)}, n=${figure.runs})`, target, met };
+}
+
+const only = process.argv.slice(2);
+const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, throughput };
+for (const [name, section] of Object.entries(sections)) {
+  if (only.length === 0 || only.includes(name)) await section();
+}
+
+const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30) };
+await writeFile(
+  new URL('./results.json', import.meta.url),
+  `${JSON.stringify({ measuredAt: new Date().toISOString(), machine, rows, results }, null, 2)}\n`,
+);
+const width = Math.max(...rows.map((r) => r.name.length));
+const valueWidth = Math.max(...rows.map((r) => r.value.length));
+process.stdout.write(`\nChatShyld benchmarks — ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n\n`);
+for (const r of rows) {
+  const verdict = r.met === undefined ? '' : r.met ? '  ✓' : '  ✗ MISSED';
+  process.stdout.write(`${r.name.padEnd(width)}  ${r.value.padEnd(valueWidth)}  ${r.target}${verdict}\n`);
+}
+process.stdout.write('\nwritten to bench/results.json\n');
