@@ -121,13 +121,6 @@ describe('chatshyld, the command line', () => {
     expect(unreachable.stdout).toContain('could not connect to http://127.0.0.1:9');
   });
 
-  it('says a deployed stage needs a test number instead of sending a real SMS', async () => {
-    const cwd = await writeConfig(validConfig());
-    const result = await runCli(['smoke', '--stage', 'dev'], { cwd });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--phone <e164> --code <digits>');
-  });
-
   it('ships a schema file equal to the one it validates with, and a valid starting config', async () => {
     const shipped = JSON.parse(await readFile(new URL('chatshyld.config.schema.json', repoRoot), 'utf8'));
     expect(shipped).toEqual(JSON.parse(JSON.stringify(configSchema)));

@@ -77,6 +77,11 @@ export const configSchema = {
             refreshFamilyTtlDays: { type: 'integer', minimum: 1, maximum: 730 },
           },
         },
+        kmsKeyId: {
+          type: 'string',
+          minLength: 1,
+          description: "KMS key (id, ARN or alias) encrypting the stage's SecureString secrets; default aws/ssm.",
+        },
         secretsCacheSeconds: {
           type: 'integer',
           minimum: 1,

@@ -25,6 +25,7 @@ export interface StageConfig {
     readonly refreshFamilyTtlDays?: number;
   };
   readonly secretsCacheSeconds?: number;
+  readonly kmsKeyId?: string;
   readonly logRetentionDays?: number;
   readonly alarmEmail?: string;
   readonly tracing?: boolean;

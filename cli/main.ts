@@ -67,6 +67,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
         'chatshyld dev                               # the sandbox on a free port',
         'chatshyld smoke --local                     # the whole smoke flow on an in-process sandbox',
         'chatshyld smoke --stage dev --reporter pretty,junit --out reports',
+        'chatshyld secrets rotate jwt-secret --stage prod',
       ]),
     );
 
@@ -107,6 +108,75 @@ export async function run(argv: readonly string[], streams: Streams = processStr
       ]),
     )
     .action(action(async () => (await import('./commands/smoke.js')).smoke));
+
+  const secrets = program
+    .command('secrets')
+    .description("manage a stage's secrets in SSM (or the sandbox's file with --stage local)")
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld secrets list --stage dev',
+        'chatshyld secrets rotate jwt-secret --stage prod',
+        'chatshyld secrets set twilio --stage dev --from-file twilio.json',
+      ]),
+    );
+  const secretsCommand = (name: string) => async () => (await import('./commands/secrets.js'))[name as 'list'];
+  secrets
+    .command('list')
+    .description('every secret with version, last change, who, fingerprint and whether it is well-formed')
+    .addHelpText('after', examples(['chatshyld secrets list --stage dev', 'chatshyld secrets list --stage local --json']))
+    .action(action(secretsCommand('list')));
+  secrets
+    .command('get <name>')
+    .description("one secret's version and fingerprint; the value only with --reveal")
+    .option('--reveal', 'print the value itself')
+    .addHelpText('after', examples(['chatshyld secrets get jwt-secret --stage dev', 'chatshyld secrets get test-numbers --stage dev --reveal']))
+    .action(action(secretsCommand('get')));
+  secrets
+    .command('set <name>')
+    .description('write a new version: from a masked prompt, --from-file, or stdin (never from the command line)')
+    .option('--from-file <path>', 'read the value (JSON) from this file')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld secrets set twilio --stage dev                    # asks, masked',
+        'chatshyld secrets set test-numbers --stage dev --from-file test-numbers.json',
+        'op read op://ops/twilio | chatshyld secrets set twilio --stage prod',
+      ]),
+    )
+    .action(action(secretsCommand('set')));
+  secrets
+    .command('rotate <name>')
+    .description('rotate jwt-secret or refresh-pepper without logging anyone out')
+    .option('--revoke-previous', 'emergency: drop every older key now, ending every session (asks first)')
+    .option('--dry-run', 'say what would happen; change nothing')
+    .option('--restart-functions', "make the stage's functions read the new key now instead of waiting for their cache")
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld secrets rotate jwt-secret --stage prod',
+        'chatshyld secrets rotate refresh-pepper --stage prod --restart-functions',
+        'chatshyld secrets rotate jwt-secret --stage prod --revoke-previous --yes   # a leaked key',
+        'chatshyld secrets rotate jwt-secret --stage local                        # rehearse on the sandbox',
+      ]),
+    )
+    .action(action(secretsCommand('rotate')));
+  secrets
+    .command('history <name>')
+    .description('every kept version: dates, who, fingerprints')
+    .addHelpText('after', examples(['chatshyld secrets history jwt-secret --stage prod']))
+    .action(action(secretsCommand('history')));
+  secrets
+    .command('rollback <name>')
+    .description('make an earlier version current again (as a new version)')
+    .requiredOption('--to-version <n>', 'the version to restore (see `secrets history`)')
+    .addHelpText('after', examples(['chatshyld secrets rollback test-numbers --stage dev --to-version 3']))
+    .action(action(secretsCommand('rollback')));
+  secrets
+    .command('init')
+    .description('create every missing secret of a stage with strong random values')
+    .addHelpText('after', examples(['chatshyld secrets init --stage dev']))
+    .action(action(secretsCommand('init')));
 
   try {
     await program.parseAsync(argv);

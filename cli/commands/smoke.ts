@@ -67,17 +67,25 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
   const interrupt = untilSignal();
   let target: Target | undefined;
   try {
-    target = local
-      ? await localTarget()
-      : options.url !== undefined
-        ? urlTarget(options.url)
-        : await stageTarget(stage!, context, options);
-    const code: SmokeOptions['code'] =
+    let phone = options.phone;
+    let code: SmokeOptions['code'] =
       options.code !== undefined ? { from: 'fixed', value: options.code } : { from: 'sandbox' };
+    if (local) {
+      target = await localTarget();
+    } else if (options.url !== undefined) {
+      target = urlTarget(options.url);
+    } else {
+      target = await stageTarget(stage!, context);
+      if (code.from === 'sandbox') {
+        const testNumber = await stageTestNumber(stage!, context);
+        phone = testNumber.phone;
+        code = { from: 'fixed', value: testNumber.code };
+      }
+    }
     out.info(`smoke: checking ${target.label}`);
     const run = runSmoke({
       baseUrl: target.baseUrl,
-      phone: options.phone ?? `+1415555${randomInt(1000, 10_000)}`,
+      phone: phone ?? `+1415555${randomInt(1000, 10_000)}`,
       code,
       keep: Boolean(options.keep),
       stepTimeoutMs: options.timeout,
@@ -134,15 +142,28 @@ function urlTarget(url: string): Target {
   return { baseUrl: parsed.href.replace(/\/+$/, ''), label: parsed.href.replace(/\/+$/, '') };
 }
 
-async function stageTarget(stage: string, { streams }: CommandContext, options: SmokeCommandOptions): Promise<Target> {
-  const loaded = await loadConfig(streams.cwd);
-  resolveStage(loaded, stage);
-  if (options.phone === undefined || options.code === undefined) {
-    throw usageError(
-      `a deployed stage sends real SMS; smoke signs in with a test number of stage ${stage}`,
-      `pass --phone <e164> --code <digits> of an entry of the stage's test-numbers secret`,
+/** The first unexpired entry of the stage's test-numbers secret: a deployed stage sends real SMS otherwise. */
+async function stageTestNumber(stage: string, context: CommandContext): Promise<{ phone: string; code: string }> {
+  const [{ openStageSecrets }, { parseTestNumbers }] = await Promise.all([
+    import('../secret-store.js'),
+    import('../../service/core/test-numbers.js'),
+  ]);
+  const { store } = await openStageSecrets(context);
+  const record = await store.get('test-numbers');
+  const now = Date.now();
+  const entry = record && parseTestNumbers(record.value).find((candidate) => Date.parse(candidate.expiresAt) > now);
+  if (!entry) {
+    throw configError(
+      `stage ${stage} has no unexpired test number, and smoke will not send a real SMS`,
+      `add one: chatshyld secrets set test-numbers --stage ${stage}; or pass --phone and --code`,
     );
   }
+  return entry;
+}
+
+async function stageTarget(stage: string, { streams }: CommandContext): Promise<Target> {
+  const loaded = await loadConfig(streams.cwd);
+  resolveStage(loaded, stage);
   const outputsPath = join(loaded.root, '.chatshyld', 'outputs', `${stage}.json`);
   let outputs: { ApiUrl?: string };
   try {

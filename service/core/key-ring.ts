@@ -17,6 +17,8 @@ export interface KeyEntry {
   readonly kid: string;
   readonly secret: string;
   readonly createdAt: string;
+  /** On a previous key: when it stopped signing (tokens it made may live on for their lifetime). */
+  readonly retiredAt?: string;
 }
 
 export interface KeyRingDocument {

@@ -17,7 +17,7 @@ import { resolveSettings, type SettingsOverrides } from '../settings.js';
 import { localAdapters } from './adapters.js';
 import { startEmulators, type Emulators } from './emulators.js';
 import { apiGatewayEvent } from './events.js';
-import { initialSecrets, writeSecretsFile } from './secrets-file.js';
+import { initialDocument, writeSecretsDocument } from './secrets-file.js';
 
 export const sandboxOtpPath = '/__sandbox/otp/';
 
@@ -79,7 +79,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   if (options.reset) await rm(dataDir, { recursive: true, force: true });
   const secretsPath = join(stateDir, 'secrets.json');
   const clock = options.clock ?? systemClock;
-  if (!(await exists(secretsPath))) await writeSecretsFile(secretsPath, initialSecrets(new Date(clock.now())));
+  if (!(await exists(secretsPath))) await writeSecretsDocument(secretsPath, initialDocument(new Date(clock.now())));
 
   const settings = resolveSettings({
     ...localSettings,

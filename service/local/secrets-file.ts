@@ -1,17 +1,33 @@
 /**
- * The sandbox's secrets file, `.chatshyld/local/secrets.json`: `{ "secrets": { "<name>": <value> } }`,
- * each value the JSON document SSM would hold for the stage. Written with mode 0600.
+ * The sandbox's secrets file, `.chatshyld/local/secrets.json`, mode 0600:
+ * `{ "secrets": { "<name>": <value> }, "history": { "<name>": [{ version, value, modifiedAt, modifiedBy }] } }`.
+ * Each value is the JSON document SSM would hold for the stage; `history` plays the part of SSM's
+ * parameter history so that `chatshyld secrets … --stage local` can rehearse everything.
  */
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { newKey, type KeyRingDocument } from '../core/key-ring.js';
 import type { TestNumber } from '../core/test-numbers.js';
+import type { SecretName } from '../manifest.js';
 
 export interface LocalSecrets {
   readonly 'jwt-secret'?: KeyRingDocument;
   readonly 'refresh-pepper'?: KeyRingDocument;
   readonly twilio?: unknown;
   readonly 'test-numbers'?: readonly TestNumber[];
+}
+
+export interface LocalSecretVersion {
+  readonly version: number;
+  readonly value: unknown;
+  readonly modifiedAt: string;
+  readonly modifiedBy: string;
+}
+
+export interface SecretsDocument {
+  readonly secrets: LocalSecrets;
+  readonly history?: Partial<Record<SecretName, readonly LocalSecretVersion[]>>;
 }
 
 export function initialSecrets(now: Date): LocalSecrets {
@@ -22,16 +38,49 @@ export function initialSecrets(now: Date): LocalSecrets {
   };
 }
 
+export function localActor(): string {
+  try {
+    return `${userInfo().username} (local)`;
+  } catch {
+    return 'local';
+  }
+}
+
+/** A new document whose history starts at version 1 of each secret. */
+export function initialDocument(now: Date, modifiedBy = localActor()): SecretsDocument {
+  const secrets = initialSecrets(now);
+  const history: Partial<Record<SecretName, LocalSecretVersion[]>> = {};
+  for (const [name, value] of Object.entries(secrets)) {
+    history[name as SecretName] = [{ version: 1, value, modifiedAt: now.toISOString(), modifiedBy }];
+  }
+  return { secrets, history };
+}
+
+export async function readSecretsDocument(path: string): Promise<SecretsDocument> {
+  const document = JSON.parse(await readFile(path, 'utf8')) as Partial<SecretsDocument>;
+  return { secrets: document.secrets ?? {}, history: document.history ?? {} };
+}
+
 export async function readSecretsFile(path: string): Promise<LocalSecrets> {
-  const document = JSON.parse(await readFile(path, 'utf8')) as { secrets?: LocalSecrets };
-  return document.secrets ?? {};
+  return (await readSecretsDocument(path)).secrets;
 }
 
 /** Replaces the file atomically (write, then rename), so a reader never sees half a file. */
-export async function writeSecretsFile(path: string, secrets: LocalSecrets): Promise<void> {
+export async function writeSecretsDocument(path: string, document: SecretsDocument): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify({ secrets }, null, 2)}\n`, { mode: 0o600 });
+  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
   await chmod(temporary, 0o600);
   await rename(temporary, path);
+}
+
+/** Writes the secrets, keeping whatever history the file had. */
+export async function writeSecretsFile(path: string, secrets: LocalSecrets): Promise<void> {
+  let history: SecretsDocument['history'] = {};
+  try {
+    history = (await readSecretsDocument(path)).history;
+  } catch {
+    // no file yet
+  }
+  await writeSecretsDocument(path, { secrets, history });
 }

@@ -1,0 +1,333 @@
+/**
+ * `chatshyld secrets list|get|set|rotate|history|rollback|init`. Values are never printed unless
+ * `--reveal` is given, and never taken from argv.
+ */
+import { readFile } from 'node:fs/promises';
+import { newKey } from '../../service/core/key-ring.js';
+import { defaultSettings } from '../../service/settings.js';
+import { secrets as secretDefinitions, type SecretName } from '../../service/manifest.js';
+import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
+import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
+import { RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
+import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { openStageSecrets, type StageSecrets } from '../secret-store.js';
+import { untilSignal } from '../signals.js';
+
+const secretNames = Object.keys(secretDefinitions) as SecretName[];
+
+function secretName(value: string): SecretName {
+  if (!(secretNames as string[]).includes(value)) {
+    throw usageError(`unknown secret "${value}"`, `the secrets are ${secretNames.join(', ')}`);
+  }
+  return value as SecretName;
+}
+
+function describeValidation(validation: Validation | undefined): string {
+  if (!validation) return 'missing';
+  return validation.ok ? `ok: ${validation.summary}` : `MALFORMED: ${validation.reason}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** Asks before something drastic: --yes, else a prompt on a terminal, else exit 2. */
+async function confirm(context: CommandContext, question: string, flagHint: string): Promise<boolean> {
+  if (context.global.yes) return true;
+  if (!context.out.canPrompt()) {
+    throw new CliError('confirmation_needed', `${question} — confirmation needed, and there is no terminal to ask`, flagHint);
+  }
+  const { confirm: ask } = await import('@inquirer/prompts');
+  return ask({ message: question, default: false });
+}
+
+function storeFailure(error: unknown, secrets: StageSecrets): never {
+  const err = error as Error;
+  if (err.name === 'VersionLimitError') {
+    throw operationFailed(
+      'version_limit',
+      err.message,
+      'remove the label from the oldest version (aws ssm unlabel-parameter-version), then run the command again',
+    );
+  }
+  if (err.name === 'SecretTooLargeError') throw usageError(err.message);
+  if (['CredentialsProviderError', 'ExpiredTokenException', 'UnrecognizedClientException'].includes(err.name)) {
+    throw operationFailed('aws_credentials', `no usable AWS credentials for stage ${secrets.stage}: ${err.message}`, 'sign in (aws sso login, or --profile <name>) and try again');
+  }
+  if (err.name === 'AccessDeniedException') {
+    throw operationFailed('access_denied', `AWS refused access to ${secrets.store.location}: ${err.message}`, 'use a role allowed to read and write the stage parameters');
+  }
+  throw error;
+}
+
+async function withStore<T>(context: CommandContext, work: (secrets: StageSecrets) => Promise<T>): Promise<T> {
+  const secrets = await openStageSecrets(context);
+  try {
+    return await work(secrets);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    return storeFailure(error, secrets);
+  }
+}
+
+function recordJson(record: SecretRecord, validation: Validation | undefined, reveal: boolean) {
+  return {
+    name: record.name,
+    version: record.version,
+    modifiedAt: record.modifiedAt,
+    modifiedBy: record.modifiedBy,
+    fingerprint: fingerprint(record.value),
+    wellFormed: validation?.ok ?? false,
+    ...(validation && (validation.ok ? { summary: validation.summary } : { problem: validation.reason })),
+    ...(reveal && { value: record.value }),
+  };
+}
+
+export async function list(_options: object, context: CommandContext): Promise<number> {
+  return withStore(context, async ({ store, stage }) => {
+    const statuses = await checkSecrets(store, new Date());
+    context.out.resultJson(
+      statuses.map((status) =>
+        status.record ? recordJson(status.record, status.validation, false) : { name: status.name, present: false },
+      ),
+    );
+    context.out.result(
+      `secrets of stage ${stage} (${store.location})\n\n` +
+        table([
+          ['NAME', 'VERSION', 'CHANGED', 'BY', 'FINGERPRINT', 'STATE'],
+          ...statuses.map((status) => [
+            status.name,
+            status.record ? String(status.record.version) : '-',
+            status.record?.modifiedAt ?? '-',
+            status.record?.modifiedBy ?? '-',
+            status.fingerprint ?? '-',
+            describeValidation(status.validation),
+          ]),
+        ]),
+    );
+    return exitCodes.ok;
+  });
+}
+
+export async function get(options: { reveal?: boolean }, context: CommandContext, name: string): Promise<number> {
+  const secret = secretName(name);
+  return withStore(context, async ({ store, stage }) => {
+    const record = await store.get(secret);
+    if (!record) {
+      throw operationFailed('missing_secret', `${secret} is not set for stage ${stage}`, `create it: chatshyld secrets ${secret === 'twilio' ? 'set twilio' : 'init'} --stage ${stage}`);
+    }
+    const validation = validateSecret(secret, record.value, new Date());
+    context.out.resultJson(recordJson(record, validation, Boolean(options.reveal)));
+    context.out.result(
+      [
+        `${secret} (stage ${stage})`,
+        `  version      ${record.version}`,
+        `  changed      ${record.modifiedAt} by ${record.modifiedBy}`,
+        `  fingerprint  ${fingerprint(record.value)}`,
+        `  state        ${describeValidation(validation)}`,
+        ...(options.reveal ? [`  value        ${record.value}`] : []),
+      ].join('\n'),
+    );
+    return exitCodes.ok;
+  });
+}
+
+async function readValue(options: { fromFile?: string }, context: CommandContext, name: SecretName): Promise<string> {
+  if (options.fromFile) return (await readFile(options.fromFile, 'utf8')).trim();
+  if (context.out.canPrompt()) {
+    const { password } = await import('@inquirer/prompts');
+    return (await password({ message: `value of ${name} (JSON)`, mask: '*' })).trim();
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+export async function set(options: { fromFile?: string }, context: CommandContext, name: string): Promise<number> {
+  const secret = secretName(name);
+  return withStore(context, async ({ store, stage }) => {
+    const value = await readValue(options, context, secret);
+    if (!value) throw usageError(`no value given for ${secret}`, 'pipe it on stdin, or pass --from-file <path>');
+    const validation = validateSecret(secret, value, new Date());
+    if (!validation.ok) throw usageError(`${secret} is not well-formed: ${validation.reason}`, 'fix the value; nothing was written');
+    // Stored compactly, as the functions parse it.
+    const record = await store.put(secret, JSON.stringify(JSON.parse(value)));
+    context.out.resultJson(recordJson(record, validation, false));
+    context.out.result(`set ${secret} for stage ${stage}: version ${record.version}, ${fingerprint(record.value)} (${validation.summary})`);
+    return exitCodes.ok;
+  });
+}
+
+export interface RotateOptions {
+  readonly revokePrevious?: boolean;
+  readonly dryRun?: boolean;
+  readonly restartFunctions?: boolean;
+}
+
+export async function rotate(options: RotateOptions, context: CommandContext, name: string): Promise<number> {
+  if (name !== 'jwt-secret' && name !== 'refresh-pepper') {
+    throw usageError(`only key rings rotate: jwt-secret or refresh-pepper, not "${name}"`, `to replace ${name}, use chatshyld secrets set ${name}`);
+  }
+  const secret: RotatableSecret = name;
+  return withStore(context, async (secrets) => {
+    const { stage, stageConfig, store, region } = secrets;
+    if (options.restartFunctions && stage === 'local') {
+      throw usageError('--restart-functions does not apply to the sandbox', 'it re-reads its secrets file within its cache max age');
+    }
+    const cacheSeconds = stageConfig?.secretsCacheSeconds ?? defaultSettings.secretsCacheSeconds;
+    const tokenLifetimeMs =
+      secret === 'jwt-secret'
+        ? (stageConfig?.tokens?.accessTokenTtlSeconds ?? defaultSettings.accessTokenTtlSeconds) * 1000
+        : (stageConfig?.tokens?.refreshTokenTtlDays ?? defaultSettings.refreshTokenTtlDays) * 24 * 3600 * 1000;
+
+    if (options.revokePrevious && !options.dryRun) {
+      const what = secret === 'jwt-secret' ? 'every access token now in use' : 'every refresh token, so every session';
+      context.out.info(
+        `--revoke-previous replaces every key of ${secret} on stage ${stage}: ${what} stops working within ${cacheSeconds} s, and users must sign in again.`,
+      );
+      if (!(await confirm(context, `End every session on stage ${stage}?`, 'pass --yes to confirm the emergency rotation'))) {
+        context.out.info('nothing changed');
+        return exitCodes.failed;
+      }
+    }
+
+    let restartFunctions: (() => Promise<void>) | undefined;
+    if (options.restartFunctions) {
+      const [{ LambdaClient }, { restartStageFunctions }] = await Promise.all([
+        import('@aws-sdk/client-lambda'),
+        import('../../service/secrets/restart.js'),
+      ]);
+      const client = new LambdaClient({ region, ...(context.global.profile && { profile: context.global.profile }) });
+      restartFunctions = async () => {
+        await restartStageFunctions(client, stage, (message) => context.out.info(message));
+      };
+    }
+
+    const interrupt = untilSignal();
+    try {
+      const rotation = rotateKeyRing(store, secret, {
+        revokePrevious: Boolean(options.revokePrevious),
+        dryRun: Boolean(options.dryRun),
+        tokenLifetimeMs,
+        propagationMs: (cacheSeconds + Math.max(2, Math.ceil(cacheSeconds / 10))) * 1000,
+        ...(restartFunctions && { restartFunctions }),
+        onProgress: (message) => context.out.info(message),
+      });
+      const outcome = await Promise.race([rotation, interrupt.promise.then(() => 'interrupted' as const)]);
+      if (outcome === 'interrupted') {
+        context.out.info(`interrupted: run \`chatshyld secrets rotate ${secret} --stage ${stage}\` again to finish; it resumes with the key already published`);
+        return exitCodes.interrupted;
+      }
+      context.out.resultJson(outcome);
+      if (outcome.dryRun) {
+        context.out.result(
+          options.revokePrevious
+            ? `dry run: ${secret} would become just ${outcome.newKid}; ${outcome.droppedKids.join(', ')} would stop verifying`
+            : `dry run: ${secret} would publish ${outcome.newKid}, wait ${cacheSeconds} s (or restart functions), then sign with it; ${outcome.previousKid} would keep verifying${outcome.droppedKids.length ? `; ${outcome.droppedKids.join(', ')} would be dropped` : ''}`,
+        );
+      } else if (options.revokePrevious) {
+        context.out.result(`rotated ${secret} on stage ${stage}: ${outcome.newKid} is the only key (version ${outcome.versions.join(', ')})`);
+      } else {
+        context.out.result(
+          `rotated ${secret} on stage ${stage}: ${outcome.newKid} signs now; ${outcome.previousKid} keeps verifying until ${outcome.previousKeptUntil} (versions ${outcome.versions.join(', ')})`,
+        );
+      }
+      return exitCodes.ok;
+    } catch (error) {
+      if (error instanceof RotationRefused) throw new CliError('rotation_refused', error.message, error.hint, exitCodes.usage);
+      throw error;
+    } finally {
+      interrupt.dispose();
+    }
+  });
+}
+
+export async function history(_options: object, context: CommandContext, name: string): Promise<number> {
+  const secret = secretName(name);
+  return withStore(context, async ({ store, stage }) => {
+    const versions = await store.history(secret);
+    const now = new Date();
+    context.out.resultJson(versions.map((record) => recordJson(record, validateSecret(secret, record.value, now), false)));
+    if (versions.length === 0) {
+      context.out.result(`${secret} has no versions on stage ${stage}`);
+      return exitCodes.ok;
+    }
+    context.out.result(
+      table([
+        ['VERSION', 'CHANGED', 'BY', 'FINGERPRINT', 'STATE'],
+        ...versions.map((record) => [
+          String(record.version),
+          record.modifiedAt,
+          record.modifiedBy,
+          fingerprint(record.value),
+          describeValidation(validateSecret(secret, record.value, now)),
+        ]),
+      ]),
+    );
+    return exitCodes.ok;
+  });
+}
+
+export async function rollback(options: { toVersion: string }, context: CommandContext, name: string): Promise<number> {
+  const secret = secretName(name);
+  const target = Number(options.toVersion);
+  if (!Number.isInteger(target) || target < 1) throw usageError('--to-version must be a version number (see `secrets history`)');
+  return withStore(context, async ({ store, stage }) => {
+    const versions = await store.history(secret);
+    const chosen = versions.find((record) => record.version === target);
+    if (!chosen) {
+      throw usageError(`${secret} has no version ${target} on stage ${stage}`, `versions kept: ${versions.map((v) => v.version).join(', ') || 'none'}`);
+    }
+    const validation = validateSecret(secret, chosen.value, new Date());
+    if (!validation.ok) throw usageError(`version ${target} of ${secret} is not well-formed: ${validation.reason}`);
+    const current = versions.at(-1)!;
+    if (secret === 'jwt-secret' || secret === 'refresh-pepper') {
+      const kids = (value: string) => Object.values(JSON.parse(value) as Record<string, { kid?: string } | null>).flatMap((key) => (key?.kid ? [key.kid] : []));
+      const lost = kids(current.value).filter((kid) => !kids(chosen.value).includes(kid));
+      if (lost.length) context.out.info(`warning: ${lost.join(', ')} would stop verifying: tokens made with them stop working`);
+    }
+    if (!(await confirm(context, `Make version ${target} of ${secret} current on stage ${stage}?`, 'pass --yes to confirm the rollback'))) {
+      context.out.info('nothing changed');
+      return exitCodes.failed;
+    }
+    const record = await store.put(secret, chosen.value);
+    context.out.resultJson({ ...recordJson(record, validation, false), rolledBackTo: target });
+    context.out.result(`rolled ${secret} back on stage ${stage}: version ${record.version} holds version ${target} (${fingerprint(record.value)})`);
+    return exitCodes.ok;
+  });
+}
+
+export async function init(_options: object, context: CommandContext): Promise<number> {
+  return withStore(context, async ({ store, stage }) => {
+    const now = new Date();
+    const fresh: Partial<Record<SecretName, unknown>> = {
+      'jwt-secret': { current: newKey(now) },
+      'refresh-pepper': { current: newKey(now) },
+      'test-numbers': [],
+    };
+    const outcome: { name: SecretName; action: 'created' | 'kept' | 'missing' }[] = [];
+    for (const name of secretNames) {
+      if (await store.get(name)) {
+        outcome.push({ name, action: 'kept' });
+      } else if (fresh[name] !== undefined) {
+        await store.put(name, JSON.stringify(fresh[name]));
+        outcome.push({ name, action: 'created' });
+      } else {
+        outcome.push({ name, action: 'missing' });
+      }
+    }
+    context.out.resultJson(outcome);
+    context.out.result(
+      outcome
+        .map(({ name, action }) =>
+          action === 'missing'
+            ? `- ${name}: not set; it cannot be generated: chatshyld secrets set ${name} --stage ${stage} --from-file <json>`
+            : `${action === 'created' ? '+' : '='} ${name}: ${action}`,
+        )
+        .join('\n'),
+    );
+    return exitCodes.ok;
+  });
+}

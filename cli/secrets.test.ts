@@ -1,0 +1,313 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readSecretsDocument, readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
+import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
+import { stageSettings, type ProjectConfig } from './config.js';
+import { run } from './main.js';
+import { runCli, type CliResult } from './testing/run-cli.js';
+
+const config: ProjectConfig = {
+  project: 'demo',
+  stages: {
+    // A short cache so a rotation's wait is seconds, not a minute.
+    local: { secretsCacheSeconds: 1 },
+    dev: { account: '111111111111', region: 'eu-west-1' },
+  },
+};
+
+async function newProject(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'chatshyld-secrets-cli-'));
+  await writeFile(join(root, 'chatshyld.config.json'), JSON.stringify(config));
+  return root;
+}
+
+const kidOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid as string;
+
+/** Every key secret a secrets file ever held, current or in its history. */
+async function allKeySecrets(path: string): Promise<string[]> {
+  const document = await readSecretsDocument(path);
+  const values = [
+    document.secrets,
+    ...Object.values(document.history ?? {}).flatMap((versions) => (versions ?? []).map((version) => ({ v: version.value }))),
+  ];
+  return [...JSON.stringify(values).matchAll(/"secret":"([A-Za-z0-9_-]{40,})"/g)].map((match) => match[1]!);
+}
+
+describe('secrets rotation under live traffic (sandbox)', () => {
+  let root: string;
+  let sandbox: Sandbox;
+  const outputs: CliResult[] = [];
+  const cli = async (...args: string[]) => {
+    const result = await runCli(args, { cwd: root, timeoutMs: 30_000 });
+    outputs.push(result);
+    return result;
+  };
+
+  beforeAll(async () => {
+    root = await newProject();
+    sandbox = await startSandbox({
+      stateDir: join(root, '.chatshyld', 'local'),
+      settings: stageSettings(config.stages.local),
+    });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const post = (path: string, body: unknown) =>
+    fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const login = async (phone: string) => {
+    await post('/auth/send-otp', { phone });
+    const response = await post('/auth/verify-otp', { phone, code: sandbox.outbox.latest(phone)!.code });
+    return (await response.json()) as { token: string; refreshToken: string };
+  };
+
+  it('fails no request and logs no one out; --revoke-previous then ends old sessions within the cache age', async () => {
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const ringBefore = await readSecretsFile(secretsPath);
+    const parked = await login('+14155550170'); // a session left untouched through both rotations
+    const failures: string[] = [];
+    let requests = 0;
+    let running = true;
+    const clients = ['+14155550171', '+14155550172', '+14155550173', '+14155550174'].map(async (phone) => {
+      let session = await login(phone);
+      for (let i = 0; running; i++) {
+        const me = await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${session.token}` } });
+        requests += 1;
+        if (me.status !== 200) failures.push(`GET /profile/me ${me.status} ${await me.text()}`);
+        if (i % 3 === 2) {
+          const refreshed = await post('/auth/refresh', { refreshToken: session.refreshToken });
+          requests += 1;
+          if (refreshed.status === 200) session = (await refreshed.json()) as typeof session;
+          else failures.push(`POST /auth/refresh ${refreshed.status} ${await refreshed.text()}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      return session;
+    });
+
+    const jwt = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--yes');
+    expect(jwt.code, jwt.stderr).toBe(0);
+    expect(jwt.stderr).toContain('published');
+    const pepper = await cli('secrets', 'rotate', 'refresh-pepper', '--stage', 'local', '--yes');
+    expect(pepper.code, pepper.stderr).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // traffic on the new keys
+    running = false;
+    const sessions = await Promise.all(clients);
+
+    expect(failures).toEqual([]);
+    expect(requests).toBeGreaterThan(100);
+
+    const ringAfter = await readSecretsFile(secretsPath);
+    const newKid = ringAfter['jwt-secret']!.current.kid;
+    expect(newKid).not.toBe(ringBefore['jwt-secret']!.current.kid);
+    expect(ringAfter['jwt-secret']!.previous?.kid).toBe(ringBefore['jwt-secret']!.current.kid);
+    expect(ringAfter['refresh-pepper']!.previous?.kid).toBe(ringBefore['refresh-pepper']!.current.kid);
+    // Tokens issued after the rotation carry the new kid.
+    const fresh = await post('/auth/refresh', { refreshToken: sessions[0]!.refreshToken });
+    expect(fresh.status).toBe(200);
+    const freshTokens = (await fresh.json()) as { token: string; refreshToken: string };
+    expect(kidOf(freshTokens.token)).toBe(newKid);
+    // A refresh token issued before the pepper rotation still refreshes.
+    const parkedRefresh = await post('/auth/refresh', { refreshToken: parked.refreshToken });
+    expect(parkedRefresh.status).toBe(200);
+
+    // A second ordinary rotation would drop a key that still protects live tokens: refused.
+    const tooSoon = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--yes');
+    expect(tooSoon.code).toBe(2);
+    expect(tooSoon.stderr).toContain('sign those sessions out');
+    expect(tooSoon.stderr).toContain('--revoke-previous');
+
+    // The emergency path: tokens signed before it stop working within the cache max age.
+    const oldToken = freshTokens.token;
+    expect((await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(200);
+    const revoked = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--revoke-previous', '--yes');
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const started = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - started < 5000) {
+      status = (await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${oldToken}` } })).status;
+      if (status === 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - started).toBeLessThan(2500); // cache max age 1 s, plus slack for a loaded machine
+
+    // Nothing the commands printed holds a key.
+    const printed = outputs.map((output) => output.stdout + output.stderr).join('\n');
+    for (const secret of await allKeySecrets(secretsPath)) expect(printed).not.toContain(secret);
+  });
+});
+
+describe('chatshyld secrets on the sandbox file', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await newProject();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const cli = (args: string[], input?: string) =>
+    input === undefined
+      ? runCli(args, { cwd: root })
+      : new Promise<CliResult>((resolve, reject) => {
+          import('node:child_process').then(({ spawn }) => {
+            const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'chatshyld'), ...args], {
+              cwd: root,
+              env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+            });
+            let stdout = '';
+            let stderr = '';
+            child.stdout.on('data', (chunk) => (stdout += chunk));
+            child.stderr.on('data', (chunk) => (stderr += chunk));
+            child.on('error', reject);
+            child.on('close', (code) => resolve({ code, stdout, stderr, ms: 0 }));
+            child.stdin.end(input);
+          });
+        });
+
+  it('initializes, lists, sets, shows history and rolls back, never printing a value without --reveal', async () => {
+    const outputs: CliResult[] = [];
+    const record = async (result: Promise<CliResult>) => {
+      const value = await result;
+      outputs.push(value);
+      return value;
+    };
+    const init = await record(cli(['secrets', 'init', '--stage', 'local']));
+    expect(init.code).toBe(0);
+    expect(init.stdout).toContain('+ jwt-secret: created');
+    expect(init.stdout).toContain('- twilio: not set');
+    expect((await record(cli(['secrets', 'init', '--stage', 'local']))).stdout).toContain('= jwt-secret: kept');
+
+    const list = await record(cli(['secrets', 'list', '--stage', 'local', '--json']));
+    const listed = JSON.parse(list.stdout) as { name: string; wellFormed?: boolean; present?: boolean; fingerprint?: string }[];
+    expect(listed.find((entry) => entry.name === 'jwt-secret')).toMatchObject({ wellFormed: true, fingerprint: expect.stringMatching(/^sha256:/) });
+    expect(listed.find((entry) => entry.name === 'twilio')).toEqual({ name: 'twilio', present: false });
+    await record(cli(['secrets', 'list', '--stage', 'local']));
+    await record(cli(['secrets', 'get', 'jwt-secret', '--stage', 'local']));
+    await record(cli(['secrets', 'get', 'refresh-pepper', '--stage', 'local', '--json']));
+
+    const numbers = (code: string) =>
+      JSON.stringify([{ phone: '+14155550123', code, expiresAt: new Date(Date.now() + 7 * 24 * 3600 * 1000).toISOString() }]);
+    expect((await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], numbers('111111')))).code).toBe(0);
+    expect((await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], numbers('222222')))).code).toBe(0);
+    const bad = await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], '[{"phone":"nope"}]'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('nothing was written');
+
+    const history = await record(cli(['secrets', 'history', 'test-numbers', '--stage', 'local', '--json']));
+    expect((JSON.parse(history.stdout) as { version: number }[]).map((entry) => entry.version)).toEqual([1, 2, 3]);
+
+    const unconfirmed = await record(cli(['secrets', 'rollback', 'test-numbers', '--stage', 'local', '--to-version', '2']));
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('pass --yes');
+    const rolled = await record(cli(['secrets', 'rollback', 'test-numbers', '--stage', 'local', '--to-version', '2', '--yes']));
+    expect(rolled.code).toBe(0);
+    expect(rolled.stdout).toContain('version 4 holds version 2');
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    expect((await readSecretsFile(secretsPath))['test-numbers']![0]!.code).toBe('111111');
+
+    // No key, and no test code, appears in anything printed so far.
+    const printed = outputs.map((output) => output.stdout + output.stderr).join('\n');
+    for (const secret of await allKeySecrets(secretsPath)) expect(printed).not.toContain(secret);
+    expect(printed).not.toContain('111111');
+    expect(printed).not.toContain('222222');
+
+    // --reveal is the one way to see a value.
+    const revealed = await cli(['secrets', 'get', 'jwt-secret', '--stage', 'local', '--reveal']);
+    const current = (await readSecretsFile(secretsPath))['jwt-secret']!.current.secret;
+    expect(revealed.stdout).toContain(current);
+  });
+
+  it('takes no value from the command line, and needs a stage and a known name', async () => {
+    const argv = await cli(['secrets', 'set', 'twilio', '{"accountSid":"AC"}', '--stage', 'local']);
+    expect(argv.code).toBe(2);
+    expect(argv.stderr).toMatch(/too many arguments/);
+    expect((await cli(['secrets', 'list'])).stderr).toContain('secrets belong to a stage');
+    expect((await cli(['secrets', 'get', 'password', '--stage', 'local'])).stderr).toContain('unknown secret "password"');
+    const twilio = await cli(['secrets', 'rotate', 'twilio', '--stage', 'local']);
+    expect(twilio.code).toBe(2);
+    expect(twilio.stderr).toContain('only key rings rotate');
+    const restart = await cli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--restart-functions']);
+    expect(restart.stderr).toContain('does not apply to the sandbox');
+  });
+
+  it('--dry-run changes nothing', async () => {
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    await cli(['secrets', 'init', '--stage', 'local']);
+    const before = await readFile(secretsPath, 'utf8');
+    const dry = await cli(['secrets', 'rotate', 'refresh-pepper', '--stage', 'local', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^dry run: refresh-pepper would publish/);
+    expect(await readFile(secretsPath, 'utf8')).toBe(before);
+  });
+});
+
+describe('smoke against a deployed stage', () => {
+  const ssm = mockClient(SSMClient);
+  const testNumbers = [{ phone: '+14155550188', code: '135790', expiresAt: new Date(Date.now() + 86_400_000).toISOString() }];
+  let root: string;
+  let sandbox: Sandbox;
+  beforeEach(() => {
+    ssm.reset();
+    ssm
+      .on(GetParameterHistoryCommand, { Name: '/chatshyld/dev/test-numbers', WithDecryption: true })
+      .resolves({ Parameters: [{ Version: 1, Value: JSON.stringify(testNumbers) }] });
+  });
+  beforeAll(async () => {
+    root = await newProject();
+    // A sandbox stands in for the deployed API; it knows the same test number as "SSM".
+    const stateDir = join(root, 'api-state');
+    sandbox = await startSandbox({ stateDir });
+    await writeSecretsFile(join(stateDir, 'secrets.json'), { ...(await readSecretsFile(join(stateDir, 'secrets.json'))), 'test-numbers': testNumbers });
+    await mkdir(join(root, '.chatshyld', 'outputs'), { recursive: true });
+    await writeFile(join(root, '.chatshyld', 'outputs', 'dev.json'), JSON.stringify({ ApiUrl: sandbox.url }));
+  });
+  afterAll(async () => {
+    ssm.restore();
+    await sandbox?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const smokeDev = async () => {
+    let stdout = '';
+    let stderr = '';
+    const sink = (append: (text: string) => void) =>
+      new Writable({ write: (chunk, _encoding, done) => (append(String(chunk)), done()) });
+    const code = await run(['node', 'chatshyld', 'smoke', '--stage', 'dev', '--json'], {
+      stdout: sink((text) => (stdout += text)),
+      stderr: sink((text) => (stderr += text)),
+      stdin: {},
+      env: { CI: 'true' },
+      cwd: root,
+    });
+    return { code, stdout, stderr };
+  };
+
+  it("signs in with the stage's test number from the test-numbers secret", async () => {
+    const { code, stdout, stderr } = await smokeDev();
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.passed).toBe(true);
+    expect(ssm.commandCalls(GetParameterHistoryCommand)).toHaveLength(1);
+    expect(stdout).not.toContain('135790');
+  });
+
+  it('refuses, exit 2, rather than send a real SMS when the stage has no unexpired test number', async () => {
+    ssm.on(GetParameterHistoryCommand, { Name: '/chatshyld/dev/test-numbers', WithDecryption: true }).resolves({
+      Parameters: [{ Version: 2, Value: JSON.stringify([{ phone: '+14155550188', code: '135790', expiresAt: '2020-01-01T00:00:00Z' }]) }],
+    });
+    const sends = sandbox.outbox.latest('+14155550188');
+    const { code, stdout, stderr } = await smokeDev();
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('stage dev has no unexpired test number');
+    expect(stderr).toContain('chatshyld secrets set test-numbers --stage dev');
+    expect(sandbox.outbox.latest('+14155550188')).toEqual(sends);
+  });
+});
