@@ -8,6 +8,7 @@ import { KeyRingReader } from './core/key-ring.js';
 import { SendOtp, VerifyOtp } from './core/otp-login.js';
 import type {
   AvatarStore,
+  AvatarUploadSigner,
   Clock,
   Log,
   Metrics,
@@ -25,7 +26,10 @@ import { Users } from './core/users.js';
 import type { Services } from './http/routes.js';
 import type { ServiceSettings } from './settings.js';
 
-/** Each function is called at most once, and only when a service needs what it makes. */
+/**
+ * Each function is called at most once, and only when a service needs what it makes. A Lambda entry
+ * supplies only the factories its route uses, so its bundle holds no other SDK client.
+ */
 export interface Adapters {
   readonly stage: string;
   readonly version: string;
@@ -40,6 +44,7 @@ export interface Adapters {
   otpChallenges(): OtpChallengeStore;
   otpSender(): OtpSender;
   avatarStore(): AvatarStore;
+  avatarUploadSigner(): AvatarUploadSigner;
 }
 
 export function once<T>(make: () => T): () => T {
@@ -56,14 +61,20 @@ export function composeServices(adapters: Adapters): Services {
   const otpChallenges = once(adapters.otpChallenges);
   const otpSender = once(adapters.otpSender);
   const avatarStore = once(adapters.avatarStore);
+  const avatarUploadSigner = once(adapters.avatarUploadSigner);
 
   const cooldownMs = settings.unknownKidCooldownSeconds * 1000;
   const jwtKeys = once(() => new KeyRingReader(secrets(), 'jwt-secret', clock, cooldownMs));
   const peppers = once(() => new KeyRingReader(secrets(), 'refresh-pepper', clock, cooldownMs));
   const testNumbers = once(() => new TestNumberDirectory(secrets(), clock, settings.allowTestNumbers, log));
   const accessTokens = once(() => new AccessTokens(jwtKeys(), clock, stage, settings.accessTokenTtlSeconds));
+  // Logout needs sessions but no rate limiter (and is granted no RateLimits table): resolve it on use.
+  const lazyLimiter: RateLimiter = {
+    hit: (key, limit, windowSeconds) => rateLimiter().hit(key, limit, windowSeconds),
+    forget: (keys) => rateLimiter().forget(keys),
+  };
   const sessions = once(
-    () => new Sessions(refreshTokenStore(), rateLimiter(), peppers(), accessTokens(), clock, settings, metrics, log),
+    () => new Sessions(refreshTokenStore(), lazyLimiter, peppers(), accessTokens(), clock, settings, metrics, log),
   );
   const profiles = once(() => new Profiles(userStore(), avatarStore(), clock, settings, log));
   const sendCode = once(
@@ -84,7 +95,7 @@ export function composeServices(adapters: Adapters): Services {
         log,
       ),
   );
-  const avatarUploads = once(() => new AvatarUploads(avatarStore(), settings));
+  const avatarUploads = once(() => new AvatarUploads(avatarUploadSigner(), settings));
   const accountDeletion = once(
     () => new AccountDeletion(userStore(), sessions(), avatarStore(), rateLimiter(), otpChallenges(), log),
   );

@@ -240,3 +240,28 @@ export function routeById(id: RouteId): RouteDefinition {
   if (!route) throw new Error(`no route ${id} in the manifest`);
   return route;
 }
+
+export interface DeployedNames {
+  readonly stage: string;
+  readonly version: string;
+  /** JSON of the stage's service settings. */
+  readonly settings: string;
+  readonly tableNames: Readonly<Record<TableId, string>>;
+  readonly bucketName: string;
+}
+
+/**
+ * A route's function environment: the names of exactly the tables, bucket and secrets it is granted
+ * (never a secret value). Infra deploys it; the entry tests run each function with nothing more.
+ */
+export function routeEnvironment(route: RouteDefinition, names: DeployedNames): Record<string, string> {
+  const env: Record<string, string> = {
+    CHATSHYLD_STAGE: names.stage,
+    CHATSHYLD_VERSION: names.version,
+    CHATSHYLD_SETTINGS: names.settings,
+  };
+  for (const id of Object.keys(route.access.tables ?? {}) as TableId[]) env[tables[id].env] = names.tableNames[id];
+  if (route.access.bucket?.length) env[avatarBucket.env] = names.bucketName;
+  for (const name of route.access.secrets ?? []) env[secrets[name].env] = secretParameterName(names.stage, name);
+  return env;
+}

@@ -138,13 +138,17 @@ export interface PresignedUpload {
   readonly fields: Record<string, string>;
 }
 
-export interface AvatarStore {
+/** Signs uploads of avatar objects (kept apart from the store: only the presign route needs it). */
+export interface AvatarUploadSigner {
   presignUpload(
     key: string,
     contentType: string,
     maxBytes: number,
     expiresInSeconds: number,
   ): Promise<PresignedUpload>;
+}
+
+export interface AvatarStore {
   describe(key: string): Promise<AvatarObject | undefined>;
   downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
   delete(key: string): Promise<void>;

@@ -4,6 +4,7 @@ import type { ServiceSettings } from '../settings.js';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
 import type {
   AvatarStore,
+  AvatarUploadSigner,
   Clock,
   Log,
   OtpChallengeStore,
@@ -147,7 +148,7 @@ export class Profiles {
 /** Presigned avatar uploads under the user's own prefix. */
 export class AvatarUploads {
   constructor(
-    private readonly avatars: AvatarStore,
+    private readonly signer: AvatarUploadSigner,
     private readonly settings: ServiceSettings,
   ) {}
 
@@ -161,7 +162,7 @@ export class AvatarUploads {
     const extension = avatarContentTypes[contentType as AvatarContentType];
     const key = `${avatarPrefix(userId)}${randomUUID()}.${extension}`;
     const expiresIn = this.settings.avatar.uploadExpiresSeconds;
-    const upload = await this.avatars.presignUpload(key, contentType, avatarBucket.maxBytes, expiresIn);
+    const upload = await this.signer.presignUpload(key, contentType, avatarBucket.maxBytes, expiresIn);
     return { ...upload, key, expiresIn, maxBytes: avatarBucket.maxBytes };
   }
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initialSecrets } from '../local/secrets-file.js';
 import { startEmulators, type Emulators } from '../local/emulators.js';
 import { apiGatewayEvent } from '../local/events.js';
-import { routes, secretParameterName, secrets, tables } from '../manifest.js';
+import { avatarBucket, routeEnvironment, routes, secretParameterName, secrets, tables, type RouteDefinition } from '../manifest.js';
 
 const loadEntry = (entry: string) => import(/* @vite-ignore */ pathToFileURL(entry).href);
 
@@ -27,20 +27,14 @@ describe('Lambda entries', () => {
         .resolves({ Parameter: { Value: JSON.stringify(value) } });
     }
     const env: Record<string, string> = {
-      CHATSHYLD_STAGE: 'dev',
-      CHATSHYLD_VERSION: '1.2.3',
-      CHATSHYLD_SETTINGS: JSON.stringify({ allowTestNumbers: true }),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamoEndpoint,
       AWS_ENDPOINT_URL_S3: emulators.s3Endpoint,
-      AVATARS_BUCKET: emulators.bucket,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_LOG_LEVEL: process.env.DEBUG_ENTRIES ? 'INFO' : 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
     };
-    for (const table of Object.values(tables)) env[table.env] = emulators.tableNames[table.id];
-    for (const secret of Object.values(secrets)) env[secret.env] = secretParameterName('dev', secret.name);
     for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   });
   afterAll(async () => {
@@ -49,8 +43,27 @@ describe('Lambda entries', () => {
     await emulators?.close();
   });
 
+  /** Exactly the environment infra gives this route's function, and nothing of any other route's. */
+  const useRouteEnvironment = (route: RouteDefinition) => {
+    const all = [
+      ...Object.values(tables).map((table) => table.env),
+      ...Object.values(secrets).map((secret) => secret.env),
+      avatarBucket.env,
+    ];
+    for (const name of all) delete process.env[name];
+    const env = routeEnvironment(route, {
+      stage: 'dev',
+      version: '1.2.3',
+      settings: JSON.stringify({ allowTestNumbers: true }),
+      tableNames: emulators.tableNames,
+      bucketName: emulators.bucket,
+    });
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  };
+
   const invoke = async (file: string, body?: unknown, token?: string) => {
     const route = routes.find((candidate) => candidate.entry === `service/lambda/${file}.ts`)!;
+    useRouteEnvironment(route);
     const { handler } = (await loadEntry(route.entry)) as typeof import('./health.js');
     const result = await handler(
       apiGatewayEvent({
@@ -86,7 +99,10 @@ describe('Lambda entries', () => {
     expect(refreshed.status).toBe(200);
     const presign = await invoke('presign-avatar', { contentType: 'image/png' }, refreshed.body.token);
     expect(presign.body.key).toMatch(new RegExp(`^avatar/${login.body.user.id}/`));
+    const me2 = await invoke('patch-me', { name: 'Lambda' }, refreshed.body.token);
+    expect(me2).toMatchObject({ status: 200, body: { name: 'Lambda' } });
     expect((await invoke('logout', { refreshToken: refreshed.body.refreshToken })).status).toBe(204);
+    expect((await invoke('refresh', { refreshToken: refreshed.body.refreshToken })).status).toBe(401);
     expect((await invoke('delete-me', undefined, refreshed.body.token)).status).toBe(204);
 
     // The issuer names the stage.

@@ -1,4 +1,6 @@
 import { presignAvatar } from '../http/routes.js';
 import { lambdaEntry } from './runtime.js';
+import { avatarUploadSigner } from './wiring/s3-uploads.js';
+import { secrets } from './wiring/ssm.js';
 
-export const handler = lambdaEntry('presignAvatar', presignAvatar);
+export const handler = lambdaEntry('presignAvatar', presignAvatar, { secrets, avatarUploadSigner });

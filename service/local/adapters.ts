@@ -2,6 +2,7 @@ import { DynamoOtpChallengeStore, DynamoRateLimiter } from '../adapters/dynamodb
 import { DynamoRefreshTokenStore } from '../adapters/dynamodb/refresh-tokens.js';
 import { DynamoUserStore } from '../adapters/dynamodb/users.js';
 import { S3AvatarStore } from '../adapters/s3/avatars.js';
+import { S3AvatarUploadSigner } from '../adapters/s3/upload-signer.js';
 import { FileSecretSource } from '../adapters/secrets/file.js';
 import type { Adapters } from '../composition.js';
 import type { Clock, Log, Metrics, OtpSender } from '../core/ports.js';
@@ -37,5 +38,6 @@ export function localAdapters(options: LocalAdapterOptions): Adapters {
     otpChallenges: () => new DynamoOtpChallengeStore(emulators.dynamo, emulators.tableNames.rateLimits),
     otpSender: () => options.otpSender,
     avatarStore: () => new S3AvatarStore(emulators.s3, emulators.bucket),
+    avatarUploadSigner: () => new S3AvatarUploadSigner(emulators.s3, emulators.bucket),
   };
 }

@@ -6,36 +6,15 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { AvatarObject, AvatarStore, PresignedUpload } from '../../core/ports.js';
+import type { AvatarObject, AvatarStore } from '../../core/ports.js';
 
-/** Avatars in S3: presigned POST uploads (the only presigned form that can bound size). */
+/** Avatar objects in S3: their metadata, presigned downloads, and deletion. */
 export class S3AvatarStore implements AvatarStore {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
   ) {}
-
-  async presignUpload(
-    key: string,
-    contentType: string,
-    maxBytes: number,
-    expiresInSeconds: number,
-  ): Promise<PresignedUpload> {
-    // `Key` adds the exact-key condition and `bucket` the bucket condition; the rest is ours.
-    const { url, fields } = await createPresignedPost(this.client, {
-      Bucket: this.bucket,
-      Key: key,
-      Conditions: [
-        ['content-length-range', 1, maxBytes],
-        ['eq', '$Content-Type', contentType],
-      ],
-      Fields: { 'Content-Type': contentType },
-      Expires: expiresInSeconds,
-    });
-    return { url, fields };
-  }
 
   async describe(key: string): Promise<AvatarObject | undefined> {
     try {

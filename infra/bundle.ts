@@ -1,0 +1,87 @@
+/**
+ * Bundles every Lambda entry of the manifest with esbuild, locally (no Docker), in one build:
+ * minified ESM for Node 22, source maps, the AWS SDK bundled and tree-shaken. Each route gets a
+ * folder `<outdir>/<routeId>/` holding `index.mjs` and its map, which becomes the function's asset.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { routes, type RouteId } from '../service/manifest.js';
+
+/** Lambda credentials come from the environment: the bundle gets the env provider alone. */
+const lambdaCredentials = {
+  name: 'lambda-credentials',
+  setup(build: import('esbuild').PluginBuild) {
+    const replacement = fileURLToPath(new URL('./lambda-credentials.ts', import.meta.url)).replace(/\/dist\/infra\//, '/infra/');
+    build.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, () => ({ path: replacement }));
+  },
+};
+
+/** ESM bundles that contain CommonJS (parts of the SDK) need a `require` of their own. */
+const requireBanner =
+  "import { createRequire as __chatshyldCreateRequire } from 'node:module'; const require = __chatshyldCreateRequire(import.meta.url);";
+
+export interface BundleResult {
+  readonly outdir: string;
+  readonly sizes: Readonly<Record<RouteId, number>>;
+  readonly reused: boolean;
+}
+
+/** A digest of everything the bundles are made from, so an unchanged tree is not bundled again. */
+async function sourceDigest(root: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (directory: string): Promise<void> => {
+    for (const entry of (await readdir(directory, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory()) {
+        if (!['testing', 'fixtures', 'test'].includes(entry.name)) await walk(path);
+      } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        hash.update(path).update(await readFile(path));
+      }
+    }
+  };
+  await walk(join(root, 'service'));
+  hash.update(await readFile(join(root, 'package-lock.json')).catch(() => Buffer.alloc(0)));
+  return hash.digest('hex');
+}
+
+export async function bundleFunctions(root: string, outdir: string): Promise<BundleResult> {
+  const absolute = resolve(outdir);
+  const digestFile = join(absolute, '.digest');
+  const digest = await sourceDigest(resolve(root));
+  const sizes = async () =>
+    Object.fromEntries(
+      await Promise.all(routes.map(async (route) => [route.id, (await stat(join(absolute, route.id, 'index.mjs'))).size])),
+    ) as Record<RouteId, number>;
+  if ((await readFile(digestFile, 'utf8').catch(() => '')) === digest) {
+    try {
+      return { outdir: absolute, sizes: await sizes(), reused: true };
+    } catch {
+      // a bundle is missing: build again
+    }
+  }
+  await rm(absolute, { recursive: true, force: true });
+  await mkdir(absolute, { recursive: true });
+  await build({
+    absWorkingDir: resolve(root),
+    entryPoints: routes.map((route) => ({ in: route.entry, out: `${route.id}/index` })),
+    outdir: absolute,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    legalComments: 'none',
+    mainFields: ['module', 'main'],
+    banner: { js: requireBanner },
+    plugins: [lambdaCredentials],
+    logLevel: 'silent',
+  });
+  await writeFile(digestFile, digest);
+  return { outdir: absolute, sizes: await sizes(), reused: false };
+}

@@ -1,0 +1,221 @@
+import { Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { routes, secretParameterName, tables, type RouteDefinition } from '../service/manifest.js';
+import { shippedStage, synthStage } from './testing/synth.js';
+
+type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string };
+
+function resources(template: Template, type: string): [string, Resource][] {
+  return Object.entries(template.findResources(type)) as [string, Resource][];
+}
+
+describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
+  let template: Template;
+  let stack: Awaited<ReturnType<typeof synthStage>>['stack'];
+  beforeAll(async () => {
+    ({ stack } = await synthStage(stage));
+    template = Template.fromStack(stack);
+  }, 120_000);
+
+  const logicalIdOf = (type: string, match: (resource: Resource) => boolean) =>
+    resources(template, type).find(([, resource]) => match(resource))?.[0];
+  const tableIds = () =>
+    Object.fromEntries(
+      resources(template, 'AWS::DynamoDB::Table').map(([id, table]) => [
+        Object.values(tables).find((definition) => id.startsWith(`${definition.logicalName}Table`))!.id,
+        id,
+      ]),
+    );
+  const policyOf = (route: RouteDefinition) => {
+    const [, fn] = resources(template, 'AWS::Lambda::Function').find(
+      ([, candidate]) => candidate.Properties.FunctionName === `ChatShyld-${stage}-${route.id}`,
+    )!;
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+    const policies = resources(template, 'AWS::IAM::Policy').filter(([, policy]) =>
+      policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId),
+    );
+    expect(policies).toHaveLength(1);
+    return { fn, statements: policies[0]![1].Properties.PolicyDocument.Statement as Record<string, any>[] };
+  };
+
+  it('has exactly the routes of the manifest', () => {
+    const keys = resources(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey);
+    expect(keys.sort()).toEqual(routes.map((route) => `${route.method} ${route.path}`).sort());
+  });
+
+  it('runs one Node 22 ARM64 function per route, with its own log group', async () => {
+    const stageConfig = await shippedStage(stage);
+    for (const route of routes) {
+      const { fn } = policyOf(route);
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' });
+      const logGroup = resources(template, 'AWS::Logs::LogGroup').find(
+        ([, group]) => group.Properties.LogGroupName === `/aws/lambda/ChatShyld-${stage}-${route.id}`,
+      );
+      expect(logGroup?.[1].Properties.RetentionInDays).toBe(stageConfig.logRetentionDays);
+    }
+    // No function role has a managed policy: every permission is one of the statements checked below.
+    for (const route of routes) {
+      const { fn } = policyOf(route);
+      const role = template.toJSON().Resources[fn.Properties.Role['Fn::GetAtt'][0]];
+      expect(role.Properties.ManagedPolicyArns, route.id).toBeUndefined();
+    }
+  });
+
+  it("grants each function exactly its manifest's tables, bucket actions and secrets", () => {
+    const ids = tableIds();
+    for (const route of routes) {
+      const { fn, statements } = policyOf(route);
+      const text = JSON.stringify(statements);
+      for (const statement of statements) {
+        const actions = [statement.Action].flat() as string[];
+        const resourcesOf = [statement.Resource].flat();
+        if (actions.some((action) => /^(dynamodb|s3|ssm|kms):/.test(action))) {
+          expect(resourcesOf, `${route.id}: ${statement.Sid}`).not.toContain('*');
+        }
+      }
+      // Tables: exactly those granted, with the right access.
+      for (const definition of Object.values(tables)) {
+        const access = route.access.tables?.[definition.id];
+        const statement = statements.find((candidate) => JSON.stringify(candidate.Resource).includes(ids[definition.id]!));
+        if (!access) {
+          expect(statement, `${route.id} must not reach ${definition.logicalName}`).toBeUndefined();
+          continue;
+        }
+        const actions = [statement!.Action].flat();
+        expect(actions.includes('dynamodb:PutItem'), `${route.id} ${definition.logicalName}`).toBe(access === 'readwrite');
+        expect(actions).toContain('dynamodb:GetItem');
+        for (const index of definition.indexes) expect(JSON.stringify(statement!.Resource)).toContain(`/index/${index.name}`);
+      }
+      // Bucket: object actions only under avatar/, listing only with the avatar/ prefix.
+      const bucket = route.access.bucket ?? [];
+      const objectStatement = statements.find((statement) => statement.Sid === 'AvatarObjects');
+      const expectedObjectActions = bucket
+        .filter((access) => access !== 'list')
+        .map((access) => ({ read: 's3:GetObject', put: 's3:PutObject', delete: 's3:DeleteObject' })[access as 'read']);
+      expect([objectStatement?.Action ?? []].flat().sort(), route.id).toEqual(expectedObjectActions.sort());
+      if (objectStatement) expect(JSON.stringify(objectStatement.Resource)).toContain('/avatar/*');
+      const listing = statements.find((statement) => statement.Sid === 'AvatarListing');
+      expect(Boolean(listing), route.id).toBe(bucket.includes('list'));
+      if (listing) expect(listing.Condition).toEqual({ StringLike: { 's3:prefix': ['avatar/*'] } });
+      // Secrets: exactly the stage's parameters it names.
+      const ssm = statements.find((statement) => statement.Sid === 'StageSecrets');
+      const granted = (route.access.secrets ?? []).map((name) => secretParameterName(stage, name));
+      const named = [...JSON.stringify(ssm?.Resource ?? []).matchAll(/parameter\/(chatshyld\/[a-z-]+\/[a-z-]+)/g)].map((m) => `/${m[1]}`);
+      expect(named.sort(), route.id).toEqual(granted.sort());
+      expect(text).not.toMatch(/ssm:GetParameters?ByPath|ssm:\*|dynamodb:\*|s3:\*/);
+      // The environment names what it may touch and nothing else.
+      const env = fn.Properties.Environment.Variables as Record<string, unknown>;
+      for (const definition of Object.values(tables)) {
+        expect(definition.env in env, `${route.id} ${definition.env}`).toBe(Boolean(route.access.tables?.[definition.id]));
+      }
+      expect(env.CHATSHYLD_STAGE).toBe(stage);
+    }
+  });
+
+  it('blocks public access to the avatars bucket and refuses plain HTTP', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+    });
+    const policy = JSON.stringify(resources(template, 'AWS::S3::BucketPolicy')[0]![1].Properties.PolicyDocument);
+    expect(policy).toContain('"aws:SecureTransport":"false"');
+    expect(policy).toContain('"Effect":"Deny"');
+  });
+
+  it('throttles the stage, and /auth/* tighter', async () => {
+    const throttles = (await shippedStage(stage)).throttles!;
+    const [, apiStage] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
+    expect(apiStage.Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingRateLimit: throttles.rateLimit,
+      ThrottlingBurstLimit: throttles.burstLimit,
+    });
+    const authRoutes = routes.filter((route) => route.path.startsWith('/auth/')).map((route) => `${route.method} ${route.path}`);
+    expect(Object.keys(apiStage.Properties.RouteSettings).sort()).toEqual(authRoutes.sort());
+    for (const settings of Object.values(apiStage.Properties.RouteSettings) as Record<string, number>[]) {
+      expect(settings).toEqual({ ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit });
+      expect(settings.ThrottlingRateLimit).toBeLessThan(throttles.rateLimit!);
+    }
+    expect(apiStage.Properties.AccessLogSettings.DestinationArn).toBeDefined();
+  });
+
+  it('keeps data on a protected stage, and only there', async () => {
+    const isProtected = Boolean((await shippedStage(stage)).protected);
+    const tablesFound = resources(template, 'AWS::DynamoDB::Table');
+    expect(tablesFound).toHaveLength(3);
+    for (const [, table] of tablesFound) {
+      expect(table.DeletionPolicy).toBe(isProtected ? 'Retain' : 'Delete');
+      expect(Boolean(table.Properties.DeletionProtectionEnabled)).toBe(isProtected);
+      expect(Boolean(table.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled)).toBe(isProtected);
+      expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    }
+    expect(stack.terminationProtection).toBe(isProtected);
+  });
+
+  it('declares the tables from the shared definitions: keys, index, TTL', () => {
+    for (const definition of Object.values(tables)) {
+      const id = tableIds()[definition.id]!;
+      const table = template.toJSON().Resources[id].Properties;
+      expect(table.KeySchema).toEqual([{ AttributeName: definition.partitionKey.name, KeyType: 'HASH' }]);
+      expect(table.TimeToLiveSpecification?.AttributeName).toBe(definition.ttlAttribute);
+      expect((table.GlobalSecondaryIndexes ?? []).map((index: { IndexName: string }) => index.IndexName)).toEqual(
+        definition.indexes.map((index) => index.name),
+      );
+    }
+  });
+
+  it('alarms on 5xx, function errors, throttles and OTP-send spikes, to an encrypted topic', async () => {
+    const alarms = resources(template, 'AWS::CloudWatch::Alarm');
+    expect(alarms).toHaveLength(4);
+    const topicId = logicalIdOf('AWS::SNS::Topic', () => true)!;
+    for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    expect(JSON.stringify(alarms)).toContain('"MetricName":"OtpSent"');
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    const email = (await shippedStage(stage)).alarmEmail;
+    expect(resources(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties.Endpoint)).toEqual(email ? [email] : []);
+  });
+
+  it('outputs the API URL, the bucket and the tables', () => {
+    const outputs = Object.keys(template.toJSON().Outputs);
+    expect(outputs).toEqual(
+      expect.arrayContaining(['ApiUrl', 'AvatarsBucketName', 'UsersTableName', 'RefreshTokensTableName', 'RateLimitsTableName']),
+    );
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each(['dev', 'prod'])('%s: no unacknowledged errors, and every acknowledgment says why', async (stage) => {
+    const { app } = await synthStage(stage, { nag: true });
+    expect(() => app.synth()).not.toThrow();
+
+    const acknowledgments: { id: string; reason: string }[] = [];
+    const visit = (node: IConstruct) => {
+      for (const entry of node.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledgments.push({ id, reason });
+      }
+      node.node.children.forEach(visit);
+    };
+    visit(app);
+    expect(acknowledgments.length).toBeGreaterThan(0);
+    for (const { id, reason } of acknowledgments) {
+      expect(id).toMatch(/AwsSolutions-/);
+      expect(reason.length, id).toBeGreaterThan(30);
+    }
+  }, 120_000);
+
+  it('would catch a non-compliant resource added to the stack', async () => {
+    const { app, stack } = await synthStage('dev');
+    new Bucket(stack, 'CarelessBucket');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-S10/);
+  }, 120_000);
+});

@@ -1,0 +1,320 @@
+/**
+ * `ChatShyld-<stage>`: everything one stage runs on, made from the route manifest and the shared
+ * table and bucket definitions. The stage's config decides the rest: a protected stage keeps its
+ * data (RETAIN, deletion protection, PITR) and cannot be deleted by accident (termination protection).
+ */
+import { join } from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
+import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, MathExpression, Metric, TreatMissingData, type AlarmProps } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { StageConfig } from '../cli/config.js';
+import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
+import type { SettingsOverrides } from '../service/settings.js';
+import { routeStatements } from './grants.js';
+
+export interface ChatShyldStackProps extends StackProps {
+  readonly stage: string;
+  readonly stageConfig: StageConfig;
+  readonly settings: SettingsOverrides;
+  readonly version: string;
+  /** Where `bundleFunctions` wrote one folder per route. */
+  readonly bundleDir: string;
+}
+
+export const stackName = (stage: string) => `ChatShyld-${stage}`;
+export const functionName = (stage: string, route: RouteDefinition) => `ChatShyld-${stage}-${route.id}`;
+
+/** Throttles when the config sets none: the whole stage, and the tighter /auth/* routes. */
+export const defaultThrottles = { rateLimit: 50, burstLimit: 100, authRateLimit: 10, authBurstLimit: 20 };
+/** OTP sends in 5 minutes that page someone: a spike is fraud (SMS pumping) or a broken client. */
+export const otpSendSpikeThreshold = 300;
+
+export class ChatShyldStack extends Stack {
+  readonly functions = new Map<string, LambdaFunction>();
+  private bucketLogicalId = '';
+
+  constructor(scope: Construct, id: string, props: ChatShyldStackProps) {
+    super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
+    const { stage, stageConfig } = props;
+    const retained = Boolean(stageConfig.protected);
+    const removalPolicy = retained ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    Tags.of(this).add('chatshyld:stage', stage);
+
+    const tableResources = {} as Record<TableId, ITable>;
+    for (const definition of Object.values(tables)) {
+      const table = new Table(this, `${definition.logicalName}Table`, {
+        partitionKey: { name: definition.partitionKey.name, type: attributeType(definition.partitionKey.type) },
+        billingMode: BillingMode.PAY_PER_REQUEST,
+        ...(definition.ttlAttribute && { timeToLiveAttribute: definition.ttlAttribute }),
+        removalPolicy,
+        deletionProtection: retained,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: retained },
+      });
+      for (const index of definition.indexes) {
+        table.addGlobalSecondaryIndex({
+          indexName: index.name,
+          partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
+          ...(index.sortKey && { sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) } }),
+        });
+      }
+      if (!retained) {
+        Validations.of(table).acknowledge({
+          id: 'AwsSolutions-DDB3',
+          reason: 'Point-in-time recovery is for protected stages; this stage holds disposable test data.',
+        });
+      }
+      tableResources[definition.id] = table;
+    }
+
+    const bucket = new Bucket(this, 'AvatarsBucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: BucketEncryption.S3_MANAGED,
+      removalPolicy,
+      autoDeleteObjects: !retained,
+      cors: [
+        {
+          allowedMethods: [HttpMethods.POST, HttpMethods.GET],
+          allowedOrigins: ['*'],
+          allowedHeaders: ['*'],
+          maxAge: 3000,
+        },
+      ],
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Avatar objects are reached only through short-lived presigned URLs that the API logs; server access logs would duplicate that.',
+    });
+    this.bucketLogicalId = this.getLogicalId(bucket.node.defaultChild as CfnElement);
+
+    const retention = (stageConfig.logRetentionDays ?? (retained ? 90 : 14)) as RetentionDays;
+    const settingsJson = JSON.stringify(props.settings);
+    const names = {
+      stage,
+      version: props.version,
+      settings: settingsJson,
+      tableNames: Object.fromEntries(Object.entries(tableResources).map(([id, table]) => [id, table.tableName])) as Record<TableId, string>,
+      bucketName: bucket.bucketName,
+    };
+    const kmsKeyArn = stageConfig.kmsKeyId
+      ? stageConfig.kmsKeyId.startsWith('arn:')
+        ? stageConfig.kmsKeyId
+        : this.formatArn({ service: 'kms', resource: 'key', resourceName: stageConfig.kmsKeyId })
+      : undefined;
+
+    const api = new HttpApi(this, 'Api', {
+      apiName: stackName(stage),
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: ['*'],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PATCH, CorsHttpMethod.DELETE],
+        allowHeaders: ['authorization', 'content-type'],
+        maxAge: Duration.minutes(10),
+      },
+    });
+
+    const routeKeys: string[] = [];
+    const routeResources: Construct[] = [];
+    for (const route of routes) {
+      const fn = this.routeFunction(route, { ...props, retention, names, kmsKeyArn, tableResources, bucketArn: bucket.bucketArn });
+      const [created] = api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${route.id}Integration`, fn),
+      });
+      routeKeys.push(`${route.method} ${route.path}`);
+      routeResources.push(created!);
+      Validations.of(created!).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason: 'Routes authenticate in the handler: public /auth routes by design, bearer JWTs verified with pinned algorithm, issuer and audience elsewhere.',
+      });
+    }
+
+    const throttles = { ...defaultThrottles, ...stageConfig.throttles };
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention, removalPolicy });
+    const apiStage = new CfnStage(this, 'DefaultStage', {
+      apiId: api.apiId,
+      stageName: '$default',
+      autoDeploy: true,
+      defaultRouteSettings: {
+        throttlingRateLimit: throttles.rateLimit,
+        throttlingBurstLimit: throttles.burstLimit,
+        detailedMetricsEnabled: true,
+      },
+      // HTTP APIs cannot use AWS WAF: per-route throttles are the edge's only brake on /auth/*.
+      // (RouteSettings is untyped in CDK, so it takes CloudFormation's own capitalized keys.)
+      routeSettings: Object.fromEntries(
+        routeKeys
+          .filter((key) => key.split(' ')[1]!.startsWith('/auth/'))
+          .map((key) => [key, { ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit }]),
+      ),
+      accessLogSettings: {
+        destinationArn: accessLogs.logGroupArn,
+        format: JSON.stringify({
+          requestId: '$context.requestId',
+          ip: '$context.identity.sourceIp',
+          routeKey: '$context.routeKey',
+          status: '$context.status',
+          latencyMs: '$context.responseLatency',
+          integrationError: '$context.integrationErrorMessage',
+        }),
+      },
+    });
+    for (const resource of routeResources) apiStage.node.addDependency(resource);
+
+    this.alarms(stage, stageConfig, api);
+
+    new CfnOutput(this, 'ApiUrl', { value: api.apiEndpoint, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'AvatarsBucketName', { value: bucket.bucketName });
+    for (const [id, table] of Object.entries(tableResources)) {
+      new CfnOutput(this, `${tables[id as TableId].logicalName}TableName`, { value: table.tableName });
+    }
+  }
+
+  private routeFunction(
+    route: RouteDefinition,
+    inputs: ChatShyldStackProps & {
+      retention: RetentionDays;
+      names: Parameters<typeof routeEnvironment>[1];
+      kmsKeyArn: string | undefined;
+      tableResources: Record<TableId, ITable>;
+      bucketArn: string;
+    },
+  ): LambdaFunction {
+    const name = functionName(inputs.stage, route);
+    const logGroup = new LogGroup(this, `${route.id}Logs`, {
+      logGroupName: `/aws/lambda/${name}`,
+      retention: inputs.retention,
+      removalPolicy: inputs.stageConfig.protected ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    // A role of its own with no managed policy: only its log group and its manifest grants.
+    const role = new Role(this, `${route.id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPolicy(
+      new PolicyStatement({
+        sid: 'OwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    const tableArns = Object.fromEntries(
+      Object.entries(inputs.tableResources).map(([id, table]) => [id, table.tableArn]),
+    ) as Record<TableId, string>;
+    for (const statement of routeStatements(this, route, {
+      stage: inputs.stage,
+      tableArns,
+      bucketArn: inputs.bucketArn,
+      ...(inputs.kmsKeyArn && { kmsKeyArn: inputs.kmsKeyArn }),
+    })) {
+      role.addToPolicy(statement);
+    }
+
+    const fn = new LambdaFunction(this, `${route.id}Function`, {
+      functionName: name,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      handler: 'index.handler',
+      code: Code.fromAsset(join(inputs.bundleDir, route.id)),
+      memorySize: 512,
+      timeout: Duration.seconds(10),
+      role,
+      logGroup,
+      tracing: inputs.stageConfig.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+      environment: {
+        ...routeEnvironment(route, inputs.names),
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'chatshyld',
+        POWERTOOLS_METRICS_NAMESPACE: 'ChatShyld',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      },
+      description: `ChatShyld ${inputs.stage}: ${route.method} ${route.path}`,
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Node.js 22 is the runtime the service is built and tested for (DESIGN §9).',
+    });
+    Validations.of(role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::<${this.bucketLogicalId}.Arn>/avatar/*]`,
+        reason: 'Object actions are scoped to the avatar/ prefix, where every key is a per-user UUID the presign route chose.',
+      },
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray trace writes have no resource-level permissions.' },
+    );
+    this.functions.set(route.id, fn);
+    return fn;
+  }
+
+  private alarms(stage: string, stageConfig: StageConfig, api: HttpApi): void {
+    const topic = new Topic(this, 'AlarmTopic', {
+      displayName: `ChatShyld ${stage} alarms`,
+      enforceSSL: true,
+      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+    });
+    if (stageConfig.alarmEmail) topic.addSubscription(new EmailSubscription(stageConfig.alarmEmail));
+    const action = new SnsAction(topic);
+    const period = Duration.minutes(5);
+    // No data means no traffic, which is not a failure.
+    const quietWhenIdle: Partial<AlarmProps> = { treatMissingData: TreatMissingData.NOT_BREACHING };
+    const everyFunction = (metric: 'Errors' | 'Throttles') =>
+      new MathExpression({
+        label: `${metric} of every function`,
+        expression: [...this.functions.keys()].map((id) => `m${id}`).join(' + '),
+        usingMetrics: Object.fromEntries(
+          [...this.functions].map(([id, fn]) => [`m${id}`, fn.metric(metric, { statistic: 'Sum', period })]),
+        ),
+        period,
+      });
+    const alarms = [
+      new Alarm(this, 'Api5xxAlarm', {
+        ...quietWhenIdle,
+        alarmDescription: 'The API answered 5xx: a handler failed or a dependency is down.',
+        metric: api.metricServerError({ period, statistic: 'Sum' }),
+        threshold: 5,
+        evaluationPeriods: 1,
+      }),
+      new Alarm(this, 'FunctionErrorsAlarm', {
+        ...quietWhenIdle,
+        alarmDescription: 'A function invocation failed.',
+        metric: everyFunction('Errors'),
+        threshold: 1,
+        evaluationPeriods: 1,
+      }),
+      new Alarm(this, 'FunctionThrottlesAlarm', {
+        ...quietWhenIdle,
+        alarmDescription: 'Lambda throttled invocations: concurrency is exhausted.',
+        metric: everyFunction('Throttles'),
+        threshold: 1,
+        evaluationPeriods: 1,
+      }),
+      new Alarm(this, 'OtpSendSpikeAlarm', {
+        ...quietWhenIdle,
+        alarmDescription: 'Unusually many OTP sends: SMS pumping fraud, or a client stuck in a loop.',
+        metric: new Metric({
+          namespace: 'ChatShyld',
+          metricName: 'OtpSent',
+          dimensionsMap: { service: 'chatshyld', stage },
+          statistic: 'Sum',
+          period,
+        }),
+        threshold: otpSendSpikeThreshold,
+        evaluationPeriods: 1,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(action);
+  }
+}
+
+function attributeType(type: 'S' | 'N'): AttributeType {
+  return type === 'S' ? AttributeType.STRING : AttributeType.NUMBER;
+}
