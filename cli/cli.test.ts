@@ -129,23 +129,52 @@ describe('chatshyld, the command line', () => {
     expect(config.stages.prod).toMatchObject({ protected: true, allowTestNumbers: false });
   });
 
-  it('loads no AWS SDK, emulator, HTTP client or validator for --help', async () => {
-    const hook = join(project, 'record-loads.mjs');
-    const log = join(project, 'loads.txt');
+  /** The module URLs a CLI run resolves, recorded by a loader hook. */
+  const loadedModules = async (args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}) => {
+    const directory = await mkdtemp(join(project, 'loads-'));
+    const hook = join(directory, 'record-loads.mjs');
+    const log = join(directory, 'loads.txt');
     await writeFile(
       hook,
       `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(
         `import { appendFileSync } from 'node:fs';export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`,
       )}`)});\n`,
     );
-    const result = await runCli(['--help'], { nodeArgs: ['--import', hook] });
+    const result = await runCli(args, { ...options, nodeArgs: ['--import', hook], timeoutMs: 60_000 });
+    return { result, loaded: await readFile(log, 'utf8') };
+  };
+
+  it('loads no AWS SDK, emulator, HTTP client or validator for --help', async () => {
+    const { result, loaded } = await loadedModules(['--help']);
     expect(result.code).toBe(0);
-    const loaded = await readFile(log, 'utf8');
     expect(loaded).toContain('/dist/cli/main.js');
     expect(loaded).toContain('commander');
     for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/']) {
       expect(loaded, heavy).not.toContain(heavy);
     }
+  });
+
+  it('never loads aws-cdk-lib or the toolkit in commands that do not deploy', async () => {
+    const cwd = await writeConfig(validConfig());
+    const closedAws = { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_EC2_METADATA_DISABLED: 'true', AWS_MAX_ATTEMPTS: '1' };
+    for (const args of [
+      ['status', '--stage', 'dev'],
+      ['logs', '--stage', 'dev'],
+      ['doctor', '--stage', 'dev'],
+      ['secrets', 'list', '--stage', 'local'],
+      ['smoke', '--url', 'http://127.0.0.1:9'],
+      ['init', '--stage', 'dev', '--account', '123456789012', '--region', 'eu-west-1', '--force'],
+      ['deploy', '--help'],
+    ]) {
+      const { loaded } = await loadedModules(args, { cwd, env: closedAws });
+      expect(loaded, args.join(' ')).toContain('/dist/cli/main.js');
+      expect(loaded, args.join(' ')).not.toContain('aws-cdk-lib');
+      expect(loaded, args.join(' ')).not.toContain('@aws-cdk/toolkit-lib');
+    }
+    // The check can see the CDK when a command does load it.
+    const { result, loaded } = await loadedModules(['synth', '--stage', 'dev', '--out', join(cwd, 'cdk.out')], { cwd });
+    expect(result.code, result.stderr).toBe(0);
+    expect(loaded).toContain('aws-cdk-lib');
   });
 });
 

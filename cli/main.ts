@@ -3,25 +3,16 @@
  * Commander lives here and only here; each command's module is imported inside its action, so
  * `chatshyld --help` loads no AWS SDK, no emulator and no CDK.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliError, exitCodes } from './errors.js';
 import { Output, type GlobalOptions, type Streams } from './output.js';
+import { version } from './version.js';
 
 export interface CommandContext {
   readonly out: Output;
   readonly streams: Streams;
   readonly global: GlobalOptions;
 }
-
-const version = (() => {
-  const packageJson = new URL('../../package.json', import.meta.url);
-  try {
-    return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 
@@ -67,6 +58,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
         'chatshyld dev                               # the sandbox on a free port',
         'chatshyld smoke --local                     # the whole smoke flow on an in-process sandbox',
         'chatshyld smoke --stage dev --reporter pretty,junit --out reports',
+        'chatshyld deploy --stage dev --smoke',
         'chatshyld secrets rotate jwt-secret --stage prod',
       ]),
     );
@@ -108,6 +100,97 @@ export async function run(argv: readonly string[], streams: Streams = processStr
       ]),
     )
     .action(action(async () => (await import('./commands/smoke.js')).smoke));
+
+  const lazy = <K extends string>(module: string, name: K) => async () =>
+    (await import(/* @vite-ignore */ `./commands/${module}.js`))[name] as (options: any, context: CommandContext, ...args: string[]) => Promise<number>;
+
+  program
+    .command('init')
+    .description('create or extend chatshyld.config.json for a stage; optionally store Twilio credentials')
+    .option('--project <name>', 'project name (default: the folder name)')
+    .option('--account <id>', "the stage's AWS account (12 digits)")
+    .option('--protected', 'prod-like: no destroy, no hotswap, confirmation before deploy, data retained')
+    .option('--alarm-email <address>', 'where alarms go')
+    .option('--twilio-credentials <file>', 'JSON with accountSid, authToken and optionally verifyServiceSid')
+    .option('--create-verify-service', 'create a Twilio Verify service when the credentials have none')
+    .option('--force', 'replace the stage if the config has it already')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld init                                        # asks',
+        'chatshyld init --stage dev --account 123456789012 --region eu-west-1',
+        'chatshyld init --stage prod --account 210987654321 --region eu-west-1 --protected --alarm-email oncall@example.com',
+      ]),
+    )
+    .action(action(lazy('init', 'init')));
+
+  program
+    .command('doctor')
+    .description('check Node, config, AWS credentials, bootstrap, secrets, Twilio and the stack; ✓/✗ with fixes')
+    .addHelpText('after', examples(['chatshyld doctor', 'chatshyld doctor --stage dev', 'chatshyld doctor --stage local --json']))
+    .action(action(lazy('doctor', 'doctor')));
+
+  program
+    .command('bootstrap')
+    .description("CDK-bootstrap the stage's account and region (safe to repeat)")
+    .addHelpText('after', examples(['chatshyld bootstrap --stage dev', 'chatshyld bootstrap --stage prod --profile prod-admin']))
+    .action(action(lazy('bootstrap', 'bootstrap')));
+
+  program
+    .command('synth')
+    .description("synthesize the stage's CloudFormation offline, functions bundled")
+    .option('--out <dir>', 'cloud assembly folder', 'cdk.out')
+    .addHelpText('after', examples(['chatshyld synth --stage dev', 'chatshyld synth --stage prod --out build/prod --json']))
+    .action(action(lazy('synth', 'synth')));
+
+  program
+    .command('diff')
+    .description('show what a deploy would change in the stack')
+    .option('--fail', 'exit 1 when there are differences')
+    .addHelpText('after', examples(['chatshyld diff --stage dev', 'chatshyld diff --stage prod --fail   # in CI, before a deploy']))
+    .action(action(lazy('diff', 'diff')));
+
+  program
+    .command('deploy')
+    .description('preflight, synthesize and deploy a stage with live progress; saves its outputs')
+    .option('--hotswap', 'update function code without CloudFormation where possible (refused on protected stages)')
+    .option('--require-approval <level>', 'never | broadening | any-change', 'broadening')
+    .option('--smoke', 'run the smoke flow against the stage afterwards; fail if it fails')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld deploy --stage dev',
+        'chatshyld deploy --stage dev --hotswap',
+        'chatshyld deploy --stage prod --yes --smoke            # CI',
+        'chatshyld deploy --stage staging --require-approval never',
+      ]),
+    )
+    .action(action(lazy('deploy', 'deploy')));
+
+  program
+    .command('destroy')
+    .description('delete a stage (refused for protected stages; asks you to type its name)')
+    .addHelpText('after', examples(['chatshyld destroy --stage dev', 'chatshyld destroy --stage pr-42 --yes']))
+    .action(action(lazy('destroy', 'destroy')));
+
+  program
+    .command('status')
+    .description("the stage's stack status, last update and outputs")
+    .addHelpText('after', examples(['chatshyld status --stage dev', 'chatshyld status --stage prod --json | jq .outputs.ApiUrl']))
+    .action(action(lazy('status', 'status')));
+
+  program
+    .command('logs')
+    .description("the stage's function logs from CloudWatch")
+    .option('--fn <route>', 'one function, by route id (getMe, sendOtp, …)')
+    .option('--since <time>', '10m, 2h, 1d or an ISO date', '10m')
+    .option('--filter <pattern>', 'CloudWatch Logs filter pattern')
+    .option('--follow', 'keep printing new events until Ctrl-C')
+    .addHelpText(
+      'after',
+      examples(['chatshyld logs --stage dev --since 1h', 'chatshyld logs --stage prod --fn verifyOtp --filter ERROR --follow']),
+    )
+    .action(action(lazy('logs', 'logs')));
 
   const secrets = program
     .command('secrets')

@@ -1,15 +1,13 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSecretsDocument, readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
 import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
 import { stageSettings, type ProjectConfig } from './config.js';
-import { run } from './main.js';
-import { runCli, type CliResult } from './testing/run-cli.js';
+import { runCli, runInProcess, type CliResult } from './testing/run-cli.js';
 
 const config: ProjectConfig = {
   project: 'demo',
@@ -274,20 +272,7 @@ describe('smoke against a deployed stage', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  const smokeDev = async () => {
-    let stdout = '';
-    let stderr = '';
-    const sink = (append: (text: string) => void) =>
-      new Writable({ write: (chunk, _encoding, done) => (append(String(chunk)), done()) });
-    const code = await run(['node', 'chatshyld', 'smoke', '--stage', 'dev', '--json'], {
-      stdout: sink((text) => (stdout += text)),
-      stderr: sink((text) => (stderr += text)),
-      stdin: {},
-      env: { CI: 'true' },
-      cwd: root,
-    });
-    return { code, stdout, stderr };
-  };
+  const smokeDev = () => runInProcess(['smoke', '--stage', 'dev', '--json'], root);
 
   it("signs in with the stage's test number from the test-numbers secret", async () => {
     const { code, stdout, stderr } = await smokeDev();

@@ -2,22 +2,39 @@
  * Bundles every Lambda entry of the manifest with esbuild, locally (no Docker), in one build:
  * minified ESM for Node 22, source maps, the AWS SDK bundled and tree-shaken. Each route gets a
  * folder `<outdir>/<routeId>/` holding `index.mjs` and its map, which becomes the function's asset.
+ * It bundles the compiled `dist/` (what `npm ci` builds), so it works from an installed package too.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { routes, type RouteId } from '../service/manifest.js';
 
+/** The folder of chatshyld's own package.json: bundles are built from its compiled `dist/`. */
+export function packageRoot(): string {
+  for (let directory = dirname(fileURLToPath(import.meta.url)); ; directory = dirname(directory)) {
+    try {
+      if ((JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { name?: string }).name === 'chatshyld') return directory;
+    } catch {
+      // not here
+    }
+    if (dirname(directory) === directory) throw new Error('chatshyld: cannot find its own package.json');
+  }
+}
+
 /** Lambda credentials come from the environment: the bundle gets the env provider alone. */
-const lambdaCredentials = {
+const lambdaCredentials = (root: string) => ({
   name: 'lambda-credentials',
   setup(build: import('esbuild').PluginBuild) {
-    const replacement = fileURLToPath(new URL('./lambda-credentials.ts', import.meta.url)).replace(/\/dist\/infra\//, '/infra/');
+    const replacement = join(root, 'dist', 'infra', 'lambda-credentials.js');
     build.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, () => ({ path: replacement }));
   },
-};
+});
+
+/** The compiled entry of a route (`service/lambda/x.ts` → `dist/service/lambda/x.js`). */
+const compiledEntry = (entry: string) => join('dist', entry.replace(/\.ts$/, '.js'));
 
 /** ESM bundles that contain CommonJS (parts of the SDK) need a `require` of their own. */
 const requireBanner =
@@ -37,12 +54,12 @@ async function sourceDigest(root: string): Promise<string> {
       const path = join(directory, entry.name);
       if (entry.isDirectory()) {
         if (!['testing', 'fixtures', 'test'].includes(entry.name)) await walk(path);
-      } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+      } else if (entry.name.endsWith('.js')) {
         hash.update(path).update(await readFile(path));
       }
     }
   };
-  await walk(join(root, 'service'));
+  await walk(join(root, 'dist', 'service'));
   hash.update(await readFile(join(root, 'package-lock.json')).catch(() => Buffer.alloc(0)));
   return hash.digest('hex');
 }
@@ -66,7 +83,7 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
   await mkdir(absolute, { recursive: true });
   await build({
     absWorkingDir: resolve(root),
-    entryPoints: routes.map((route) => ({ in: route.entry, out: `${route.id}/index` })),
+    entryPoints: routes.map((route) => ({ in: compiledEntry(route.entry), out: `${route.id}/index` })),
     outdir: absolute,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -79,7 +96,7 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
     legalComments: 'none',
     mainFields: ['module', 'main'],
     banner: { js: requireBanner },
-    plugins: [lambdaCredentials],
+    plugins: [lambdaCredentials(resolve(root))],
     logLevel: 'silent',
   });
   await writeFile(digestFile, digest);

@@ -22,6 +22,7 @@ import type { StageConfig } from '../cli/config.js';
 import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import { routeStatements } from './grants.js';
+import { functionLogGroup, functionName, stackName } from './names.js';
 
 export interface ChatShyldStackProps extends StackProps {
   readonly stage: string;
@@ -32,8 +33,7 @@ export interface ChatShyldStackProps extends StackProps {
   readonly bundleDir: string;
 }
 
-export const stackName = (stage: string) => `ChatShyld-${stage}`;
-export const functionName = (stage: string, route: RouteDefinition) => `ChatShyld-${stage}-${route.id}`;
+export { functionName, stackName } from './names.js';
 
 /** Throttles when the config sets none: the whole stage, and the tighter /auth/* routes. */
 export const defaultThrottles = { rateLimit: 50, burstLimit: 100, authRateLimit: 10, authBurstLimit: 20 };
@@ -195,7 +195,7 @@ export class ChatShyldStack extends Stack {
   ): LambdaFunction {
     const name = functionName(inputs.stage, route);
     const logGroup = new LogGroup(this, `${route.id}Logs`, {
-      logGroupName: `/aws/lambda/${name}`,
+      logGroupName: functionLogGroup(inputs.stage, route),
       retention: inputs.retention,
       removalPolicy: inputs.stageConfig.protected ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });

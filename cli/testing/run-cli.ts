@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { run } from '../main.js';
 
 export const binPath = fileURLToPath(new URL('../../bin/chatshyld', import.meta.url));
 
@@ -54,4 +56,19 @@ function collect(child: ChildProcess, started: number, timeoutMs: number): Promi
       resolve({ code, stdout, stderr, ms: performance.now() - started });
     });
   });
+}
+
+/** Runs the CLI in this process (so aws-sdk-client-mock reaches its AWS clients), with no terminal and CI set. */
+export async function runInProcess(args: readonly string[], cwd: string, env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void) => new Writable({ write: (chunk, _encoding, done) => (append(String(chunk)), done()) });
+  const code = await run(['node', 'chatshyld', ...args], {
+    stdout: sink((text) => (stdout += text)),
+    stderr: sink((text) => (stderr += text)),
+    stdin: {},
+    env: { CI: 'true', ...env },
+    cwd,
+  });
+  return { code, stdout, stderr };
 }

@@ -1,0 +1,66 @@
+import { requireApprovalValues, type RequireApproval } from '../../infra/lifecycle.js';
+import { bundleForStage, cliEngine } from '../engine.js';
+import { CliError, exitCodes, usageError } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { deployableStage, lifecycleError } from '../stage-target.js';
+
+export interface DeployOptions {
+  readonly hotswap?: boolean;
+  readonly requireApproval: string;
+  readonly smoke?: boolean;
+}
+
+/** `chatshyld deploy`: guards, preflight, bundle, deploy with live progress, outputs, optional smoke. */
+export async function deploy(options: DeployOptions, context: CommandContext): Promise<number> {
+  const { out, global } = context;
+  if (!(requireApprovalValues as readonly string[]).includes(options.requireApproval)) {
+    throw usageError(`--require-approval must be one of ${requireApprovalValues.join(', ')}`);
+  }
+  const target = await deployableStage(context);
+  const { stage, stageConfig } = target;
+
+  // Guards that need no AWS call come first.
+  if (stageConfig.protected && options.hotswap) {
+    throw new CliError('protected', `stage ${stage} is protected: --hotswap skips CloudFormation and is refused there`, 'deploy without --hotswap', exitCodes.usage);
+  }
+  if (stageConfig.protected && !global.yes) {
+    if (!out.canPrompt()) {
+      throw new CliError('confirmation_needed', `stage ${stage} is protected: deploying needs confirmation, and there is no terminal to ask`, 'pass --yes to confirm', exitCodes.usage);
+    }
+    const { confirm } = await import('@inquirer/prompts');
+    if (!(await confirm({ message: `Deploy to protected stage ${stage} (account ${stageConfig.account}, ${stageConfig.region})?`, default: false }))) {
+      out.info('nothing deployed');
+      return exitCodes.failed;
+    }
+  }
+
+  const [{ deployStage }, { preflight }] = await Promise.all([import('../../infra/lifecycle.js'), import('../../infra/preflight.js')]);
+  let outcome;
+  try {
+    outcome = await deployStage(
+      target,
+      {
+        engine: await cliEngine(context, target, options.requireApproval as RequireApproval),
+        preflight: (aws) => preflight(aws),
+        bundle: () => bundleForStage(target),
+        progress: (line) => out.info(line),
+      },
+      { hotswap: Boolean(options.hotswap) },
+    );
+  } catch (error) {
+    lifecycleError(error);
+  }
+  out.resultJson(outcome);
+  out.result(
+    [`deployed ${outcome.stackName}`, ...Object.entries(outcome.outputs).map(([key, value]) => `  ${key.padEnd(22)} ${value}`), `outputs saved to ${outcome.outputsPath}`].join('\n'),
+  );
+
+  if (options.smoke) {
+    out.info(`smoke: checking stage ${stage}`);
+    const { smoke } = await import('./smoke.js');
+    const code = await smoke({ stage, reporter: out.json ? 'json' : 'pretty', out: '.chatshyld/smoke', timeout: 10_000 }, { ...context, out });
+    if (code !== exitCodes.ok) return exitCodes.failed;
+  }
+  return exitCodes.ok;
+}
+

@@ -1,0 +1,21 @@
+import { appInputs } from '../../infra/lifecycle.js';
+import { bundleForStage, cliEngine } from '../engine.js';
+import { exitCodes } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { deployableStage, lifecycleError } from '../stage-target.js';
+
+/** `chatshyld diff`: the template diff against the deployed stack; --fail exits 1 on any change. */
+export async function diff(options: { fail?: boolean }, context: CommandContext): Promise<number> {
+  const { out } = context;
+  const target = await deployableStage(context);
+  let result;
+  try {
+    const engine = await cliEngine(context, target);
+    result = await engine.diff(appInputs(target, await bundleForStage(target)));
+  } catch (error) {
+    lifecycleError(error);
+  }
+  out.resultJson({ stage: target.stage, changes: result.changes, diff: result.text });
+  out.result(result.text || `no differences for stage ${target.stage}`);
+  return options.fail && result.changes > 0 ? exitCodes.failed : exitCodes.ok;
+}

@@ -1,0 +1,89 @@
+import { CloudWatchLogsClient, FilterLogEventsCommand, type FilteredLogEvent } from '@aws-sdk/client-cloudwatch-logs';
+import { functionLogGroup } from '../../infra/names.js';
+import { routes } from '../../service/manifest.js';
+import { exitCodes, operationFailed, usageError } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { untilSignal } from '../signals.js';
+import { deployableStage } from '../stage-target.js';
+
+export interface LogsOptions {
+  readonly fn?: string;
+  readonly since: string;
+  readonly follow?: boolean;
+  readonly filter?: string;
+}
+
+/** `10m`, `2h`, `1d`, or an ISO date, to epoch ms. */
+export function parseSince(value: string, now: number): number {
+  const relative = /^(\d+)([smhd])$/.exec(value);
+  if (relative) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
+    return now - Number(relative[1]) * unit;
+  }
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) throw usageError(`--since must look like 10m, 2h, 1d or an ISO date, got "${value}"`);
+  return date;
+}
+
+/** `chatshyld logs`: the stage's function logs from CloudWatch, merged in time order. */
+export async function logs(options: LogsOptions, context: CommandContext): Promise<number> {
+  const { out } = context;
+  const target = await deployableStage(context);
+  const selected = options.fn ? routes.filter((route) => route.id === options.fn) : routes;
+  if (selected.length === 0) {
+    throw usageError(`no function "${options.fn}"`, `functions: ${routes.map((route) => route.id).join(', ')}`);
+  }
+  const client = new CloudWatchLogsClient({ region: target.stageConfig.region, ...(target.profile && { profile: target.profile }) });
+  let since = parseSince(options.since, Date.now());
+  const seen = new Set<string>();
+
+  const fetchOnce = async () => {
+    const events: (FilteredLogEvent & { fn: string })[] = [];
+    await Promise.all(
+      selected.map(async (route) => {
+        let nextToken: string | undefined;
+        do {
+          let page;
+          try {
+            page = await client.send(
+              new FilterLogEventsCommand({
+                logGroupName: functionLogGroup(target.stage, route),
+                startTime: since,
+                ...(options.filter && { filterPattern: options.filter }),
+                nextToken,
+              }),
+            );
+          } catch (error) {
+            if ((error as Error).name === 'ResourceNotFoundException') return; // never invoked yet
+            throw operationFailed('aws_error', `could not read logs of ${route.id}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
+          }
+          for (const event of page.events ?? []) {
+            if (event.eventId && !seen.has(event.eventId)) {
+              seen.add(event.eventId);
+              events.push({ ...event, fn: route.id });
+            }
+          }
+          nextToken = page.nextToken;
+        } while (nextToken);
+      }),
+    );
+    events.sort((a, b) => (a.timestamp ?? 0) - (b.timestamp ?? 0));
+    for (const event of events) {
+      const time = new Date(event.timestamp ?? 0).toISOString();
+      const message = (event.message ?? '').trimEnd();
+      if (out.json) context.streams.stdout.write(`${JSON.stringify({ time, fn: event.fn, message })}\n`);
+      else out.result(`${time} ${event.fn.padEnd(13)} ${message}`);
+      since = Math.max(since, event.timestamp ?? since);
+    }
+  };
+
+  await fetchOnce();
+  if (!options.follow) return exitCodes.ok;
+  const stop = untilSignal();
+  out.info('following; Ctrl-C stops');
+  for (;;) {
+    const outcome = await Promise.race([new Promise((resolve) => setTimeout(resolve, 2000)).then(() => 'tick' as const), stop.promise.then(() => 'stop' as const)]);
+    if (outcome === 'stop') return exitCodes.ok;
+    await fetchOnce();
+  }
+}

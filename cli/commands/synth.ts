@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { appInputs } from '../../infra/lifecycle.js';
+import { cliEngine } from '../engine.js';
+import { exitCodes } from '../errors.js';
+import type { CommandContext } from '../main.js';
+import { deployableStage, lifecycleError } from '../stage-target.js';
+
+/** `chatshyld synth`: the stage's cloud assembly, offline, into --out. */
+export async function synth(options: { out: string }, context: CommandContext): Promise<number> {
+  const { out, streams } = context;
+  const target = await deployableStage(context);
+  const started = performance.now();
+  const { bundleFunctions, packageRoot } = await import('../../infra/bundle.js');
+  const { join } = await import('node:path');
+  let summary;
+  let sizes;
+  try {
+    const bundle = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
+    sizes = bundle.sizes;
+    const engine = await cliEngine(context, target);
+    summary = await engine.synth(appInputs(target, bundle.outdir), resolve(streams.cwd, options.out));
+  } catch (error) {
+    lifecycleError(error);
+  }
+  const ms = Math.round(performance.now() - started);
+  out.resultJson({ ...summary, functionBundleBytes: sizes, ms });
+  out.result(
+    [
+      `synthesized ${summary.stackName}: ${summary.resourceCount} resources in ${ms} ms`,
+      `  cloud assembly  ${summary.directory}`,
+      ...Object.entries(sizes).map(([id, bytes]) => `  ${id.padEnd(14)}  ${(bytes / 1024).toFixed(0)} KB`),
+    ].join('\n'),
+  );
+  return exitCodes.ok;
+}

@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import type { CdkEngine } from '../infra/engine.js';
+import { approvalPolicy, type RequireApproval, type StageTarget } from '../infra/lifecycle.js';
+import type { CommandContext } from './main.js';
+
+/** The CDK engine wired to this terminal: progress on stderr, approvals by policy. Loads aws-cdk-lib. */
+export async function cliEngine(
+  context: CommandContext,
+  target: StageTarget,
+  requireApproval: RequireApproval = 'broadening',
+): Promise<CdkEngine> {
+  const { ToolkitEngine } = await import('../infra/engine.js');
+  const { out } = context;
+  return new ToolkitEngine(
+    {
+      progress: (line) => out.info(line),
+      debug: (line) => out.debug(line),
+      approve: approvalPolicy({
+        requireApproval,
+        canPrompt: out.canPrompt(),
+        show: (text) => out.info(text),
+        confirm: async (question) => (await import('@inquirer/prompts')).confirm({ message: question, default: false }),
+      }),
+    },
+    { ...(target.profile && { profile: target.profile }) },
+  );
+}
+
+/** Bundles the functions into the project's `.chatshyld/bundles` (reused while the code is unchanged). */
+export async function bundleForStage(target: StageTarget): Promise<string> {
+  const { bundleFunctions, packageRoot } = await import('../infra/bundle.js');
+  return (await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'))).outdir;
+}

@@ -1,0 +1,126 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CdkEngine } from './engine.js';
+import { approvalPolicy, deployStage, LifecycleRefused, type StageTarget } from './lifecycle.js';
+import type { Check } from './preflight.js';
+
+class FakeEngine implements CdkEngine {
+  readonly calls: string[] = [];
+  async synth() {
+    this.calls.push('synth');
+    return { directory: '', stackName: 'ChatShyld-dev', resourceCount: 1 };
+  }
+  async diff() {
+    this.calls.push('diff');
+    return { changes: 0, text: '' };
+  }
+  async deploy(inputs: { bundleDir: string }, options: { hotswap: boolean }) {
+    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}`);
+    return { ApiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com', AvatarsBucketName: 'bucket' };
+  }
+  async destroy() {
+    this.calls.push('destroy');
+  }
+  async bootstrap() {
+    this.calls.push('bootstrap');
+  }
+}
+
+describe('the deploy lifecycle', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'chatshyld-lifecycle-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const target = (): StageTarget => ({
+    stage: 'dev',
+    stageConfig: { account: '111111111111', region: 'eu-west-1', allowTestNumbers: true },
+    settings: {},
+    version: '1.0.0',
+    root,
+  });
+  const ok = (name: string): Check => ({ name, ok: true, detail: 'fine' });
+
+  it('runs preflight, bundles, deploys, and saves the outputs where smoke --stage reads them', async () => {
+    const engine = new FakeEngine();
+    const progress: string[] = [];
+    let preflightTarget;
+    const outcome = await deployStage(
+      target(),
+      {
+        engine,
+        preflight: async (aws) => ((preflightTarget = aws), [ok('AWS credentials'), ok('CDK bootstrap')]),
+        bundle: async () => '/bundles',
+        progress: (line) => progress.push(line),
+      },
+      { hotswap: true },
+    );
+    expect(preflightTarget).toMatchObject({ stage: 'dev', account: '111111111111', region: 'eu-west-1', allowTestNumbers: true });
+    expect(engine.calls).toEqual(['deploy /bundles hotswap=true']);
+    expect(outcome.outputsPath).toBe(join(root, '.chatshyld', 'outputs', 'dev.json'));
+    const saved = JSON.parse(await readFile(outcome.outputsPath, 'utf8'));
+    expect(saved).toMatchObject({ ApiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com', stackName: 'ChatShyld-dev' });
+    expect(Date.parse(saved.deployedAt)).not.toBeNaN();
+    expect(progress[0]).toBe('✓ AWS credentials: fine');
+  });
+
+  it('stops at a failed preflight check, naming its fix, before bundling or deploying', async () => {
+    const engine = new FakeEngine();
+    let bundled = false;
+    const attempt = deployStage(
+      target(),
+      {
+        engine,
+        preflight: async () => [ok('AWS credentials'), { name: 'secret jwt-secret', ok: false, detail: 'missing', fix: 'chatshyld secrets init --stage dev' }],
+        bundle: async () => ((bundled = true), '/bundles'),
+        progress: () => {},
+      },
+      { hotswap: false },
+    );
+    await expect(attempt).rejects.toBeInstanceOf(LifecycleRefused);
+    await expect(attempt).rejects.toMatchObject({ hint: 'chatshyld secrets init --stage dev', message: 'secret jwt-secret: missing' });
+    expect(bundled).toBe(false);
+    expect(engine.calls).toEqual([]);
+  });
+});
+
+describe('deploy approvals', () => {
+  const request = (permissionChangeType: 'broadening' | 'non-broadening' | 'none') => ({
+    stackName: 'ChatShyld-dev',
+    permissionChangeType,
+    question: 'IAM Statement Changes …',
+  });
+
+  it('by default asks only when permissions widen', async () => {
+    const asked: string[] = [];
+    const approve = approvalPolicy({
+      requireApproval: 'broadening',
+      canPrompt: true,
+      show: (text) => asked.push(text),
+      confirm: async () => false,
+    });
+    expect(await approve(request('none'))).toBe(true);
+    expect(await approve(request('non-broadening'))).toBe(true);
+    expect(await approve(request('broadening'))).toBe(false);
+    expect(asked).toEqual(['IAM Statement Changes …']);
+  });
+
+  it('with no terminal, refuses a change that needs approval and names the flag', async () => {
+    const approve = approvalPolicy({ requireApproval: 'broadening', canPrompt: false, show: () => {}, confirm: async () => true });
+    await expect(approve(request('broadening'))).rejects.toMatchObject({ code: 'approval_needed', hint: expect.stringContaining('--require-approval never') });
+    expect(await approve(request('none'))).toBe(true);
+  });
+
+  it('never asks with --require-approval never, and always with any-change', async () => {
+    const never = approvalPolicy({ requireApproval: 'never', canPrompt: false, show: () => {}, confirm: async () => false });
+    expect(await never(request('broadening'))).toBe(true);
+    const always = approvalPolicy({ requireApproval: 'any-change', canPrompt: true, show: () => {}, confirm: async () => true });
+    expect(await always(request('none'))).toBe(true);
+    const alwaysNoTerminal = approvalPolicy({ requireApproval: 'any-change', canPrompt: false, show: () => {}, confirm: async () => true });
+    await expect(alwaysNoTerminal(request('none'))).rejects.toBeInstanceOf(LifecycleRefused);
+  });
+});

@@ -1,0 +1,7 @@
+/** Names of a stage's AWS resources, for commands that must not load the CDK (status, logs, doctor). */
+import type { RouteDefinition } from '../service/manifest.js';
+
+export const stackName = (stage: string) => `ChatShyld-${stage}`;
+/** Function names share this prefix; `secrets rotate --restart-functions` relies on it. */
+export const functionName = (stage: string, route: Pick<RouteDefinition, 'id'>) => `ChatShyld-${stage}-${route.id}`;
+export const functionLogGroup = (stage: string, route: Pick<RouteDefinition, 'id'>) => `/aws/lambda/${functionName(stage, route)}`;
