@@ -253,12 +253,59 @@ async function throughput() {
   }
 }
 
+async function bundles() {
+  log('function bundles: size, and module init in a fresh Node process');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { bundleFunctions } = await import('../infra/bundle.js');
+  const built = await bundleFunctions(root, join(await mkdtemp(join(tmpdir(), 'chatshyld-bench-bundles-')), 'b'));
+  const initOf = (file: string) =>
+    new Promise<number>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, POWERTOOLS_LOG_LEVEL: 'SILENT' } },
+      );
+      let text = '';
+      child.stdout.on('data', (chunk) => (text += chunk));
+      child.on('close', (code) => (code === 0 ? resolve(Number(text.trim())) : reject(new Error(`init of ${file} failed`))));
+    });
+  const sizes: Record<string, unknown> = {};
+  for (const [id, bytes] of Object.entries(built.sizes)) {
+    const file = join(built.outdir, id, 'index.mjs');
+    const figure = (await interleaved({ init: () => initOf(file) }, runs)).init;
+    sizes[id] = { bytes, init: figure };
+    rows.push({
+      name: `bundle ${id}`,
+      value: `${(bytes / 1024).toFixed(0)} KB, init ${fmt(figure.median)} (min ${fmt(figure.min)}, max ${fmt(figure.max)})`,
+      target: '≤ 400 KB, ≤ 60 ms',
+      met: bytes <= 400 * 1024 && figure.median <= 60,
+    });
+  }
+  results.bundles = sizes;
+}
+
+async function synth() {
+  log('chatshyld synth --stage dev, whole process (bundles reused after the warm-up)');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const out = join(await mkdtemp(join(tmpdir(), 'chatshyld-bench-synth-')), 'cdk.out');
+  const figures = await interleaved(
+    { synth: () => timeProcess(process.execPath, [bin, 'synth', '--stage', 'dev', '--out', out], { ...env, AWS_EC2_METADATA_DISABLED: 'true' }) },
+    Math.min(runs, 5),
+  );
+  results.synth = figures.synth;
+  rows.push(row('chatshyld synth --stage dev (whole process)', figures.synth, '≤ 5 s', figures.synth.median <= 5000));
+}
+
 function row(name: string, figure: Figure, target: string, met: boolean | undefined): Row {
   return { name, value: `${fmt(figure.median)} (min ${fmt(figure.min)}, max ${fmt(figure.max)}, n=${figure.runs})`, target, met };
 }
 
 const only = process.argv.slice(2);
-const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, throughput };
+const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, throughput, bundles, synth };
 for (const [name, section] of Object.entries(sections)) {
   if (only.length === 0 || only.includes(name)) await section();
 }
