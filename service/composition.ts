@@ -1,14 +1,18 @@
 /**
- * Builds the use cases from adapters, lazily: a service is made the first time a route asks for it,
- * and only the adapters it needs are made with it. So a Lambda whose route reads no table never
- * looks for a table name, and the sandbox and tests compose the very same graph from local adapters.
+ * Builds the use cases from adapters. Two rules keep a Lambda's bundle to what its route uses:
+ *  - adapters are lazy: a use case may hold one it never calls, and no factory runs until a method
+ *    is called, so a function is never asked for a table or bucket its manifest does not grant;
+ *  - use cases come from named builders. A Lambda entry names the ones its route needs; the OTP
+ *    builders live in `composition-otp.ts`, so libphonenumber stays out of routes without a phone.
+ * The sandbox and the tests use `composeServices`, which takes every builder.
  */
 import { AccessTokens } from './core/access-tokens.js';
+import { MisconfigurationError } from './core/errors.js';
 import { KeyRingReader } from './core/key-ring.js';
-import { SendOtp, VerifyOtp } from './core/otp-login.js';
 import type {
   AvatarStore,
   AvatarUploadSigner,
+  AvatarUrlSigner,
   Clock,
   Log,
   Metrics,
@@ -21,15 +25,9 @@ import type {
 } from './core/ports.js';
 import { AccountDeletion, AvatarUploads, Profiles } from './core/profiles.js';
 import { Sessions } from './core/sessions.js';
-import { TestNumberDirectory } from './core/test-numbers.js';
-import { Users } from './core/users.js';
 import type { Services } from './http/routes.js';
 import type { ServiceSettings } from './settings.js';
 
-/**
- * Each function is called at most once, and only when a service needs what it makes. A Lambda entry
- * supplies only the factories its route uses, so its bundle holds no other SDK client.
- */
 export interface Adapters {
   readonly stage: string;
   readonly version: string;
@@ -44,6 +42,7 @@ export interface Adapters {
   otpChallenges(): OtpChallengeStore;
   otpSender(): OtpSender;
   avatarStore(): AvatarStore;
+  avatarUrlSigner(): AvatarUrlSigner;
   avatarUploadSigner(): AvatarUploadSigner;
 }
 
@@ -52,70 +51,108 @@ export function once<T>(make: () => T): () => T {
   return () => (made ??= { value: make() }).value;
 }
 
-export function composeServices(adapters: Adapters): Services {
-  const { stage, version, settings, clock, log, metrics } = adapters;
-  const secrets = once(adapters.secrets);
-  const userStore = once(adapters.userStore);
-  const refreshTokenStore = once(adapters.refreshTokenStore);
-  const rateLimiter = once(adapters.rateLimiter);
-  const otpChallenges = once(adapters.otpChallenges);
-  const otpSender = once(adapters.otpSender);
-  const avatarStore = once(adapters.avatarStore);
-  const avatarUploadSigner = once(adapters.avatarUploadSigner);
+/** An object that makes the real one on first use of any of its members. */
+export function lazy<T extends object>(make: () => T): T {
+  const target = once(make);
+  return new Proxy({} as T, {
+    get(_, property) {
+      const value = Reflect.get(target(), property);
+      return typeof value === 'function' ? value.bind(target()) : value;
+    },
+  });
+}
 
-  const cooldownMs = settings.unknownKidCooldownSeconds * 1000;
-  const jwtKeys = once(() => new KeyRingReader(secrets(), 'jwt-secret', clock, cooldownMs));
-  const peppers = once(() => new KeyRingReader(secrets(), 'refresh-pepper', clock, cooldownMs));
-  const testNumbers = once(() => new TestNumberDirectory(secrets(), clock, settings.allowTestNumbers, log));
-  const accessTokens = once(() => new AccessTokens(jwtKeys(), clock, stage, settings.accessTokenTtlSeconds));
-  // Logout needs sessions but no rate limiter (and is granted no RateLimits table): resolve it on use.
-  const lazyLimiter: RateLimiter = {
-    hit: (key, limit, windowSeconds) => rateLimiter().hit(key, limit, windowSeconds),
-    forget: (keys) => rateLimiter().forget(keys),
-  };
-  const sessions = once(
-    () => new Sessions(refreshTokenStore(), lazyLimiter, peppers(), accessTokens(), clock, settings, metrics, log),
-  );
-  const profiles = once(() => new Profiles(userStore(), avatarStore(), clock, settings, log));
-  const sendCode = once(
-    () => new SendOtp(otpSender(), testNumbers(), otpChallenges(), rateLimiter(), clock, settings, metrics, log),
-  );
-  const verifyCode = once(
-    () =>
-      new VerifyOtp(
-        otpSender(),
-        testNumbers(),
-        otpChallenges(),
-        rateLimiter(),
-        new Users(userStore(), clock),
-        sessions(),
-        clock,
-        settings,
-        metrics,
-        log,
-      ),
-  );
-  const avatarUploads = once(() => new AvatarUploads(avatarUploadSigner(), settings));
-  const accountDeletion = once(
-    () => new AccountDeletion(userStore(), sessions(), avatarStore(), rateLimiter(), otpChallenges(), log),
-  );
+/** The adapters (each made on first use) and the pieces every use case shares. */
+export class Wiring {
+  readonly stage: string;
+  readonly settings: ServiceSettings;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly metrics: Metrics;
+  readonly secrets: SecretSource;
+  readonly userStore: UserStore;
+  readonly refreshTokenStore: RefreshTokenStore;
+  readonly rateLimiter: RateLimiter;
+  readonly otpChallenges: OtpChallengeStore;
+  readonly otpSender: OtpSender;
+  readonly avatarStore: AvatarStore;
+  readonly avatarUrlSigner: AvatarUrlSigner;
+  readonly avatarUploadSigner: AvatarUploadSigner;
+  readonly jwtKeys: () => KeyRingReader;
+  readonly peppers: () => KeyRingReader;
+  readonly accessTokens: () => AccessTokens;
+  readonly sessions: () => Sessions;
 
+  constructor(readonly adapters: Adapters) {
+    ({ stage: this.stage, settings: this.settings, clock: this.clock, log: this.log, metrics: this.metrics } = adapters);
+    this.secrets = lazy(() => adapters.secrets());
+    this.userStore = lazy(() => adapters.userStore());
+    this.refreshTokenStore = lazy(() => adapters.refreshTokenStore());
+    this.rateLimiter = lazy(() => adapters.rateLimiter());
+    this.otpChallenges = lazy(() => adapters.otpChallenges());
+    this.otpSender = lazy(() => adapters.otpSender());
+    this.avatarStore = lazy(() => adapters.avatarStore());
+    this.avatarUrlSigner = lazy(() => adapters.avatarUrlSigner());
+    this.avatarUploadSigner = lazy(() => adapters.avatarUploadSigner());
+    const cooldownMs = this.settings.unknownKidCooldownSeconds * 1000;
+    this.jwtKeys = once(() => new KeyRingReader(this.secrets, 'jwt-secret', this.clock, cooldownMs));
+    this.peppers = once(() => new KeyRingReader(this.secrets, 'refresh-pepper', this.clock, cooldownMs));
+    this.accessTokens = once(() => new AccessTokens(this.jwtKeys(), this.clock, this.stage, this.settings.accessTokenTtlSeconds));
+    this.sessions = once(
+      () =>
+        new Sessions(
+          this.refreshTokenStore,
+          this.rateLimiter,
+          this.peppers(),
+          this.accessTokens(),
+          this.clock,
+          this.settings,
+          this.metrics,
+          this.log,
+        ),
+    );
+  }
+}
+
+export type Builder<K extends keyof Services> = (wiring: Wiring) => Services[K];
+export type Builders = { readonly [K in 'sendCode' | 'verifyCode' | 'profiles' | 'avatarUploads' | 'accountDeletion']?: Builder<K> };
+
+export const buildProfiles: Builder<'profiles'> = (w) =>
+  new Profiles(w.userStore, w.avatarStore, w.avatarUrlSigner, w.clock, w.settings, w.log);
+export const buildAvatarUploads: Builder<'avatarUploads'> = (w) => new AvatarUploads(w.avatarUploadSigner, w.settings);
+export const buildAccountDeletion: Builder<'accountDeletion'> = (w) =>
+  new AccountDeletion(w.userStore, w.sessions(), w.avatarStore, w.rateLimiter, w.otpChallenges, w.log);
+
+/** The services a route handler sees; a use case whose builder was not given fails when asked for. */
+export function servicesOf(adapters: Adapters, builders: Builders): Services {
+  const wiring = new Wiring(adapters);
+  const use = <K extends keyof Builders>(name: K) =>
+    once(() => {
+      const build = builders[name] as Builder<K> | undefined;
+      if (!build) throw new MisconfigurationError(`this function was built without the ${name} use case`);
+      return build(wiring);
+    });
+  const sendCode = use('sendCode');
+  const verifyCode = use('verifyCode');
+  const profiles = use('profiles');
+  const avatarUploads = use('avatarUploads');
+  const accountDeletion = use('accountDeletion');
   return {
-    stage,
-    version,
-    log,
-    metrics,
+    stage: adapters.stage,
+    version: adapters.version,
+    log: adapters.log,
+    metrics: adapters.metrics,
     get accessTokens() {
-      return accessTokens();
+      return wiring.accessTokens();
+    },
+    get sessions() {
+      return wiring.sessions();
     },
     get sendCode() {
       return sendCode();
     },
     get verifyCode() {
       return verifyCode();
-    },
-    get sessions() {
-      return sessions();
     },
     get profiles() {
       return profiles();

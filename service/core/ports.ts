@@ -148,9 +148,13 @@ export interface AvatarUploadSigner {
   ): Promise<PresignedUpload>;
 }
 
+/** Signs short-lived download URLs of avatar objects (`photoUrl`); no S3 call is made. */
+export interface AvatarUrlSigner {
+  downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+}
+
 export interface AvatarStore {
   describe(key: string): Promise<AvatarObject | undefined>;
-  downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
   delete(key: string): Promise<void>;
   deleteAllUnder(prefix: string): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js'
 import type {
   AvatarStore,
   AvatarUploadSigner,
+  AvatarUrlSigner,
   Clock,
   Log,
   OtpChallengeStore,
@@ -70,6 +71,7 @@ export class Profiles {
   constructor(
     private readonly users: UserStore,
     private readonly avatars: AvatarStore,
+    private readonly urls: AvatarUrlSigner,
     private readonly clock: Clock,
     private readonly settings: ServiceSettings,
     private readonly log: Log,
@@ -139,7 +141,7 @@ export class Profiles {
   /** The user as the API shows it, with a fresh download URL for the photo. */
   async present(user: User): Promise<UserView> {
     const photoUrl = user.photoKey
-      ? await this.avatars.downloadUrl(user.photoKey, this.settings.avatar.downloadExpiresSeconds)
+      ? await this.urls.downloadUrl(user.photoKey, this.settings.avatar.downloadExpiresSeconds)
       : null;
     return { ...user, photoUrl };
   }

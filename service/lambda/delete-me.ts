@@ -1,5 +1,6 @@
 import { deleteMe } from '../http/routes.js';
 import { lambdaEntry } from './runtime.js';
+import { buildAccountDeletion } from '../composition.js';
 import { otpChallenges, rateLimiter, refreshTokenStore, userStore } from './wiring/dynamodb.js';
 import { avatarStore } from './wiring/s3.js';
 import { secrets } from './wiring/ssm.js';
@@ -11,4 +12,4 @@ export const handler = lambdaEntry('deleteMe', deleteMe, {
   rateLimiter,
   otpChallenges,
   avatarStore,
-});
+}, { accountDeletion: buildAccountDeletion });

@@ -1,7 +1,8 @@
 import { getMe } from '../http/routes.js';
 import { lambdaEntry } from './runtime.js';
+import { buildProfiles } from '../composition.js';
 import { userStore } from './wiring/dynamodb.js';
-import { avatarStore } from './wiring/s3.js';
+import { avatarUrlSigner } from './wiring/s3-urls.js';
 import { secrets } from './wiring/ssm.js';
 
-export const handler = lambdaEntry('getMe', getMe, { secrets, userStore, avatarStore });
+export const handler = lambdaEntry('getMe', getMe, { secrets, userStore, avatarUrlSigner }, { profiles: buildProfiles });

@@ -6,7 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { powertoolsLog, powertoolsMetrics } from '../adapters/observability/powertools.js';
-import { composeServices, once, type Adapters } from '../composition.js';
+import { once, servicesOf, type Adapters, type Builders } from '../composition.js';
 import { MisconfigurationError } from '../core/errors.js';
 import { systemClock } from '../core/ports.js';
 import { lambdaHandler, type LambdaHandler, type RouteHandler } from '../http/api.js';
@@ -33,15 +33,20 @@ const metrics = powertoolsMetrics(powertools);
 type AdapterName = Exclude<keyof Adapters, 'stage' | 'version' | 'settings' | 'clock' | 'log' | 'metrics'>;
 export type AdapterFactories = Partial<Pick<Adapters, AdapterName>>;
 
-/** The handler a Lambda entry exports for one route, built from the adapters it was given. */
-export function lambdaEntry(routeId: RouteId, handle: RouteHandler<Services>, factories: AdapterFactories = {}): LambdaHandler {
+/** The handler a Lambda entry exports for one route, built from the adapters and use cases it names. */
+export function lambdaEntry(
+  routeId: RouteId,
+  handle: RouteHandler<Services>,
+  factories: AdapterFactories = {},
+  builders: Builders = {},
+): LambdaHandler {
   const missing = (name: AdapterName) => () => {
     throw new MisconfigurationError(`the ${routeId} function was built without ${name}`);
   };
   const services = once(() => {
     const stage = requireEnv('CHATSHYLD_STAGE');
     powertools.addDimension('stage', stage);
-    return composeServices({
+    return servicesOf({
       stage,
       version: process.env.CHATSHYLD_VERSION ?? 'unknown',
       settings: settings(),
@@ -55,8 +60,9 @@ export function lambdaEntry(routeId: RouteId, handle: RouteHandler<Services>, fa
       otpChallenges: factories.otpChallenges ?? missing('otpChallenges'),
       otpSender: factories.otpSender ?? missing('otpSender'),
       avatarStore: factories.avatarStore ?? missing('avatarStore'),
+      avatarUrlSigner: factories.avatarUrlSigner ?? missing('avatarUrlSigner'),
       avatarUploadSigner: factories.avatarUploadSigner ?? missing('avatarUploadSigner'),
-    });
+    }, builders);
   });
   return lambdaHandler(routeById(routeId), handle, async () => services(), log, () => metrics.flush());
 }

@@ -1,7 +1,9 @@
 import { verifyOtp } from '../http/routes.js';
 import { lambdaEntry } from './runtime.js';
+import { buildProfiles } from '../composition.js';
+import { buildVerifyCode } from '../composition-otp.js';
 import { otpChallenges, rateLimiter, refreshTokenStore, userStore } from './wiring/dynamodb.js';
-import { avatarStore } from './wiring/s3.js';
+import { avatarUrlSigner } from './wiring/s3-urls.js';
 import { secrets } from './wiring/ssm.js';
 import { otpSender } from './wiring/twilio.js';
 
@@ -12,5 +14,5 @@ export const handler = lambdaEntry('verifyOtp', verifyOtp, {
   otpSender,
   userStore,
   refreshTokenStore,
-  avatarStore,
-});
+  avatarUrlSigner,
+}, { verifyCode: buildVerifyCode, profiles: buildProfiles });

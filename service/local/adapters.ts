@@ -38,6 +38,8 @@ export function localAdapters(options: LocalAdapterOptions): Adapters {
     otpChallenges: () => new DynamoOtpChallengeStore(emulators.dynamo, emulators.tableNames.rateLimits),
     otpSender: () => options.otpSender,
     avatarStore: () => new S3AvatarStore(emulators.s3, emulators.bucket),
+    // s3rver is path-style on loopback: the S3 client's presigner signs for it.
+    avatarUrlSigner: () => new S3AvatarStore(emulators.s3, emulators.bucket),
     avatarUploadSigner: () => new S3AvatarUploadSigner(emulators.s3, emulators.bucket),
   };
 }

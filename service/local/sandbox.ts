@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
-import { composeServices } from '../composition.js';
+import { composeServices } from '../compose-all.js';
 import { noMetrics, silentLog, systemClock, type Clock, type Log } from '../core/ports.js';
 import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';

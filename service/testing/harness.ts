@@ -9,7 +9,7 @@ import { isValidPhoneNumber } from 'libphonenumber-js/min';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { SandboxOtpSender } from '../adapters/otp/outbox.js';
-import { composeServices } from '../composition.js';
+import { composeServices } from '../compose-all.js';
 import type { Clock, Log, Metrics, MetricName, OtpSender } from '../core/ports.js';
 import { lambdaHandler, type LambdaHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';

@@ -7,10 +7,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { AvatarObject, AvatarStore } from '../../core/ports.js';
+import type { AvatarObject, AvatarStore, AvatarUrlSigner } from '../../core/ports.js';
 
-/** Avatar objects in S3: their metadata, presigned downloads, and deletion. */
-export class S3AvatarStore implements AvatarStore {
+/** Avatar objects in S3: their metadata, presigned downloads (through the S3 client), and deletion. */
+export class S3AvatarStore implements AvatarStore, AvatarUrlSigner {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,

@@ -1,0 +1,8 @@
+import { fromEnv } from '@aws-sdk/credential-provider-env';
+import { SigV4AvatarUrlSigner } from '../../adapters/s3/url-signer.js';
+import { avatarBucket } from '../../manifest.js';
+import { requireEnv } from '../runtime.js';
+
+/** photoUrl signing without the S3 client: the execution role's credentials are in the environment. */
+export const avatarUrlSigner = () =>
+  new SigV4AvatarUrlSigner({ bucket: requireEnv(avatarBucket.env), region: requireEnv('AWS_REGION'), credentials: fromEnv() });
