@@ -100,6 +100,28 @@ async function smokeLocal() {
   rows.push(row('chatshyld smoke --local (whole process)', figures.smoke, '< 4 s', figures.smoke.median < 4000));
 }
 
+async function smokeVsNewman() {
+  log('chatshyld smoke --url against the same flow as a Postman collection under newman, one sandbox, interleaved');
+  const sandbox = await startDevProcess();
+  try {
+    const newman = `${root}node_modules/.bin/newman`;
+    const collection = `${root}bench/chatshyld-smoke.postman_collection.json`;
+    const figures = await interleaved(
+      {
+        smoke: () => timeProcess(process.execPath, [bin, 'smoke', '--url', sandbox.url], env),
+        newman: () => timeProcess(newman, ['run', collection, '--env-var', `baseUrl=${sandbox.url}`, '--working-dir', `${root}bench`, '--reporters', 'cli', '--bail'], env),
+      },
+      runs,
+    );
+    results.smokeVsNewman = figures;
+    rows.push(row('chatshyld smoke --url <sandbox> (whole process)', figures.smoke, '', undefined));
+    rows.push(row('newman, same flow, Postman collection (reference)', figures.newman, '', undefined));
+    rows.push({ name: '  smoke ÷ newman', value: (figures.smoke.median / figures.newman.median).toFixed(2), target: '', met: undefined });
+  } finally {
+    await stop(sandbox.child);
+  }
+}
+
 /** dynalite alone, in a process of its own like the sandbox, with one item to read. */
 async function startRawDynalite(): Promise<{ child: ChildProcess; endpoint: string }> {
   const child = spawn(
@@ -247,6 +269,57 @@ async function throughput() {
         met: connections === 10 ? ratio >= 0.6 : undefined,
       });
     }
+    // A whole login per iteration: send-otp, the sandbox's outbox, verify-otp. Each flow gets a number
+    // of its own, so concurrent connections never read each other's code.
+    let next = 0;
+    type Flow = { phone?: string; code?: string };
+    const loginFlow = async (connections: number) => {
+      const result = await autocannon({
+        url: sandbox.url,
+        connections,
+        duration: loadSeconds,
+        requests: [
+          {
+            method: 'POST',
+            path: '/auth/send-otp',
+            setupRequest: (request, context: Flow) => {
+              context.phone = `+1415555${1000 + (next++ % 9000)}`;
+              return { ...request, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phone: context.phone }) };
+            },
+          },
+          {
+            method: 'GET',
+            setupRequest: (request, context: Flow) => ({ ...request, path: `/__sandbox/otp/${encodeURIComponent(String(context.phone))}` }),
+            onResponse: (_status, body, context: Flow) => {
+              context.code = (JSON.parse(body) as { code: string }).code;
+            },
+          },
+          {
+            method: 'POST',
+            path: '/auth/verify-otp',
+            setupRequest: (request, context: Flow) => ({
+              ...request,
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ phone: context.phone, code: context.code }),
+            }),
+          },
+        ],
+      });
+      if (result.errors + result.non2xx > 0) throw new Error(`login flow: ${result.errors} errors, ${result.non2xx} non-2xx`);
+      return { flowsPerSecond: result.requests.total / 3 / loadSeconds, p50: result.latency.p50, p99: result.latency.p99 };
+    };
+    for (const connections of [1, 10]) {
+      await loginFlow(connections); // warm-up
+      const flows = [await loginFlow(connections), await loginFlow(connections)];
+      results[`loginFlow${connections}`] = flows;
+      const rate = flows.reduce((sum, flow) => sum + flow.flowsPerSecond, 0) / flows.length;
+      rows.push({
+        name: `sandbox login flow (3 requests), ${connections} conn`,
+        value: `${rate.toFixed(0)} logins/s (request p50 ${flows[1]!.p50} ms, p99 ${flows[1]!.p99} ms, 0 errors)`,
+        target: '',
+        met: undefined,
+      });
+    }
   } finally {
     await stop(sandbox.child);
     dynamo.child.kill();
@@ -272,7 +345,7 @@ async function bundles() {
       child.on('close', (code) => (code === 0 ? resolve(Number(text.trim())) : reject(new Error(`init of ${file} failed`))));
     });
   const sizes: Record<string, unknown> = {};
-  for (const [id, bytes] of Object.entries(built.sizes)) {
+  for (const [id, bytes] of Object.entries(built.sizes) as [string, number][]) {
     const file = join(built.outdir, id, 'index.mjs');
     const figure = (await interleaved({ init: () => initOf(file) }, runs)).init;
     sizes[id] = { bytes, init: figure };
@@ -283,6 +356,30 @@ async function bundles() {
       met: bytes <= 400 * 1024 && figure.median <= 60,
     });
   }
+  // The same send-otp function with the twilio SDK in place of the fetch adapter.
+  const { build } = await import('esbuild');
+  const { functionBuildOptions } = await import('../infra/bundle.js');
+  const variant = join(built.outdir, 'sendOtp-twilio-sdk', 'index.mjs');
+  await build({ ...functionBuildOptions(root), entryPoints: [join(root, 'bench', 'fixtures', 'send-otp-twilio-sdk.ts')], outfile: variant });
+  const { stat } = await import('node:fs/promises');
+  const compared = await interleaved(
+    { fetchAdapter: () => initOf(join(built.outdir, 'sendOtp', 'index.mjs')), twilioSdk: () => initOf(variant) },
+    runs,
+  );
+  const variantBytes = (await stat(variant)).size;
+  sizes['sendOtp-twilio-sdk'] = { bytes: variantBytes, init: compared.twilioSdk };
+  rows.push({
+    name: 'bundle sendOtp with the twilio SDK (reference)',
+    value: `${(variantBytes / 1024).toFixed(0)} KB, init ${fmt(compared.twilioSdk.median)} (min ${fmt(compared.twilioSdk.min)}, max ${fmt(compared.twilioSdk.max)})`,
+    target: '',
+    met: undefined,
+  });
+  rows.push({
+    name: '  sendOtp: fetch adapter ÷ twilio SDK',
+    value: `size ${(built.sizes.sendOtp / variantBytes).toFixed(2)}, init ${(compared.fetchAdapter.median / compared.twilioSdk.median).toFixed(2)}`,
+    target: '',
+    met: undefined,
+  });
   results.bundles = sizes;
 }
 
@@ -292,12 +389,24 @@ async function synth() {
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const out = join(await mkdtemp(join(tmpdir(), 'chatshyld-bench-synth-')), 'cdk.out');
+  const spawnedOut = join(await mkdtemp(join(tmpdir(), 'chatshyld-bench-cdk-')), 'cdk.out');
   const figures = await interleaved(
-    { synth: () => timeProcess(process.execPath, [bin, 'synth', '--stage', 'dev', '--out', out], { ...env, AWS_EC2_METADATA_DISABLED: 'true' }) },
+    {
+      synth: () => timeProcess(process.execPath, [bin, 'synth', '--stage', 'dev', '--out', out], { ...env, AWS_EC2_METADATA_DISABLED: 'true' }),
+      // The CDK CLI spawning the same app as a program (infra/bin/app.ts).
+      spawned: () =>
+        timeProcess(cdk, ['synth', '--app', `node ${join(root, 'dist', 'infra', 'bin', 'app.js')}`, '-o', spawnedOut, '--quiet', '--no-notices', '--no-version-reporting'], {
+          ...env,
+          CHATSHYLD_STAGE: 'dev',
+          AWS_EC2_METADATA_DISABLED: 'true',
+        }),
+    },
     Math.min(runs, 5),
   );
-  results.synth = figures.synth;
+  results.synth = figures;
   rows.push(row('chatshyld synth --stage dev (whole process)', figures.synth, '≤ 5 s', figures.synth.median <= 5000));
+  rows.push(row('cdk synth spawning the same app (reference)', figures.spawned, '', undefined));
+  rows.push({ name: '  in-process ÷ spawned', value: (figures.synth.median / figures.spawned.median).toFixed(2), target: '', met: undefined });
 }
 
 function row(name: string, figure: Figure, target: string, met: boolean | undefined): Row {
@@ -305,7 +414,7 @@ function row(name: string, figure: Figure, target: string, met: boolean | undefi
 }
 
 const only = process.argv.slice(2);
-const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, throughput, bundles, synth };
+const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, smokeVsNewman, throughput, bundles, synth };
 for (const [name, section] of Object.entries(sections)) {
   if (only.length === 0 || only.includes(name)) await section();
 }

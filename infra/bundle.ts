@@ -82,9 +82,18 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
   await rm(absolute, { recursive: true, force: true });
   await mkdir(absolute, { recursive: true });
   await build({
-    absWorkingDir: resolve(root),
+    ...functionBuildOptions(root),
     entryPoints: routes.map((route) => ({ in: compiledEntry(route.entry), out: `${route.id}/index` })),
     outdir: absolute,
+  });
+  await writeFile(digestFile, digest);
+  return { outdir: absolute, sizes: await sizes(), reused: false };
+}
+
+/** How every function is bundled (the benchmark bundles its variants the same way). */
+export function functionBuildOptions(root: string): import('esbuild').BuildOptions {
+  return {
+    absWorkingDir: resolve(root),
     outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
@@ -98,7 +107,5 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
     banner: { js: requireBanner },
     plugins: [lambdaCredentials(resolve(root))],
     logLevel: 'silent',
-  });
-  await writeFile(digestFile, digest);
-  return { outdir: absolute, sizes: await sizes(), reused: false };
+  };
 }
