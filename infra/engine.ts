@@ -18,7 +18,6 @@ import { buildStageApp, type StageAppInputs } from './app.js';
 import { stackName } from './names.js';
 
 export interface ApprovalRequest {
-  readonly stackName: string;
   /** 'broadening' when IAM or security-group changes widen access. */
   readonly permissionChangeType: 'broadening' | 'non-broadening' | 'none';
   /** The diff the toolkit would show, formatted. */
@@ -144,7 +143,6 @@ export class ToolkitEngine implements CdkEngine {
     if (request.code === 'CDK_TOOLKIT_I5060') {
       const data = request.data as { permissionChangeType: ApprovalRequest['permissionChangeType'] };
       const approved = await this.events.approve({
-        stackName: '',
         permissionChangeType: data.permissionChangeType,
         question: request.message,
       });

@@ -90,7 +90,6 @@ describe('the deploy lifecycle', () => {
 
 describe('deploy approvals', () => {
   const request = (permissionChangeType: 'broadening' | 'non-broadening' | 'none') => ({
-    stackName: 'ChatShyld-dev',
     permissionChangeType,
     question: 'IAM Statement Changes …',
   });

@@ -2,6 +2,7 @@
 import type { RouteDefinition } from '../service/manifest.js';
 
 export const stackName = (stage: string) => `ChatShyld-${stage}`;
-/** Function names share this prefix; `secrets rotate --restart-functions` relies on it. */
-export const functionName = (stage: string, route: Pick<RouteDefinition, 'id'>) => `ChatShyld-${stage}-${route.id}`;
+/** Every function of a stage starts with this; `secrets rotate --restart-functions` relies on it. */
+export const functionPrefix = (stage: string) => `ChatShyld-${stage}-`;
+export const functionName = (stage: string, route: Pick<RouteDefinition, 'id'>) => `${functionPrefix(stage)}${route.id}`;
 export const functionLogGroup = (stage: string, route: Pick<RouteDefinition, 'id'>) => `/aws/lambda/${functionName(stage, route)}`;

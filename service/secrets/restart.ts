@@ -11,8 +11,7 @@ import {
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
 
-/** Function names of a stage start with this; infra names them so. */
-export const stageFunctionPrefix = (stage: string) => `ChatShyld-${stage}-`;
+import { functionPrefix } from '../../infra/names.js';
 
 export async function restartStageFunctions(
   client: LambdaClient,
@@ -24,11 +23,11 @@ export async function restartStageFunctions(
   do {
     const page = await client.send(new ListFunctionsCommand({ Marker }));
     for (const fn of page.Functions ?? []) {
-      if (fn.FunctionName?.startsWith(stageFunctionPrefix(stage))) names.push(fn.FunctionName);
+      if (fn.FunctionName?.startsWith(functionPrefix(stage))) names.push(fn.FunctionName);
     }
     Marker = page.NextMarker;
   } while (Marker);
-  if (names.length === 0) throw new Error(`no functions named ${stageFunctionPrefix(stage)}* in this account and region`);
+  if (names.length === 0) throw new Error(`no functions named ${functionPrefix(stage)}* in this account and region`);
 
   await Promise.all(
     names.map(async (FunctionName) => {
