@@ -15,7 +15,7 @@ import {
 } from '../../smoke/reporters.js';
 import { runSmoke, type SmokeOptions } from '../../smoke/run.js';
 import type { SmokeReport } from '../../smoke/types.js';
-import { findConfig, loadConfig, localStage, resolveStage, stageName } from '../config.js';
+import { loadConfig, localStage, resolveStage, stageName } from '../config.js';
 import { configError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { untilSignal } from '../signals.js';
