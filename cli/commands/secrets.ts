@@ -183,11 +183,13 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
         : (stageConfig?.tokens?.refreshTokenTtlDays ?? defaultSettings.refreshTokenTtlDays) * 24 * 3600 * 1000;
 
     if (options.revokePrevious && !options.dryRun) {
-      const what = secret === 'jwt-secret' ? 'every access token now in use' : 'every refresh token, so every session';
-      context.out.info(
-        `--revoke-previous replaces every key of ${secret} on stage ${stage}: ${what} stops working within ${cacheSeconds} s, and users must sign in again.`,
-      );
-      if (!(await confirm(context, `End every session on stage ${stage}?`, 'pass --yes to confirm the emergency rotation'))) {
+      const consequence =
+        secret === 'jwt-secret'
+          ? `every access token now in use stops working within ${cacheSeconds} s; apps get new ones with their refresh tokens, and tokens forged with the old key are refused`
+          : `every refresh token stops working within ${cacheSeconds} s: every user has to sign in again`;
+      context.out.info(`--revoke-previous replaces every key of ${secret} on stage ${stage}: ${consequence}.`);
+      const question = secret === 'jwt-secret' ? `Invalidate every access token on stage ${stage}?` : `End every session on stage ${stage}?`;
+      if (!(await confirm(context, question, 'pass --yes to confirm the emergency rotation'))) {
         context.out.info('nothing changed');
         return exitCodes.failed;
       }

@@ -40,7 +40,8 @@ export interface EdgeServices {
 export type LambdaHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const jsonContentType = /^application\/json\s*(;|$)/i;
-const bearer = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/;
+// RFC 7235: the scheme is case-insensitive.
+const bearer = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
 
 const baseHeaders = {
   'content-type': 'application/json; charset=utf-8',

@@ -157,3 +157,22 @@ describe('a stage whose JWT key is too short', () => {
     expect(service.metrics.counts.get('Errors')).toBe(1);
   });
 });
+
+describe('bearer tokens', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('accept the scheme in any case, as RFC 7235 has it', async () => {
+    const { token } = await service.login();
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const response = await service.call('getMe', { headers: { authorization: `${scheme} ${token}` } });
+      expect(response.status, scheme).toBe(200);
+    }
+    expect((await service.call('getMe', { headers: { authorization: `Basic ${token}` } })).status).toBe(401);
+  });
+});
