@@ -58,7 +58,7 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
   if (options.smoke) {
     out.info(`smoke: checking stage ${stage}`);
     const { smoke } = await import('./smoke.js');
-    const code = await smoke({ stage, reporter: out.json ? 'json' : 'pretty', out: '.chatshyld/smoke', timeout: 10_000 }, { ...context, out });
+    const code = await smoke({ stage, reporter: out.json ? 'json' : 'pretty', out: '.chatshyld/smoke', timeout: 10_000 }, context);
     if (code !== exitCodes.ok) return exitCodes.failed;
   }
   return exitCodes.ok;

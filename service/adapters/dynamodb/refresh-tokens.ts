@@ -5,6 +5,7 @@ import {
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -150,7 +151,7 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
   }
 
   async deleteAllForUser(userId: string): Promise<void> {
-    let startKey: Record<string, unknown> | undefined;
+    let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
@@ -158,7 +159,7 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
           IndexName: 'byUser',
           KeyConditionExpression: 'userId = :userId',
           ExpressionAttributeValues: marshall({ ':userId': userId }),
-          ...(startKey && { ExclusiveStartKey: startKey as never }),
+          ...(startKey && { ExclusiveStartKey: startKey }),
         }),
       );
       const keys = (page.Items ?? []).map((item) => ({ pk: item.pk! }));
