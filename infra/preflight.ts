@@ -30,7 +30,7 @@ export interface Check {
 
 export const bootstrapStackName = 'CDKToolkit';
 /** States in which a stack's resources are in place and usable. */
-const usableStackStatuses = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE']);
+export const usableStackStatuses: ReadonlySet<string> = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE']);
 
 function clientConfig(target: AwsTarget) {
   return { region: target.region, ...(target.profile && { profile: target.profile }) };

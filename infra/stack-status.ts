@@ -1,6 +1,6 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { stackName } from './names.js';
-import type { AwsTarget, Check } from './preflight.js';
+import { usableStackStatuses, type AwsTarget, type Check } from './preflight.js';
 
 /** Whether the stage's stack exists and is in a settled, working state. */
 export async function checkStack(target: Pick<AwsTarget, 'stage' | 'region' | 'profile'>): Promise<Check> {
@@ -11,7 +11,7 @@ export async function checkStack(target: Pick<AwsTarget, 'stage' | 'region' | 'p
       new DescribeStacksCommand({ StackName: stackName(target.stage) }),
     );
     const status = Stacks?.[0]?.StackStatus ?? 'unknown';
-    const ok = /^(CREATE|UPDATE|IMPORT)_COMPLETE$|^UPDATE_ROLLBACK_COMPLETE$/.test(status);
+    const ok = usableStackStatuses.has(status);
     return { name, ok, detail: `${stackName(target.stage)} ${status}`, ...(!ok && { fix: /IN_PROGRESS/.test(status) ? 'wait for it to finish: chatshyld status' : fix }) };
   } catch (error) {
     if (/does not exist/.test((error as Error).message)) return { name, ok: false, detail: `${stackName(target.stage)} is not deployed`, fix };

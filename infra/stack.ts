@@ -42,7 +42,6 @@ export const otpSendSpikeThreshold = 300;
 
 export class ChatShyldStack extends Stack {
   readonly functions = new Map<string, LambdaFunction>();
-  private bucketLogicalId = '';
 
   constructor(scope: Construct, id: string, props: ChatShyldStackProps) {
     super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
@@ -97,7 +96,7 @@ export class ChatShyldStack extends Stack {
       id: 'AwsSolutions-S1',
       reason: 'Avatar objects are reached only through short-lived presigned URLs that the API logs; server access logs would duplicate that.',
     });
-    this.bucketLogicalId = this.getLogicalId(bucket.node.defaultChild as CfnElement);
+    const bucketLogicalId = this.getLogicalId(bucket.node.defaultChild as CfnElement);
 
     const retention = (stageConfig.logRetentionDays ?? (retained ? 90 : 14)) as RetentionDays;
     const settingsJson = JSON.stringify(props.settings);
@@ -128,7 +127,7 @@ export class ChatShyldStack extends Stack {
     const routeKeys: string[] = [];
     const routeResources: Construct[] = [];
     for (const route of routes) {
-      const fn = this.routeFunction(route, { ...props, retention, names, kmsKeyArn, tableResources, bucketArn: bucket.bucketArn });
+      const fn = this.routeFunction(route, { ...props, retention, names, kmsKeyArn, tableResources, bucketArn: bucket.bucketArn, bucketLogicalId });
       const [created] = api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
@@ -191,6 +190,7 @@ export class ChatShyldStack extends Stack {
       kmsKeyArn: string | undefined;
       tableResources: Record<TableId, ITable>;
       bucketArn: string;
+      bucketLogicalId: string;
     },
   ): LambdaFunction {
     const name = functionName(inputs.stage, route);
@@ -246,7 +246,7 @@ export class ChatShyldStack extends Stack {
     });
     Validations.of(role).acknowledge(
       {
-        id: `AwsSolutions-IAM5[Resource::<${this.bucketLogicalId}.Arn>/avatar/*]`,
+        id: `AwsSolutions-IAM5[Resource::<${inputs.bucketLogicalId}.Arn>/avatar/*]`,
         reason: 'Object actions are scoped to the avatar/ prefix, where every key is a per-user UUID the presign route chose.',
       },
       { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray trace writes have no resource-level permissions.' },
