@@ -66,6 +66,8 @@ export const configSchema = {
             verifyOtpFailures: windowLimit,
             verifyOtpIp: windowLimit,
             refreshIp: windowLimit,
+            logoutIp: windowLimit,
+            presignUser: windowLimit,
           },
         },
         tokens: {

@@ -7,6 +7,7 @@
  * The sandbox and the tests use `composeServices`, which takes every builder.
  */
 import { AccessTokens } from './core/access-tokens.js';
+import { Accounts } from './core/accounts.js';
 import { MisconfigurationError } from './core/errors.js';
 import { KeyRingReader } from './core/key-ring.js';
 import type {
@@ -81,6 +82,7 @@ export class Wiring {
   readonly jwtKeys: () => KeyRingReader;
   readonly peppers: () => KeyRingReader;
   readonly accessTokens: () => AccessTokens;
+  readonly accounts: () => Accounts;
   readonly sessions: () => Sessions;
 
   constructor(readonly adapters: Adapters) {
@@ -98,6 +100,7 @@ export class Wiring {
     this.jwtKeys = once(() => new KeyRingReader(this.secrets, 'jwt-secret', this.clock, cooldownMs));
     this.peppers = once(() => new KeyRingReader(this.secrets, 'refresh-pepper', this.clock, cooldownMs));
     this.accessTokens = once(() => new AccessTokens(this.jwtKeys(), this.clock, this.stage, this.settings.accessTokenTtlSeconds));
+    this.accounts = once(() => new Accounts(this.userStore));
     this.sessions = once(
       () =>
         new Sessions(
@@ -109,6 +112,7 @@ export class Wiring {
           this.settings,
           this.metrics,
           this.log,
+          this.accounts(),
         ),
     );
   }
@@ -119,7 +123,8 @@ export type Builders = { readonly [K in 'sendCode' | 'verifyCode' | 'profiles' |
 
 export const buildProfiles: Builder<'profiles'> = (w) =>
   new Profiles(w.userStore, w.avatarStore, w.avatarUrlSigner, w.clock, w.settings, w.log);
-export const buildAvatarUploads: Builder<'avatarUploads'> = (w) => new AvatarUploads(w.avatarUploadSigner, w.settings);
+export const buildAvatarUploads: Builder<'avatarUploads'> = (w) =>
+  new AvatarUploads(w.avatarUploadSigner, w.accounts(), w.rateLimiter, w.settings);
 export const buildAccountDeletion: Builder<'accountDeletion'> = (w) =>
   new AccountDeletion(w.userStore, w.sessions(), w.avatarStore, w.rateLimiter, w.otpChallenges, w.log);
 

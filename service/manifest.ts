@@ -182,7 +182,8 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/refresh.ts',
     auth: false,
     body: true,
-    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite' }, secrets: [jwt, pepper] },
+    // users read: a refresh refuses a deleted or blocked account.
+    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite', users: 'read' }, secrets: [jwt, pepper] },
   },
   {
     id: 'logout',
@@ -191,7 +192,7 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/logout.ts',
     auth: false,
     body: true,
-    access: { tables: { refreshTokens: 'readwrite' }, secrets: [pepper] },
+    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite' }, secrets: [pepper] },
   },
   {
     id: 'getMe',
@@ -218,7 +219,7 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/presign-avatar.ts',
     auth: true,
     body: true,
-    access: { bucket: ['put'], secrets: [jwt] },
+    access: { tables: { users: 'read', rateLimits: 'readwrite' }, bucket: ['put'], secrets: [jwt] },
   },
   {
     id: 'deleteMe',

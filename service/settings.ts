@@ -30,6 +30,10 @@ export interface ServiceSettings {
     readonly verifyOtpFailures: WindowLimit;
     readonly verifyOtpIp: WindowLimit;
     readonly refreshIp: WindowLimit;
+    /** Logout takes no credential but a refresh token and reads up to 3 items: bounded per source. */
+    readonly logoutIp: WindowLimit;
+    /** Presigned avatar uploads per user. */
+    readonly presignUser: WindowLimit;
   };
   readonly avatar: {
     readonly uploadExpiresSeconds: number;
@@ -54,6 +58,8 @@ export const defaultSettings: ServiceSettings = {
     // Not in the design's table: a careful auth service also bounds code guessing per source.
     verifyOtpIp: { limit: 60, windowSeconds: 300 },
     refreshIp: { limit: 150, windowSeconds: 300 },
+    logoutIp: { limit: 60, windowSeconds: 300 },
+    presignUser: { limit: 20, windowSeconds: 3600 },
   },
   avatar: { uploadExpiresSeconds: 300, downloadExpiresSeconds: 300 },
 };

@@ -11,6 +11,12 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * `deleted`: a deletion has begun (a tombstone until the item goes); `blocked`: kept, but refused.
+ * An item without a status is active.
+ */
+export type AccountStatus = 'active' | 'deleted' | 'blocked';
+
 export interface User {
   readonly id: string;
   readonly phone: string;
@@ -19,10 +25,14 @@ export interface User {
   /** ISO 8601. */
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Absent on an active account. */
+  readonly status?: Exclude<AccountStatus, 'active'>;
 }
 
 export interface UserStore {
   get(id: string): Promise<User | undefined>;
+  /** The id the phone is claimed for, if any. */
+  phoneOwner(phone: string): Promise<string | undefined>;
   /** Claims `phone` for `userId` unless it is claimed already; returns the owner's id either way. */
   claimPhone(phone: string, userId: string): Promise<string>;
   /** Writes a new user item; returns false when one with this id exists already. */
@@ -32,6 +42,11 @@ export interface UserStore {
    * returns false when someone else changed it first or it is gone.
    */
   replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean>;
+  /**
+   * Sets the status of an existing user in one conditional write (so no later replaceUser can undo
+   * it) and returns the user as it now is, or undefined when there is no such user.
+   */
+  setStatus(id: string, status: Exclude<AccountStatus, 'active'>): Promise<User | undefined>;
   /** Deletes the phone claim if it still belongs to `userId`. */
   releasePhone(phone: string, userId: string): Promise<void>;
   deleteUser(id: string): Promise<void>;
@@ -66,8 +81,11 @@ export interface TokenFamily {
 }
 
 export interface RefreshTokenStore {
-  /** Stores a token record; it must not exist yet. */
-  putToken(record: RefreshTokenRecord): Promise<void>;
+  /**
+   * Stores a token record unless one with its hash exists; returns false (changing nothing) when it
+   * does. A child derived from its parent is the same record for every concurrent refresh.
+   */
+  putToken(record: RefreshTokenRecord): Promise<boolean>;
   getToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   deleteToken(hash: string): Promise<void>;
   createFamily(family: TokenFamily): Promise<void>;
@@ -82,6 +100,7 @@ export interface RefreshTokenStore {
     next: { head: string; previous: string; previousRotatedAt: number },
   ): Promise<boolean>;
   revokeFamily(familyId: string, reason: string): Promise<void>;
+  deleteFamily(familyId: string): Promise<void>;
   /** Deletes every token and family of the user. */
   deleteAllForUser(userId: string): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { avatarBucket, avatarContentTypes, type AvatarContentType } from '../manifest.js';
 import type { ServiceSettings } from '../settings.js';
+import { isOpen, type Accounts } from './accounts.js';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
 import type {
   AvatarStore,
@@ -14,7 +15,7 @@ import type {
   User,
   UserStore,
 } from './ports.js';
-import { phoneRateLimitKeys } from './rate-limits.js';
+import { enforceLimit, phoneRateLimitKeys, userRateLimitKeys } from './rate-limits.js';
 import type { Sessions } from './sessions.js';
 import { maxWriteAttempts } from './users.js';
 
@@ -133,8 +134,8 @@ export class Profiles {
 
   private async existing(userId: string): Promise<User> {
     const user = await this.users.get(userId);
-    // A valid token for a deleted account is just an invalid token.
-    if (!user) throw new UnauthorizedError();
+    // A valid token for a deleted or blocked account is just an invalid token.
+    if (!isOpen(user)) throw new UnauthorizedError();
     return user;
   }
 
@@ -147,10 +148,12 @@ export class Profiles {
   }
 }
 
-/** Presigned avatar uploads under the user's own prefix. */
+/** Presigned avatar uploads under the user's own prefix, for open accounts, at a bounded rate. */
 export class AvatarUploads {
   constructor(
     private readonly signer: AvatarUploadSigner,
+    private readonly accounts: Accounts,
+    private readonly limiter: RateLimiter,
     private readonly settings: ServiceSettings,
   ) {}
 
@@ -161,6 +164,11 @@ export class AvatarUploads {
         'unsupported_content_type',
       );
     }
+    // Side by side: one round trip. A closed account's hit is counted too, which is harmless.
+    await Promise.all([
+      this.accounts.requireOpen(userId),
+      enforceLimit(this.limiter, 'presign-user', userId, this.settings.limits.presignUser),
+    ]);
     const extension = avatarContentTypes[contentType as AvatarContentType];
     const key = `${avatarPrefix(userId)}${randomUUID()}.${extension}`;
     const expiresIn = this.settings.avatar.uploadExpiresSeconds;
@@ -170,8 +178,12 @@ export class AvatarUploads {
 }
 
 /**
- * Deletes an account and everything that names it. The user item goes last, so a deletion cut
- * short can simply be asked for again with the same access token.
+ * Deletes an account and everything that names it. The first write marks the user item `deleted`:
+ * from then on every route and refresh refuses the account, a login of its phone makes a new
+ * account, and a session a racing login starts finds the mark and removes itself (Sessions.start).
+ * Then the sweep: refresh tokens and families, avatar objects, counters, the phone claim, and last
+ * the user item, so a deletion cut short can be asked for again with the same access token
+ * (this route alone accepts a marked account).
  */
 export class AccountDeletion {
   constructor(
@@ -184,11 +196,11 @@ export class AccountDeletion {
   ) {}
 
   async delete(userId: string): Promise<void> {
-    const user = await this.users.get(userId);
+    const user = await this.users.setStatus(userId, 'deleted');
     if (!user) return;
     await this.sessions.endAll(userId);
     await this.avatars.deleteAllUnder(avatarPrefix(userId));
-    await this.limiter.forget(phoneRateLimitKeys(user.phone));
+    await this.limiter.forget([...phoneRateLimitKeys(user.phone), ...userRateLimitKeys(userId)]);
     await this.challenges.forget(user.phone);
     await this.users.releasePhone(user.phone, userId);
     await this.users.deleteUser(userId);

@@ -7,7 +7,9 @@ export type RateLimitPolicy =
   | 'send-otp-phone-cooldown'
   | 'send-otp-phone-hourly'
   | 'verify-otp-ip'
-  | 'refresh-ip';
+  | 'refresh-ip'
+  | 'logout-ip'
+  | 'presign-user';
 
 /** The logical name of one counter; the store decides how it is keyed. */
 export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
@@ -17,6 +19,11 @@ export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
 /** The counters that name a phone number, forgotten when its account is deleted. */
 export function phoneRateLimitKeys(phone: string): string[] {
   return [rateLimitKey('send-otp-phone-cooldown', phone), rateLimitKey('send-otp-phone-hourly', phone)];
+}
+
+/** The counters that name a user id, forgotten with the account. */
+export function userRateLimitKeys(userId: string): string[] {
+  return [rateLimitKey('presign-user', userId)];
 }
 
 /** Counts one hit; throws 429 `rate_limited` with Retry-After once the window is full. */

@@ -1,7 +1,8 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AccessTokens } from './access-tokens.js';
-import { invalidRefreshToken } from './errors.js';
-import { keysOf, type Key, type KeyRingReader } from './key-ring.js';
+import type { Accounts } from './accounts.js';
+import { invalidCode, invalidRefreshToken } from './errors.js';
+import { keysOf, type Key, type KeyRing, type KeyRingReader } from './key-ring.js';
 import type { Clock, Log, Metrics, RateLimiter, RefreshTokenRecord, RefreshTokenStore, TokenFamily } from './ports.js';
 import { enforceLimit } from './rate-limits.js';
 import type { WindowLimit } from '../settings.js';
@@ -21,11 +22,20 @@ export interface SessionSettings {
   readonly refreshTokenTtlDays: number;
   readonly refreshFamilyTtlDays: number;
   readonly refreshGraceSeconds: number;
-  readonly limits: { readonly refreshIp: WindowLimit };
+  readonly limits: { readonly refreshIp: WindowLimit; readonly logoutIp: WindowLimit };
 }
 
 export function hashRefreshToken(pepper: Key, token: string): string {
   return createHmac('sha256', pepper.bytes).update(token).digest('hex');
+}
+
+/**
+ * The token a refresh of `parent` issues: a function of the parent under the pepper, so every
+ * concurrent or retried refresh of one parent hands out the same child. The prefix keeps it apart
+ * from the token hashes made with the same key (a token never contains a NUL).
+ */
+export function deriveChildToken(pepper: Key, parent: string): string {
+  return createHmac('sha256', pepper.bytes).update(`child\0${parent}`).digest('base64url');
 }
 
 /**
@@ -34,10 +44,13 @@ export function hashRefreshToken(pepper: Key, token: string): string {
  * Each login starts a family. The family item names its one usable token (`head`), so "at most one
  * live successor" is a single conditional write, however many refreshes race. A refresh:
  *  1. finds the token by its HMAC under the current pepper, then the previous (and next) one;
- *  2. if it is the head: issues a child and moves the head to it;
- *  3. if it is the head's immediate parent and the grace window since its rotation is still open:
- *     a client retry; issues a fresh child, which replaces (and so revokes) the previous child;
- *  4. otherwise the token was replayed: revokes the whole family.
+ *  2. reads its family and, at the same time, whether the account is still open;
+ *  3. if it is the head: stores the child derived from it and moves the head to it;
+ *  4. if it is the head's immediate parent and the grace window since its rotation is still open:
+ *     a client retry (two tabs, a retrying phone): answers the same child again, writing nothing;
+ *  5. otherwise the token was replayed: revokes the whole family.
+ * Since the child is a function of the parent, every refresh of one parent in the window leaves its
+ * caller holding the one live successor.
  */
 export class Sessions {
   constructor(
@@ -49,6 +62,7 @@ export class Sessions {
     private readonly settings: SessionSettings,
     private readonly metrics: Metrics,
     private readonly log: Log,
+    private readonly accounts: Accounts,
   ) {}
 
   /** Starts a new family for a fresh login. */
@@ -67,6 +81,12 @@ export class Sessions {
       createdAt: now,
       expiresAt: familyExpiresAt,
     });
+    // Read after the family is written: a deletion that began before this read is seen here, and
+    // one that begins after it finds the family when it sweeps. Either way no family outlives it.
+    if (!(await this.accounts.isOpen(userId))) {
+      await Promise.all([this.store.deleteFamily(record.familyId), this.store.deleteToken(record.hash)]);
+      throw invalidCode();
+    }
     return this.withAccessToken(userId, token);
   }
 
@@ -75,41 +95,63 @@ export class Sessions {
     const record = await this.find(presented);
     if (!record || record.expiresAt <= this.clock.now()) throw invalidRefreshToken();
 
+    // The account check runs beside the first family read: no added sequential round trip.
+    const [open, first] = await Promise.all([
+      this.accounts.isOpen(record.userId),
+      this.store.getFamily(record.familyId),
+    ]);
+    let family = first;
     for (let attempt = 0; attempt < maxHeadAttempts; attempt++) {
-      const family = await this.store.getFamily(record.familyId);
       const now = this.clock.now();
       if (!family || family.status !== 'active' || family.expiresAt <= now) throw invalidRefreshToken();
-
-      const next = this.nextHead(family, record.hash, now);
-      if (!next) {
-        await this.store.revokeFamily(family.id, 'reuse');
-        this.metrics.count('ReuseDetected');
-        this.log.warn('refresh token reuse detected; family revoked', {
-          familyId: family.id,
-          userId: family.userId,
-        });
+      if (!open) {
+        await this.store.revokeFamily(family.id, 'account-closed');
         throw invalidRefreshToken();
       }
 
-      const child = await this.mint(record.userId, family.id, family.expiresAt);
-      await this.store.putToken(child.record);
-      const moved = await this.store.advanceHead(family.id, family.head, {
-        head: child.record.hash,
-        ...next,
-      });
-      if (moved) {
-        this.metrics.count('Refreshes');
-        return this.withAccessToken(record.userId, child.token);
+      if (family.head === record.hash) {
+        const child = await this.deriveChild(presented, record, family.expiresAt);
+        // A concurrent refresh of the same parent may have stored this very child already.
+        await this.store.putToken(child.record);
+        const moved = await this.store.advanceHead(family.id, family.head, {
+          head: child.record.hash,
+          previous: record.hash,
+          previousRotatedAt: now,
+        });
+        if (moved) {
+          this.metrics.count('Refreshes');
+          return this.withAccessToken(record.userId, child.token);
+        }
+        // Another refresh moved the head first (most often to this same child): read it again.
+        family = await this.store.getFamily(record.familyId);
+        continue;
       }
-      // Another refresh moved the head first; this child was never handed out.
-      await this.store.deleteToken(child.record.hash);
+
+      if (this.inGrace(family, record.hash, now)) {
+        const child = await this.childAtHead(presented, family.head);
+        if (child) {
+          this.metrics.count('Refreshes');
+          return this.withAccessToken(record.userId, child);
+        }
+        this.log.warn('refresh retry found no pepper that derives the head', { familyId: family.id });
+        throw invalidRefreshToken();
+      }
+
+      await this.store.revokeFamily(family.id, 'reuse');
+      this.metrics.count('ReuseDetected');
+      this.log.warn('refresh token reuse detected; family revoked', {
+        familyId: family.id,
+        userId: family.userId,
+      });
+      throw invalidRefreshToken();
     }
     this.log.warn('refresh gave up after repeated head contention', { familyId: record.familyId });
     throw invalidRefreshToken();
   }
 
   /** Revokes the token's family. Unknown or expired tokens are fine: logout is idempotent. */
-  async logout(presented: string): Promise<void> {
+  async logout(presented: string, sourceIp: string): Promise<void> {
+    await enforceLimit(this.limiter, 'logout-ip', sourceIp, this.settings.limits.logoutIp);
     const record = await this.find(presented);
     if (record) await this.store.revokeFamily(record.familyId, 'logout');
   }
@@ -118,19 +160,45 @@ export class Sessions {
     await this.store.deleteAllForUser(userId);
   }
 
-  private nextHead(
-    family: TokenFamily,
-    hash: string,
-    now: number,
-  ): { previous: string; previousRotatedAt: number } | undefined {
-    if (family.head === hash) return { previous: hash, previousRotatedAt: now };
-    const graceOpen =
+  /** The immediate parent of the head, replayed while the window since its rotation is open. */
+  private inGrace(family: TokenFamily, hash: string, now: number): boolean {
+    // The window runs from the first rotation; retries write nothing, so they cannot stretch it.
+    return (
       family.previous === hash &&
       family.previousRotatedAt !== null &&
-      now - family.previousRotatedAt <= this.settings.refreshGraceSeconds * 1000;
-    // A retry keeps the original rotation time, so retries cannot stretch the window.
-    if (graceOpen) return { previous: hash, previousRotatedAt: family.previousRotatedAt! };
-    return undefined;
+      now - family.previousRotatedAt <= this.settings.refreshGraceSeconds * 1000
+    );
+  }
+
+  /** The child of `parent`, derived under the current pepper. */
+  private async deriveChild(parent: string, record: RefreshTokenRecord, familyExpiresAt: number) {
+    const { current } = await this.peppers.ring();
+    const token = deriveChildToken(current, parent);
+    const issuedAt = this.clock.now();
+    const child: RefreshTokenRecord = {
+      hash: hashRefreshToken(current, token),
+      pepperKid: current.kid,
+      userId: record.userId,
+      familyId: record.familyId,
+      issuedAt,
+      expiresAt: Math.min(issuedAt + this.settings.refreshTokenTtlDays * day, familyExpiresAt),
+    };
+    return { token, record: child };
+  }
+
+  /**
+   * The head's token, re-derived from its parent. The refresh that stored it may have used another
+   * pepper of the ring (a rotation in between), so each is tried; no store call is made.
+   */
+  private async childAtHead(parent: string, head: string): Promise<string | undefined> {
+    const matching = (ring: KeyRing) =>
+      keysOf(ring)
+        .map((pepper) => ({ pepper, token: deriveChildToken(pepper, parent) }))
+        .find(({ pepper, token }) => hashRefreshToken(pepper, token) === head)?.token;
+    const found = matching(await this.peppers.ring());
+    if (found) return found;
+    const refreshed = await this.peppers.refreshed();
+    return refreshed && matching(refreshed);
   }
 
   private async mint(userId: string, familyId: string, familyExpiresAt: number) {

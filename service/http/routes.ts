@@ -72,7 +72,7 @@ export const refresh: RouteHandler<Needs<'sessions'>> = async (request, { sessio
 
 export const logout: RouteHandler<Needs<'sessions'>> = async (request, { sessions }) => {
   const body = objectBody(request.body, ['refreshToken']);
-  await sessions.logout(requiredString(body, 'refreshToken', 512));
+  await sessions.logout(requiredString(body, 'refreshToken', 512), request.sourceIp);
   return noContent;
 };
 

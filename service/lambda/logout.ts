@@ -1,6 +1,6 @@
 import { logout } from '../http/routes.js';
 import { lambdaEntry } from './runtime.js';
-import { refreshTokenStore } from './wiring/dynamodb.js';
+import { rateLimiter, refreshTokenStore } from './wiring/dynamodb.js';
 import { secrets } from './wiring/ssm.js';
 
-export const handler = lambdaEntry('logout', logout, { secrets, refreshTokenStore });
+export const handler = lambdaEntry('logout', logout, { secrets, rateLimiter, refreshTokenStore });

@@ -26,23 +26,29 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
     private readonly tableName: string,
   ) {}
 
-  async putToken(record: RefreshTokenRecord): Promise<void> {
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall({
-          pk: refreshTokenKey(record.hash),
-          kind: 'token',
-          hash: record.hash,
-          pepperKid: record.pepperKid,
-          userId: record.userId,
-          familyId: record.familyId,
-          issuedAt: record.issuedAt,
-          expiresAt: ttlSeconds(record.expiresAt),
+  async putToken(record: RefreshTokenRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            pk: refreshTokenKey(record.hash),
+            kind: 'token',
+            hash: record.hash,
+            pepperKid: record.pepperKid,
+            userId: record.userId,
+            familyId: record.familyId,
+            issuedAt: record.issuedAt,
+            expiresAt: ttlSeconds(record.expiresAt),
+          }),
+          ConditionExpression: 'attribute_not_exists(pk)',
         }),
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async getToken(hash: string): Promise<RefreshTokenRecord | undefined> {
@@ -148,6 +154,12 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
+  }
+
+  async deleteFamily(familyId: string): Promise<void> {
+    await this.client.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk: tokenFamilyKey(familyId) }) }),
+    );
   }
 
   async deleteAllForUser(userId: string): Promise<void> {

@@ -2,10 +2,12 @@ import {
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { User, UserStore } from '../../core/ports.js';
+import type { AccountStatus, User, UserStore } from '../../core/ports.js';
 import { phoneClaimKey, userKey } from './keys.js';
 import { isConditionFailure } from './tables.js';
 
@@ -20,9 +22,34 @@ export class DynamoUserStore implements UserStore {
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: userKey(id) }), ConsistentRead: true }),
     );
-    if (!Item) return undefined;
-    const { id: storedId, phone, name, photoKey, createdAt, updatedAt } = unmarshall(Item);
-    return { id: storedId, phone, name: name ?? null, photoKey: photoKey ?? null, createdAt, updatedAt };
+    return Item && userOf(Item);
+  }
+
+  async phoneOwner(phone: string): Promise<string | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: phoneClaimKey(phone) }), ConsistentRead: true }),
+    );
+    return Item && (unmarshall(Item).userId as string);
+  }
+
+  async setStatus(id: string, status: Exclude<AccountStatus, 'active'>): Promise<User | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: userKey(id) }),
+          UpdateExpression: 'SET #status = :status',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({ ':status': status }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return userOf(Attributes!);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
   }
 
   async claimPhone(phone: string, userId: string): Promise<string> {
@@ -40,14 +67,8 @@ export class DynamoUserStore implements UserStore {
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
       }
-      const { Item } = await this.client.send(
-        new GetItemCommand({
-          TableName: this.tableName,
-          Key: marshall({ pk: phoneClaimKey(phone) }),
-          ConsistentRead: true,
-        }),
-      );
-      if (Item) return unmarshall(Item).userId as string;
+      const owner = await this.phoneOwner(phone);
+      if (owner) return owner;
     }
     throw new Error('phone claim kept changing while it was read');
   }
@@ -57,7 +78,16 @@ export class DynamoUserStore implements UserStore {
   }
 
   async replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean> {
-    return this.conditionalPut(next, 'updatedAt = :expected', { ':expected': expectedUpdatedAt });
+    // Never over a status set since the read: a deletion or block must not be undone by a PATCH.
+    if (!next.status) {
+      return this.conditionalPut(next, 'updatedAt = :expected AND attribute_not_exists(#status)', {
+        ':expected': expectedUpdatedAt,
+      });
+    }
+    return this.conditionalPut(next, 'updatedAt = :expected AND #status = :status', {
+      ':expected': expectedUpdatedAt,
+      ':status': next.status,
+    });
   }
 
   async releasePhone(phone: string, userId: string): Promise<void> {
@@ -89,8 +119,9 @@ export class DynamoUserStore implements UserStore {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ pk: userKey(user.id), ...user }),
+          Item: marshall({ pk: userKey(user.id), ...user }, { removeUndefinedValues: true }),
           ConditionExpression: condition,
+          ...(condition.includes('#status') && { ExpressionAttributeNames: { '#status': 'status' } }),
           ...(values && { ExpressionAttributeValues: marshall(values) }),
         }),
       );
@@ -100,4 +131,9 @@ export class DynamoUserStore implements UserStore {
       throw error;
     }
   }
+}
+
+function userOf(item: Record<string, AttributeValue>): User {
+  const { id, phone, name, photoKey, createdAt, updatedAt, status } = unmarshall(item);
+  return { id, phone, name: name ?? null, photoKey: photoKey ?? null, createdAt, updatedAt, ...(status && { status }) };
 }
