@@ -132,6 +132,28 @@ describe('access tokens', () => {
     expect(source.forcedReads).toBe(2);
   });
 
+  describe('caps the lifetime at the configured 15 min plus 30 s of clock skew', () => {
+    const header = () => ({ alg: 'HS256', kid: key.kid, typ: 'at+jwt' });
+    const now = () => Math.floor(clock.now() / 1000);
+
+    it.each([
+      ['exp 10 years ahead', () => ({ ...claims(), exp: now() + 10 * 365 * 24 * 3600 })],
+      ['exp one minute past the lifetime', () => ({ ...claims(), exp: now() + 900 + 60 })],
+      ['iat in the future', () => ({ ...claims(), iat: now() + 3600, exp: now() + 3600 + 900 })],
+      ['iat a minute ahead', () => ({ ...claims(), iat: now() + 60, exp: now() + 60 + 900 })],
+      ['iat that is not a number', () => ({ ...claims(), iat: String(now()) })],
+    ])('refuses %s, correctly signed', async (_name, payload) => {
+      await expect(tokens.verify(forge(header(), payload()))).rejects.toMatchObject({ statusCode: 401 });
+    });
+
+    it('accepts the largest lifetime and future iat the skew allows', async () => {
+      await expect(tokens.verify(forge(header(), { ...claims(), exp: now() + 900 + 30 }))).resolves.toBe('user-1');
+      await expect(
+        tokens.verify(forge(header(), { ...claims(), iat: now() + 30, exp: now() + 30 + 900 })),
+      ).resolves.toBe('user-1');
+    });
+  });
+
   it('accepts a token that jose itself signed with the right parameters', async () => {
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS256', kid: key.kid, typ: 'at+jwt' })

@@ -7,6 +7,8 @@ import type { Clock } from './ports.js';
 export const accessTokenAudience = 'chatshyld-api';
 export const accessTokenType = 'at+jwt';
 const algorithm = 'HS256';
+/** Clock difference tolerated between the container that signs and the one that verifies. */
+export const accessTokenSkewSeconds = 30;
 
 export interface IssuedAccessToken {
   readonly token: string;
@@ -16,7 +18,10 @@ export interface IssuedAccessToken {
 
 /**
  * Short-lived access tokens: HS256 JWTs whose header names the signing key. Verification pins the
- * algorithm, issuer, audience, type and expiry; anything else is one 401 with no detail.
+ * algorithm, issuer, audience, type and expiry, and caps the lifetime whatever `exp` says: `iat` no
+ * later than now plus the skew, `exp - iat` no longer than the configured lifetime plus the skew (a
+ * leaked signing key still cannot mint a token that outlives its rotation). Anything else is one 401
+ * with no detail.
  */
 export class AccessTokens {
   readonly issuer: string;
@@ -70,6 +75,12 @@ export class AccessTokens {
         currentDate: new Date(this.clock.now()),
       });
       if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new UnauthorizedError();
+      const { iat, exp } = payload;
+      const now = Math.floor(this.clock.now() / 1000);
+      if (typeof iat !== 'number' || typeof exp !== 'number') throw new UnauthorizedError();
+      if (iat > now + accessTokenSkewSeconds || exp - iat > this.ttlSeconds + accessTokenSkewSeconds) {
+        throw new UnauthorizedError();
+      }
       return payload.sub;
     } catch {
       throw new UnauthorizedError();

@@ -70,6 +70,7 @@ export const localSettings: SettingsOverrides = {
     sendOtpIp: { limit: 1_000_000, windowSeconds: 300 },
     verifyOtpIp: { limit: 1_000_000, windowSeconds: 300 },
     refreshIp: { limit: 1_000_000, windowSeconds: 300 },
+    logoutIp: { limit: 1_000_000, windowSeconds: 300 },
   },
 };
 

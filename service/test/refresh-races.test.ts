@@ -45,6 +45,22 @@ describe('refresh races', () => {
     });
   }
 
+  it('limits logout per source IP (60 per 5 min by default), before reading any token', async () => {
+    const ip = randomIp();
+    const logout = (from: string) => service.call('logout', { ip: from, body: { refreshToken: 'A'.repeat(43) } });
+    const answers = await Promise.all(Array.from({ length: 70 }, () => logout(ip)));
+    expect(answers.filter((answer) => answer.status === 204)).toHaveLength(60);
+    const refused = answers.filter((answer) => answer.status === 429);
+    expect(refused).toHaveLength(10);
+    expect(refused[0]!.body.error.code).toBe('rate_limited');
+    expect(Number(refused[0]!.headers['retry-after'])).toBeGreaterThan(0);
+    // Another source is not affected, and a real logout from it still ends its family.
+    const session = await service.login();
+    expect((await logout(randomIp())).status).toBe(204);
+    expect((await service.call('logout', { body: { refreshToken: session.refreshToken } })).status).toBe(204);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+  });
+
   it('still revokes the family when the parent is replayed after the grace window', async () => {
     const session = await service.login();
     const results = await Promise.all(Array.from({ length: 10 }, () => refresh(session.refreshToken)));
