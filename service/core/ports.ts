@@ -81,11 +81,13 @@ export interface TokenFamily {
 }
 
 export interface RefreshTokenStore {
+  /** Stores a token record; it must not exist yet. */
+  putToken(record: RefreshTokenRecord): Promise<void>;
   /**
-   * Stores a token record unless one with its hash exists; returns false (changing nothing) when it
-   * does. A child derived from its parent is the same record for every concurrent refresh.
+   * Stores a child token derived from its parent unless its hash is stored already (a concurrent
+   * refresh of the same parent derived the same child); returns whether this call stored it.
    */
-  putToken(record: RefreshTokenRecord): Promise<boolean>;
+  putDerivedToken(record: RefreshTokenRecord): Promise<boolean>;
   getToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   deleteToken(hash: string): Promise<void>;
   createFamily(family: TokenFamily): Promise<void>;

@@ -112,7 +112,7 @@ export class Sessions {
       if (family.head === record.hash) {
         const child = await this.deriveChild(presented, record, family.expiresAt);
         // A concurrent refresh of the same parent may have stored this very child already.
-        await this.store.putToken(child.record);
+        await this.store.putDerivedToken(child.record);
         const moved = await this.store.advanceHead(family.id, family.head, {
           head: child.record.hash,
           previous: record.hash,

@@ -26,29 +26,37 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
     private readonly tableName: string,
   ) {}
 
-  async putToken(record: RefreshTokenRecord): Promise<boolean> {
+  async putToken(record: RefreshTokenRecord): Promise<void> {
+    await this.writeToken(record);
+  }
+
+  async putDerivedToken(record: RefreshTokenRecord): Promise<boolean> {
     try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: marshall({
-            pk: refreshTokenKey(record.hash),
-            kind: 'token',
-            hash: record.hash,
-            pepperKid: record.pepperKid,
-            userId: record.userId,
-            familyId: record.familyId,
-            issuedAt: record.issuedAt,
-            expiresAt: ttlSeconds(record.expiresAt),
-          }),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
+      await this.writeToken(record);
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  private async writeToken(record: RefreshTokenRecord): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall({
+          pk: refreshTokenKey(record.hash),
+          kind: 'token',
+          hash: record.hash,
+          pepperKid: record.pepperKid,
+          userId: record.userId,
+          familyId: record.familyId,
+          issuedAt: record.issuedAt,
+          expiresAt: ttlSeconds(record.expiresAt),
+        }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   }
 
   async getToken(hash: string): Promise<RefreshTokenRecord | undefined> {

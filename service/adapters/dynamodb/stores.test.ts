@@ -85,6 +85,12 @@ describe('DynamoDB stores on dynalite', () => {
       await expect(store().putToken(token(0, 'dup'))).rejects.toThrow(/conditional/i);
     });
 
+    it('stores a derived child once, however many concurrent refreshes put it', async () => {
+      const puts = await Promise.all(Array.from({ length: 5 }, () => store().putDerivedToken(token(0, 'child'))));
+      expect(puts.filter(Boolean)).toHaveLength(1);
+      expect(await store().getToken(token(0, 'child').hash)).toMatchObject({ userId: 'child' });
+    });
+
     it('moves a family head only from the expected head, and never once revoked', async () => {
       await store().createFamily({
         id: 'fam', userId: 'u', status: 'active', head: 'h0', previous: null, previousRotatedAt: null,
