@@ -175,7 +175,7 @@ describe('chatshyld, the command line', () => {
     const { result, loaded } = await loadedModules(['synth', '--stage', 'dev', '--out', join(cwd, 'cdk.out')], { cwd });
     expect(result.code, result.stderr).toBe(0);
     expect(loaded).toContain('aws-cdk-lib');
-  });
+  }, 120_000);
 });
 
 describe('chatshyld dev', () => {

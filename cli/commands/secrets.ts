@@ -9,6 +9,7 @@ import { secrets as secretDefinitions, type SecretName } from '../../service/man
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
 import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
 import { RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
+import { awsError, clientConfig } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { openStageSecrets, type StageSecrets } from '../secret-store.js';
@@ -43,7 +44,7 @@ async function confirm(context: CommandContext, question: string, flagHint: stri
   return ask({ message: question, default: false });
 }
 
-function storeFailure(error: unknown, secrets: StageSecrets): never {
+function storeFailure(error: unknown, secrets: StageSecrets & { context: CommandContext }): never {
   const err = error as Error;
   if (err.name === 'VersionLimitError') {
     throw operationFailed(
@@ -53,9 +54,9 @@ function storeFailure(error: unknown, secrets: StageSecrets): never {
     );
   }
   if (err.name === 'SecretTooLargeError') throw usageError(err.message);
-  if (['CredentialsProviderError', 'ExpiredTokenException', 'UnrecognizedClientException'].includes(err.name)) {
-    throw operationFailed('aws_credentials', `no usable AWS credentials for stage ${secrets.stage}: ${err.message}`, 'sign in (aws sso login, or --profile <name>) and try again');
-  }
+  // No credentials, a missing profile, no network, a timeout: one line that says which.
+  const aws = awsError(error, { global: secrets.context.global, streams: secrets.context.streams }, `stage ${secrets.stage}`);
+  if (aws) throw aws;
   if (err.name === 'AccessDeniedException') {
     throw operationFailed('access_denied', `AWS refused access to ${secrets.store.location}: ${err.message}`, 'use a role allowed to read and write the stage parameters');
   }
@@ -68,7 +69,7 @@ async function withStore<T>(context: CommandContext, work: (secrets: StageSecret
     return await work(secrets);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    return storeFailure(error, secrets);
+    return storeFailure(error, { ...secrets, context });
   }
 }
 
@@ -201,7 +202,7 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
         import('@aws-sdk/client-lambda'),
         import('../../service/secrets/restart.js'),
       ]);
-      const client = new LambdaClient({ region, ...(context.global.profile && { profile: context.global.profile }) });
+      const client = new LambdaClient(clientConfig(context, region));
       restartFunctions = async () => {
         await restartStageFunctions(client, stage, (message) => context.out.info(message));
       };
