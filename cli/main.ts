@@ -305,6 +305,8 @@ async function expectedError(error: (Error & { code?: string; path?: string }) |
   if (!error) return undefined;
   // Ctrl-C (or Ctrl-D) in an inquirer prompt.
   if (error.name === 'ExitPromptError' || error.name === 'AbortPromptError') return interrupted();
+  // The sandbox's own files, damaged or held by another process.
+  if (error.name === 'LocalStateError') return new CliError('local_state', error.message, (error as Error & { hint?: string }).hint, exitCodes.usage);
   const { awsError } = await import('./aws.js');
   const aws = awsError(error, { global, streams });
   if (aws) return aws;

@@ -72,7 +72,13 @@ async function localChecks(root: string): Promise<Check[]> {
     import('../../service/secrets/checks.js'),
   ]);
   const store = new FileSecretAdminStore(join(root, '.chatshyld', 'local', 'secrets.json'));
-  const statuses = await checkSecrets(store, new Date());
+  let statuses;
+  try {
+    statuses = await checkSecrets(store, new Date());
+  } catch (error) {
+    if ((error as Error).name !== 'LocalStateError') throw error;
+    return [{ name: 'sandbox secrets file', ok: false, detail: (error as Error).message, fix: (error as Error & { hint: string }).hint }];
+  }
   // The sandbox sends no SMS: it needs no Twilio credentials.
   return statuses
     .filter((status) => status.name !== 'twilio')

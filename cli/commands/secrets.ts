@@ -136,10 +136,25 @@ export async function get(options: { reveal?: boolean }, context: CommandContext
 }
 
 async function readValue(options: { fromFile?: string }, context: CommandContext, name: SecretName): Promise<string> {
-  if (options.fromFile) return (await readFile(options.fromFile, 'utf8')).trim();
+  if (options.fromFile) {
+    try {
+      return (await readFile(options.fromFile, 'utf8')).trim();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const problem = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : (error as Error).message;
+      throw usageError(`--from-file ${options.fromFile}: ${problem}`, 'pass the path of a JSON file with the value; nothing was written');
+    }
+  }
   if (context.out.canPrompt()) {
     const { password } = await import('@inquirer/prompts');
     return (await password({ message: `value of ${name} (JSON)`, mask: '*' })).trim();
+  }
+  // A terminal on stdin in CI: reading it would echo the secret as it is typed. Refuse instead.
+  if (context.streams.stdin.isTTY) {
+    throw usageError(
+      `no value for ${name}: stdin is a terminal and CI is set, so it cannot be asked for with a masked prompt`,
+      'pipe the value on stdin, pass --from-file <path>, or unset CI to be asked',
+    );
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
