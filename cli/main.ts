@@ -41,8 +41,10 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .addOption(new Option('--region <region>', 'AWS region, overriding the stage config'))
     .option('--json', 'machine-readable output on stdout; progress stays on stderr')
     .option('--verbose', 'more detail on stderr')
-    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .option('--no-color', 'no colours (also NO_COLOR=1 or TERM=dumb; FORCE_COLOR=1 forces them)')
     .option('-y, --yes', 'answer yes to confirmations')
+    // Every command's --help lists --stage, --profile and the other global options too.
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)
     .showHelpAfterError(false)
     .exitOverride()
@@ -55,7 +57,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .addHelpText(
       'after',
       examples([
-        'chatshyld dev                               # the sandbox on a free port',
+        'chatshyld dev                               # the sandbox on port 3000',
         'chatshyld smoke --local                     # the whole smoke flow on an in-process sandbox',
         'chatshyld smoke --stage dev --reporter pretty,junit --out reports',
         'chatshyld deploy --stage dev --smoke',
