@@ -6,7 +6,7 @@
  * docs/cli.md documents, print no stack trace, and say what to do next.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -289,9 +289,14 @@ describe('the failure matrix', () => {
     const status = await run(['status', '--stage', 'dev'], { env: slow, interruptAfter: /reading stack/ });
     expectClean(status, 130, 'status, interrupted');
     expect(status.stderr).toContain('interrupted');
-    const smoke = await run(['smoke', '--local'], { interruptAfter: /smoke: checking/ });
+    const reports = join(root, 'interrupted-reports');
+    const smoke = await run(['smoke', '--local', '--reporter', 'pretty,json', '--out', reports], { interruptAfter: /smoke: checking/ });
     expectClean(smoke, 130, 'smoke --local, interrupted');
     expect(smoke.stderr).toContain('interrupted');
+    // The partial report is written, and says it was interrupted.
+    const partial = JSON.parse(await readFile(join(reports, 'smoke.json'), 'utf8'));
+    expect(partial).toMatchObject({ interrupted: true, passed: false });
+    expect(partial.steps.some((step: { message?: string }) => step.message === 'interrupted')).toBe(true);
     expect(await readdir(scratch)).toEqual([]);
   }, 4 * bound);
 
