@@ -34,6 +34,19 @@ describe('chatshyld, the command line', () => {
     }
   });
 
+  it('lists the global options in every command\'s help, and gives the real default port', async () => {
+    for (const args of [['doctor', '--help'], ['secrets', 'list', '--help'], ['smoke', '--help']]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      for (const option of ['--stage', '--profile', '--region', '--json', '--verbose', '--no-color', '--yes']) {
+        expect(result.stdout, `${args.join(' ')} ${option}`).toContain(option);
+      }
+    }
+    const top = await runCli(['--help']);
+    expect(top.stdout).not.toMatch(/chatshyld dev\s+# the sandbox on a free port/);
+    expect(top.stdout).toContain('port 3000');
+  });
+
   it('prints its version', async () => {
     const { version } = JSON.parse(await readFile(new URL('package.json', repoRoot), 'utf8'));
     const result = await runCli(['--version']);
@@ -175,7 +188,7 @@ describe('chatshyld, the command line', () => {
     const { result, loaded } = await loadedModules(['synth', '--stage', 'dev', '--out', join(cwd, 'cdk.out')], { cwd });
     expect(result.code, result.stderr).toBe(0);
     expect(loaded).toContain('aws-cdk-lib');
-  });
+  }, 120_000);
 });
 
 describe('chatshyld dev', () => {

@@ -4,7 +4,7 @@
  * `chatshyld --help` loads no AWS SDK, no emulator and no CDK.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CliError, exitCodes } from './errors.js';
+import { CliError, exitCodes, interrupted } from './errors.js';
 import { Output, type GlobalOptions, type Streams } from './output.js';
 import { version } from './version.js';
 
@@ -41,8 +41,10 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .addOption(new Option('--region <region>', 'AWS region, overriding the stage config'))
     .option('--json', 'machine-readable output on stdout; progress stays on stderr')
     .option('--verbose', 'more detail on stderr')
-    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .option('--no-color', 'no colours (also NO_COLOR=1 or TERM=dumb; FORCE_COLOR=1 forces them)')
     .option('-y, --yes', 'answer yes to confirmations')
+    // Every command's --help lists --stage, --profile and the other global options too.
+    .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError(true)
     .showHelpAfterError(false)
     .exitOverride()
@@ -55,7 +57,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .addHelpText(
       'after',
       examples([
-        'chatshyld dev                               # the sandbox on a free port',
+        'chatshyld dev                               # the sandbox on port 3000',
         'chatshyld smoke --local                     # the whole smoke flow on an in-process sandbox',
         'chatshyld smoke --stage dev --reporter pretty,junit --out reports',
         'chatshyld deploy --stage dev --smoke',
@@ -146,7 +148,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
   program
     .command('diff')
     .description('show what a deploy would change in the stack')
-    .option('--fail', 'exit 1 when there are differences')
+    .option('--fail', `exit ${exitCodes.changes} when there are differences (a failure to diff is 1 or 2)`)
     .addHelpText('after', examples(['chatshyld diff --stage dev', 'chatshyld diff --stage prod --fail   # in CI, before a deploy']))
     .action(action(lazy('diff', 'diff')));
 
@@ -264,28 +266,84 @@ export async function run(argv: readonly string[], streams: Streams = processStr
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    return exitCodeOf(error, streams);
+    const global = program.opts() as GlobalOptions;
+    return exitCodeOf(error, streams, { ...global, verbose: Boolean(global.verbose) || argv.includes('--verbose') });
   }
   return exitCode;
 }
 
-function exitCodeOf(error: unknown, streams: Streams): number {
+/**
+ * Every outcome becomes one documented exit code. What a user can cause (a refusal, no
+ * credentials, no network, Ctrl-C in a prompt, a reader that went away) prints one line and what to
+ * do next; anything else is a bug and prints its stack with --verbose.
+ */
+async function exitCodeOf(error: unknown, streams: Streams, global: GlobalOptions): Promise<number> {
   if (error instanceof CommanderError) {
     // Help and version are successes; anything else commander refuses is a usage error.
     return ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code)
       ? exitCodes.ok
       : exitCodes.usage;
   }
-  if (error instanceof CliError) {
-    streams.stderr.write(`error: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ''}`);
-    return error.exitCode;
+  const err = error as (Error & { code?: string }) | undefined;
+  // The reader of our output has gone (`| head -1`): nothing left to say to anyone.
+  if (err?.code === 'EPIPE') return exitCodes.ok;
+  const expected = error instanceof CliError ? error : await expectedError(err, streams, global);
+  if (expected) {
+    streams.stderr.write(`error: ${expected.message}\n${expected.hint ? `  hint: ${expected.hint}\n` : ''}`);
+    if (global.verbose && expected.cause instanceof Error) streams.stderr.write(`${expected.cause.stack}\n`);
+    return expected.exitCode;
   }
-  const err = error as Error;
   streams.stderr.write(
-    `error: chatshyld hit an unexpected error. This is a bug; please report it with the output of --verbose.\n` +
-      `  ${err?.stack ?? String(error)}\n`,
+    `error: chatshyld hit an unexpected error: ${err?.message ?? String(error)}\n` +
+      (global.verbose
+        ? `  ${err?.stack ?? String(error)}\n  hint: this is a bug in chatshyld; please report it with this output\n`
+        : '  hint: this is a bug in chatshyld; run the command again with --verbose and report its output\n'),
   );
   return exitCodes.failed;
+}
+
+/** The failures a user can cause that reach here from libraries, as CLI errors. */
+async function expectedError(error: (Error & { code?: string; path?: string }) | undefined, streams: Streams, global: GlobalOptions): Promise<CliError | undefined> {
+  if (!error) return undefined;
+  // Ctrl-C (or Ctrl-D) in an inquirer prompt.
+  if (error.name === 'ExitPromptError' || error.name === 'AbortPromptError') return interrupted();
+  // The sandbox's own files, damaged or held by another process.
+  if (error.name === 'LocalStateError') return new CliError('local_state', error.message, (error as Error & { hint?: string }).hint, exitCodes.usage);
+  const { awsError } = await import('./aws.js');
+  const aws = awsError(error, { global, streams });
+  if (aws) return aws;
+  const fileProblems: Record<string, string> = {
+    ENOENT: 'no such file or folder',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EISDIR: 'it is a folder, not a file',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EROFS: 'the file system is read-only',
+    ENOSPC: 'the disk is full',
+  };
+  if (error.code && error.path && error.code in fileProblems) {
+    return new CliError('file', `${error.path}: ${fileProblems[error.code]}`, 'check the path and its permissions, then try again', exitCodes.failed, { cause: error });
+  }
+  return undefined;
+}
+
+/**
+ * For the real process only (bin/chatshyld): output whose reader has gone is dropped instead of
+ * crashing, so `chatshyld --help | head -1` ends cleanly and a running command still cleans up;
+ * Ctrl-C while a command waits on something with no handler of its own exits 130 with a line.
+ */
+export async function installProcessGuards(): Promise<void> {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+  const { activeSignalWaiters } = await import('./signals.js');
+  process.on('SIGINT', () => {
+    if (activeSignalWaiters() > 0) return; // the command stops itself and cleans up
+    process.stderr.write('\ninterrupted\n');
+    process.exit(exitCodes.interrupted);
+  });
 }
 
 function parsePort(value: string): number {

@@ -1,9 +1,11 @@
 /**
  * Where output goes: results on stdout (JSON with `--json`), progress and logs on stderr, so
- * `chatshyld status --json | jq` always works. Colour only on a terminal, never with `--no-color` or
- * NO_COLOR.
+ * `chatshyld status --json | jq` always works. Colour through chalk, one instance per stream, so
+ * each follows its own terminal: never with `--no-color`; FORCE_COLOR forces it (0 turns it off);
+ * otherwise only on a terminal, and not with NO_COLOR or TERM=dumb.
  */
 import type { Writable } from 'node:stream';
+import { Chalk, type ColorSupportLevel } from 'chalk';
 import type { Paint } from '../smoke/reporters.js';
 
 export interface GlobalOptions {
@@ -24,8 +26,6 @@ export interface Streams {
   readonly cwd: string;
 }
 
-const ansi = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`;
-
 export class Output {
   readonly json: boolean;
   readonly verbose: boolean;
@@ -40,9 +40,8 @@ export class Output {
   ) {
     this.json = Boolean(options.json);
     this.verbose = Boolean(options.verbose);
-    const allowed = options.color !== false && !streams.env.NO_COLOR && streams.env.TERM !== 'dumb';
-    this.paint = makePaint(allowed && Boolean(streams.stdout.isTTY));
-    this.paintErr = makePaint(allowed && Boolean(streams.stderr.isTTY));
+    this.paint = makePaint(colorLevel(options, streams.env, streams.stdout.isTTY));
+    this.paintErr = makePaint(colorLevel(options, streams.env, streams.stderr.isTTY));
   }
 
   /** The command's result, for humans. Suppressed with --json, where `resultJson` speaks instead. */
@@ -68,7 +67,22 @@ export class Output {
   }
 }
 
-function makePaint(enabled: boolean): Paint {
-  if (!enabled) return { green: (t) => t, red: (t) => t, dim: (t) => t, bold: (t) => t };
-  return { green: ansi(32, 39), red: ansi(31, 39), dim: ansi(2, 22), bold: ansi(1, 22) };
+/** How much colour a stream gets (chalk's levels: 0 none, 1 basic, 2 256 colours, 3 true colour). */
+export function colorLevel(options: Pick<GlobalOptions, 'color'>, env: NodeJS.ProcessEnv, isTTY: boolean | undefined): ColorSupportLevel {
+  if (options.color === false) return 0;
+  const forced = env.FORCE_COLOR;
+  if (forced !== undefined) {
+    if (forced === '' || forced === 'true') return 1;
+    if (forced === 'false') return 0;
+    const level = Number(forced);
+    return Number.isInteger(level) ? (Math.min(Math.max(level, 0), 3) as ColorSupportLevel) : 1;
+  }
+  if (env.NO_COLOR || env.TERM === 'dumb' || !isTTY) return 0;
+  if (env.COLORTERM === 'truecolor' || env.COLORTERM === '24bit') return 3;
+  return env.TERM?.includes('256') ? 2 : 1;
+}
+
+function makePaint(level: ColorSupportLevel): Paint {
+  const chalk = new Chalk({ level });
+  return { green: chalk.green, red: chalk.red, dim: chalk.dim, bold: chalk.bold };
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { SecretAdminStore } from '../service/secrets/admin-store.js';
+import { announce, clientConfig } from './aws.js';
 import { findConfig, loadConfig, localStage, resolveStage, stageName, type StageConfig } from './config.js';
 import { configError, usageError } from './errors.js';
 import type { CommandContext } from './main.js';
@@ -12,7 +13,8 @@ export interface StageSecrets {
 }
 
 /** The secrets of the stage the command names: the sandbox's file for `local`, SSM otherwise. */
-export async function openStageSecrets({ global, streams }: CommandContext): Promise<StageSecrets> {
+export async function openStageSecrets(context: CommandContext): Promise<StageSecrets> {
+  const { global, streams } = context;
   const stage = stageName(global.stage, streams.env);
   if (!stage) throw usageError('secrets belong to a stage', 'pass --stage <name> (or set CHATSHYLD_STAGE); --stage local is the sandbox');
   if (stage === localStage) {
@@ -29,6 +31,7 @@ export async function openStageSecrets({ global, streams }: CommandContext): Pro
     import('@aws-sdk/client-ssm'),
     import('../service/secrets/ssm-admin-store.js'),
   ]);
-  const client = new SSMClient({ region, ...(global.profile && { profile: global.profile }) });
+  const client = new SSMClient(clientConfig(context, region));
+  announce(context, `reading the secrets of stage ${stage} from SSM in ${region}`, `stage ${stage} (${region})`);
   return { stage, stageConfig: config, store: new SsmSecretAdminStore(client, stage, config?.kmsKeyId), region };
 }

@@ -1,4 +1,6 @@
 import type { StageTarget } from '../infra/lifecycle.js';
+import { describeAwsFailure } from '../infra/aws-client.js';
+import { failureToError } from './aws.js';
 import { loadConfig, localStage, resolveStage, stageName, stageSettings } from './config.js';
 import { CliError, configError, usageError } from './errors.js';
 import type { CommandContext } from './main.js';
@@ -33,9 +35,8 @@ export function lifecycleError(error: unknown): never {
   if (err.name === 'LifecycleRefused' || err.constructor?.name === 'LifecycleRefused') {
     throw new CliError(err.code ?? 'refused', err.message, err.hint, 2);
   }
-  if (err.name === 'AuthenticationError') {
-    throw new CliError('aws_credentials', `AWS refused the credentials: ${err.message}`, 'sign in (aws sso login, or --profile <name>) and try again', 1);
-  }
+  const aws = describeAwsFailure(error);
+  if (aws) throw failureToError(aws);
   if (['ToolkitError', 'DeploymentError', 'AssemblyError', 'BootstrapError', 'AbortError'].includes(err.name)) {
     throw new CliError('cdk_failed', err.message, 'run with --verbose for the toolkit\'s own messages', 1);
   }

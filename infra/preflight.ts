@@ -7,6 +7,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { awsClientConfig, describeAwsFailure } from './aws-client.js';
 import type { SecretName } from '../service/manifest.js';
 import { checkSecrets } from '../service/secrets/checks.js';
 import { SsmSecretAdminStore } from '../service/secrets/ssm-admin-store.js';
@@ -33,7 +34,7 @@ export const bootstrapStackName = 'CDKToolkit';
 export const usableStackStatuses: ReadonlySet<string> = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE']);
 
 function clientConfig(target: AwsTarget) {
-  return { region: target.region, ...(target.profile && { profile: target.profile }) };
+  return awsClientConfig(target);
 }
 
 export async function checkIdentity(target: AwsTarget): Promise<Check> {
@@ -50,11 +51,13 @@ export async function checkIdentity(target: AwsTarget): Promise<Check> {
     }
     return { name, ok: true, detail: `${identity.Arn} in ${identity.Account}` };
   } catch (error) {
+    // Say what really failed: no credentials, a missing profile, no network, or a timeout.
+    const failure = describeAwsFailure(error, { where: `stage ${target.stage} (${target.region})`, ...(target.profile && { profile: target.profile }) });
     return {
       name,
       ok: false,
-      detail: `no usable AWS credentials (${(error as Error).name}: ${(error as Error).message})`,
-      fix: 'sign in (aws sso login, or --profile <name>) and try again',
+      detail: failure?.message ?? `no usable AWS credentials (${(error as Error).name}: ${(error as Error).message})`,
+      fix: failure?.hint ?? 'sign in (aws sso login, or --profile <name>) and try again',
     };
   }
 }

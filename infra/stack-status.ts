@@ -1,4 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { awsClientConfig } from './aws-client.js';
 import { stackName } from './names.js';
 import { usableStackStatuses, type AwsTarget, type Check } from './preflight.js';
 
@@ -7,7 +8,7 @@ export async function checkStack(target: Pick<AwsTarget, 'stage' | 'region' | 'p
   const name = 'stack';
   const fix = `chatshyld deploy --stage ${target.stage}`;
   try {
-    const { Stacks } = await new CloudFormationClient({ region: target.region, ...(target.profile && { profile: target.profile }) }).send(
+    const { Stacks } = await new CloudFormationClient(awsClientConfig(target)).send(
       new DescribeStacksCommand({ StackName: stackName(target.stage) }),
     );
     const status = Stacks?.[0]?.StackStatus ?? 'unknown';

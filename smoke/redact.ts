@@ -1,8 +1,16 @@
 /**
  * Keeps secrets out of every report: values the run learned (codes, tokens, signatures) are replaced
- * wherever they appear, and anything shaped like a JWT, a bearer header or a presigned signature is
- * replaced even if the run never saw it as a secret.
+ * wherever they appear, and anything shaped like a secret is replaced even if the run never saw it
+ * as one (an answer shaped unexpectedly must not leak): a JWT, a bearer header, a presigned
+ * signature, the value of a field named like a token or a code, and any long random-looking token.
  */
+const secretFields = /("(?:token|accessToken|refreshToken|idToken|authToken|password|secret)"\s*:\s*)("(?:[^"\\]|\\.)*")/gi;
+/** OTP-looking codes (4-10 digits) in fields named like a code; error codes such as "forbidden" stay. */
+const codeFields = /("(?:code|otp|otpCode)"\s*:\s*)("?\d{4,10}"?)/gi;
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** 32 or more URL-safe characters with letters and digits mixed: what random tokens look like. UUIDs are ids, not secrets. */
+const longToken = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g;
+
 const patterns: [RegExp, string][] = [
   [/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
   [/(Bearer )[^\s"']+/gi, '$1[redacted]'],
@@ -24,6 +32,9 @@ export class Redactor {
       result = result.split(secret).join('[redacted]');
     }
     for (const [pattern, replacement] of patterns) result = result.replace(pattern, replacement);
+    result = result.replace(secretFields, (_match, field: string, value: string) => (value === '"[redacted]"' || value === '"[redacted-jwt]"' ? `${field}${value}` : `${field}"[redacted]"`));
+    result = result.replace(codeFields, '$1"[redacted]"');
+    result = result.replace(longToken, (token) => (uuid.test(token) || !/\d/.test(token) || !/[A-Za-z]/.test(token) ? token : '[redacted-token]'));
     return result;
   }
 

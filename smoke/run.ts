@@ -23,7 +23,12 @@ export interface SmokeOptions {
   readonly keep?: boolean;
   readonly stepTimeoutMs?: number;
   readonly onStep?: (result: StepResult) => void;
+  /** Stops the run between steps; the cleanup still runs when there is a user to delete. */
+  readonly signal?: AbortSignal;
 }
+
+/** Milliseconds to two decimals: reports say 20.97, not 20.972486000000004. */
+const roundMs = (ms: number) => Math.round(ms * 100) / 100;
 
 class StepFailure extends Error {}
 
@@ -290,8 +295,9 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
   const started = Date.now();
   const results: StepResult[] = [];
   const record = (result: StepResult) => {
-    results.push(result);
-    options.onStep?.(result);
+    const rounded = { ...result, durationMs: roundMs(result.durationMs) };
+    results.push(rounded);
+    options.onStep?.(rounded);
   };
   const runStep = async (step: Step): Promise<boolean> => {
     exchange = undefined;
@@ -317,8 +323,8 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
 
   let failed = false;
   for (const step of steps) {
-    if (failed) {
-      record({ name: step.name, title: step.title, status: 'skipped', durationMs: 0 });
+    if (failed || options.signal?.aborted) {
+      record({ name: step.name, title: step.title, status: 'skipped', durationMs: 0, ...(!failed && { message: 'interrupted' }) });
       continue;
     }
     failed = !(await runStep(step));
@@ -332,8 +338,9 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
   return {
     target: base,
     startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
-    passed: !failed,
+    durationMs: roundMs(Date.now() - started),
+    passed: !failed && !options.signal?.aborted,
+    ...(options.signal?.aborted && { interrupted: true }),
     steps: results,
   };
 }

@@ -21,5 +21,7 @@ export interface SmokeReport {
   readonly startedAt: string;
   readonly durationMs: number;
   readonly passed: boolean;
+  /** Stopped by Ctrl-C: the steps not run are skipped; the cleanup still ran if there was a user. */
+  readonly interrupted?: boolean;
   readonly steps: readonly StepResult[];
 }

@@ -1,3 +1,4 @@
+import { checkCredentials } from '../aws.js';
 import { cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -8,6 +9,7 @@ export async function bootstrap(_options: object, context: CommandContext): Prom
   const { out } = context;
   const target = await deployableStage(context);
   const { account, region } = target.stageConfig;
+  await checkCredentials(context, { stage: target.stage, account: account!, region: region! });
   out.info(`bootstrapping aws://${account}/${region}`);
   try {
     await (await cliEngine(context, target)).bootstrap(account!, region!);

@@ -1,4 +1,5 @@
 import { requireApprovalValues, type RequireApproval } from '../../infra/lifecycle.js';
+import { awsError, checkCredentials } from '../aws.js';
 import { bundleForStage, cliEngine } from '../engine.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -23,10 +24,24 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
   if (stageConfig.protected && options.hotswap) {
     throw new CliError('protected', `stage ${stage} is protected: --hotswap skips CloudFormation and is refused there`, 'deploy without --hotswap', exitCodes.usage);
   }
+  if (stageConfig.protected && !global.yes && !out.canPrompt()) {
+    throw new CliError('confirmation_needed', `stage ${stage} is protected: deploying needs confirmation, and there is no terminal to ask`, 'pass --yes to confirm', exitCodes.usage);
+  }
+
+  // The preflight (credentials, bootstrap, secrets) runs before any confirmation: nobody should
+  // confirm a prod deploy and then learn that it could never have started.
+  await checkCredentials(context, { stage, account: stageConfig.account, region: stageConfig.region! });
+  const [{ deployStage, awsTarget }, { preflight }] = await Promise.all([import('../../infra/lifecycle.js'), import('../../infra/preflight.js')]);
+  out.info(`checking bootstrap and secrets of ${stage}…`);
+  const checks = await preflight(awsTarget(target)).catch((error: unknown) => {
+    throw awsError(error, context) ?? error;
+  });
+  const failed = checks.find((check) => !check.ok);
+  if (failed) {
+    throw new CliError('preflight_failed', `${failed.name}: ${failed.detail}`, failed.fix ?? 'see `chatshyld doctor`', exitCodes.usage);
+  }
+
   if (stageConfig.protected && !global.yes) {
-    if (!out.canPrompt()) {
-      throw new CliError('confirmation_needed', `stage ${stage} is protected: deploying needs confirmation, and there is no terminal to ask`, 'pass --yes to confirm', exitCodes.usage);
-    }
     const { confirm } = await import('@inquirer/prompts');
     if (!(await confirm({ message: `Deploy to protected stage ${stage} (account ${stageConfig.account}, ${stageConfig.region})?`, default: false }))) {
       out.info('nothing deployed');
@@ -34,14 +49,13 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
     }
   }
 
-  const [{ deployStage }, { preflight }] = await Promise.all([import('../../infra/lifecycle.js'), import('../../infra/preflight.js')]);
   let outcome;
   try {
     outcome = await deployStage(
       target,
       {
         engine: await cliEngine(context, target, options.requireApproval as RequireApproval),
-        preflight: (aws) => preflight(aws),
+        preflight: async () => checks,
         bundle: () => bundleForStage(target),
         progress: (line) => out.info(line),
       },

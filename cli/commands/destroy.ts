@@ -1,4 +1,5 @@
 import { appInputs } from '../../infra/lifecycle.js';
+import { checkCredentials } from '../aws.js';
 import { cliEngine } from '../engine.js';
 import { CliError, exitCodes } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -27,6 +28,7 @@ export async function destroy(_options: object, context: CommandContext): Promis
       return exitCodes.failed;
     }
   }
+  await checkCredentials(context, { stage: target.stage, account: target.stageConfig.account, region: target.stageConfig.region! });
   try {
     const engine = await cliEngine(context, target);
     const { bundleForStage } = await import('../engine.js');

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { Check } from '../../infra/preflight.js';
 import { parseTwilioCredentials, twilioVerifyBaseUrl } from '../../service/adapters/twilio/verify.js';
+import { awsClientConfig } from '../../infra/aws-client.js';
+import { announce, awsError } from '../aws.js';
 import { CliError, exitCodes } from '../errors.js';
 import { findConfig, localStage, resolveStage, stageName, type LoadedConfig } from '../config.js';
 import type { CommandContext } from '../main.js';
@@ -70,7 +72,13 @@ async function localChecks(root: string): Promise<Check[]> {
     import('../../service/secrets/checks.js'),
   ]);
   const store = new FileSecretAdminStore(join(root, '.chatshyld', 'local', 'secrets.json'));
-  const statuses = await checkSecrets(store, new Date());
+  let statuses;
+  try {
+    statuses = await checkSecrets(store, new Date());
+  } catch (error) {
+    if ((error as Error).name !== 'LocalStateError') throw error;
+    return [{ name: 'sandbox secrets file', ok: false, detail: (error as Error).message, fix: (error as Error & { hint: string }).hint }];
+  }
   // The sandbox sends no SMS: it needs no Twilio credentials.
   return statuses
     .filter((status) => status.name !== 'twilio')
@@ -83,13 +91,17 @@ async function localChecks(root: string): Promise<Check[]> {
     );
 }
 
-async function stageChecks(stage: string, loaded: LoadedConfig, { global, streams }: CommandContext): Promise<Check[]> {
+async function stageChecks(stage: string, loaded: LoadedConfig, context: CommandContext): Promise<Check[]> {
+  const { global, streams } = context;
   const config = loaded.config.stages[stage]!;
   const region = global.region ?? config.region;
   if (!config.account || !region) {
     return [{ name: 'stage config', ok: false, detail: `stage ${stage} has no account or region`, fix: `set stages.${stage}.account and .region` }];
   }
-  const [{ preflight }, { checkStack }] = await Promise.all([import('../../infra/preflight.js'), import('../../infra/stack-status.js')]);
+  const [{ checkIdentity, checkBootstrap, checkStageSecrets }, { checkStack }] = await Promise.all([
+    import('../../infra/preflight.js'),
+    import('../../infra/stack-status.js'),
+  ]);
   const target = {
     stage,
     account: config.account,
@@ -98,12 +110,21 @@ async function stageChecks(stage: string, loaded: LoadedConfig, { global, stream
     ...(config.kmsKeyId && { kmsKeyId: config.kmsKeyId }),
     allowTestNumbers: config.allowTestNumbers ?? !config.protected,
   };
-  const checks = await preflight(target, { all: true });
-  const identityOk = checks[0]?.ok;
-  if (identityOk) {
-    checks.push(await twilioCheck(target, streams.env));
-    checks.push(await checkStack(target));
+  announce(context, `checking credentials for ${stage} (${region})`, `stage ${stage} (${region})`);
+  const identity = await checkIdentity(target);
+  // Without working credentials every other check would fail the same way: say it once.
+  if (!identity.ok) return [identity];
+  context.out.info(`checking bootstrap, secrets, Twilio and the stack of ${stage}…`);
+  const checks: Check[] = [identity, await checkBootstrap(target)];
+  try {
+    checks.push(...(await checkStageSecrets(target)));
+  } catch (error) {
+    const failure = awsError(error, context);
+    if (!failure) throw error;
+    checks.push({ name: 'secrets', ok: false, detail: failure.message, fix: failure.hint ?? 'try again' });
   }
+  checks.push(await twilioCheck(target, streams.env));
+  checks.push(await checkStack(target));
   return checks;
 }
 
@@ -115,7 +136,7 @@ async function twilioCheck(target: { stage: string; region: string; profile?: st
     import('@aws-sdk/client-ssm'),
     import('../../service/secrets/ssm-admin-store.js'),
   ]);
-  const store = new SsmSecretAdminStore(new SSMClient({ region: target.region, ...(target.profile && { profile: target.profile }) }), target.stage, target.kmsKeyId);
+  const store = new SsmSecretAdminStore(new SSMClient(awsClientConfig(target, env)), target.stage, target.kmsKeyId);
   const record = await store.get('twilio').catch(() => undefined);
   if (!record) return { name, ok: false, detail: 'no twilio secret to test with', fix };
   let credentials;

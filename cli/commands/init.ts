@@ -1,7 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { configSchema } from '../config-schema.js';
-import { configFileName, findConfig, parseConfig, type ProjectConfig, type StageConfig } from '../config.js';
+import { configFileName, findConfig, localStage, parseConfig, type ProjectConfig, type StageConfig } from '../config.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 
@@ -18,6 +19,9 @@ export interface InitOptions {
 
 const accountPattern = /^\d{12}$/;
 const regionPattern = new RegExp(configSchema.definitions.stage.properties.region.pattern);
+const emailPattern = new RegExp(configSchema.definitions.stage.properties.alarmEmail.pattern);
+/** The schema this package ships, for the `$schema` of a new config. */
+const shippedSchema = fileURLToPath(new URL('../../../chatshyld.config.schema.json', import.meta.url));
 
 /**
  * `chatshyld init`: writes (or extends) chatshyld.config.json with one stage, asking for what the
@@ -29,6 +33,7 @@ export async function init(options: InitOptions, context: CommandContext): Promi
   const existing = await findConfig(streams.cwd);
   const path = existing?.path ?? join(streams.cwd, configFileName);
   const stage = global.stage ?? streams.env.CHATSHYLD_STAGE ?? 'dev';
+  const isLocal = stage === localStage;
   if (existing?.config.stages[stage] && !options.force) {
     throw usageError(`${path} already has stage ${stage}`, 'pick another --stage, or pass --force to replace it');
   }
@@ -46,46 +51,64 @@ export async function init(options: InitOptions, context: CommandContext): Promi
       missing.push(flag);
       return '';
     }
+    // Each answer is checked as it is given; a wrong one is asked again, and nothing is lost.
     return prompts.input({ message: question, ...(fallback && { default: fallback }), validate: check });
   };
+  const checkEmail = (text: string) => text === '' || emailPattern.test(text) || 'an e-mail address such as oncall@example.com (empty for none)';
 
   const project =
     existing?.config.project ??
     (await ask('--project', options.project, 'Project name', (text) => /^[a-z][a-z0-9-]{0,30}$/.test(text) || 'lower-case letters, digits and dashes', sanitize(basename(streams.cwd))));
-  const account = await ask('--account', options.account, `AWS account of stage ${stage}`, (text) => accountPattern.test(text) || '12 digits');
-  const region = await ask('--region', options.region ?? global.region, `AWS region of stage ${stage}`, (text) => regionPattern.test(text) || 'an AWS region such as eu-west-1', prompts ? 'eu-west-1' : undefined);
+  if (options.alarmEmail !== undefined && checkEmail(options.alarmEmail) !== true) throw usageError(`--alarm-email: ${checkEmail(options.alarmEmail)}`);
+  // The sandbox runs on this machine: it has no account and no region.
+  if (isLocal && (options.account !== undefined || options.region !== undefined || global.region !== undefined)) {
+    out.info('the local stage is the sandbox: it has no AWS account or region, so --account and --region are not written');
+  }
+  const account = isLocal ? '' : await ask('--account', options.account, `AWS account of stage ${stage}`, (text) => accountPattern.test(text) || '12 digits');
+  const region = isLocal ? '' : await ask('--region', options.region ?? global.region, `AWS region of stage ${stage}`, (text) => regionPattern.test(text) || 'an AWS region such as eu-west-1', prompts ? 'eu-west-1' : undefined);
   if (missing.length > 0) {
     throw new CliError('missing_flags', `there is no terminal to ask for ${missing.join(', ')}`, `pass ${missing.map((flag) => `${flag} <value>`).join(' ')}`, exitCodes.usage);
   }
-  const isProtected = options.protected ?? (prompts ? await prompts.confirm({ message: `Is ${stage} protected (prod-like)?`, default: stage === 'prod' }) : stage === 'prod');
-  const alarmEmail = options.alarmEmail ?? (prompts ? (await prompts.input({ message: 'Alarm email (empty for none)' })) || undefined : undefined);
+  const isProtected = isLocal ? false : (options.protected ?? (prompts ? await prompts.confirm({ message: `Is ${stage} protected (prod-like)?`, default: stage === 'prod' }) : stage === 'prod'));
+  const alarmEmail = isLocal ? undefined : (options.alarmEmail ?? (prompts ? (await prompts.input({ message: 'Alarm email (empty for none)', validate: checkEmail })) || undefined : undefined));
 
-  const stageConfig: StageConfig = {
-    account,
-    region,
-    protected: isProtected,
-    allowTestNumbers: !isProtected,
-    logRetentionDays: isProtected ? 90 : 14,
-    ...(alarmEmail && { alarmEmail }),
-  };
-  const config: ProjectConfig = {
-    ...({ $schema: './chatshyld.config.schema.json' } as object),
-    project,
-    stages: { ...existing?.config.stages, [stage]: stageConfig },
-  } as ProjectConfig;
-  const text = `${JSON.stringify(config, null, 2)}\n`;
+  const stageConfig: StageConfig | undefined = isLocal
+    ? undefined
+    : {
+        account,
+        region,
+        protected: isProtected,
+        allowTestNumbers: !isProtected,
+        logRetentionDays: isProtected ? 90 : 14,
+        ...(alarmEmail && { alarmEmail }),
+      };
+  const before = existing ? await readFile(path, 'utf8') : undefined;
+  const text = configText(before, project, stage, stageConfig, path);
   parseConfig(text, configFileName); // never write a file the CLI would refuse
-  await writeFile(path, text);
-  out.info(`wrote stage ${stage} to ${path}`);
+  if (text !== before) {
+    await writeFile(path, text);
+    out.info(isLocal ? `wrote ${path}` : `wrote stage ${stage} to ${path}`);
+  }
 
   let twilio: string | undefined;
   const wantsTwilio = options.twilioCredentials !== undefined || (prompts ? await prompts.confirm({ message: 'Store Twilio credentials for this stage now?', default: false }) : false);
-  if (wantsTwilio) twilio = await storeTwilio(options, context, stage, prompts);
+  if (wantsTwilio) {
+    try {
+      twilio = await storeTwilio(options, context, stage, prompts);
+    } catch (error) {
+      // Put the config back as it was, so the same command can simply be run again.
+      if (text !== before) {
+        await (before === undefined ? rm(path, { force: true }) : writeFile(path, before));
+        out.info(`${path} is back as it was: run the same command again once the problem below is fixed`);
+      }
+      throw error;
+    }
+  }
 
   out.resultJson({ path, stage, stageConfig, twilio: twilio ?? null });
   out.result(
     [
-      `chatshyld.config.json: stage ${stage} (${account}, ${region}${isProtected ? ', protected' : ''})`,
+      isLocal ? `chatshyld.config.json: project ${project}; the local stage needs no entry` : `chatshyld.config.json: stage ${stage} (${account}, ${region}${isProtected ? ', protected' : ''})`,
       twilio ? `twilio secret stored (Verify service ${twilio})` : `next: chatshyld secrets set twilio --stage ${stage}`,
       `then: chatshyld doctor --stage ${stage}`,
     ].join('\n'),
@@ -115,10 +138,14 @@ async function storeTwilio(
       throw usageError('the Twilio credentials have no verifyServiceSid', 'add it, or pass --create-verify-service');
     }
     const { createVerifyService } = await import('../twilio-setup.js');
-    credentials.verifyServiceSid = await createVerifyService(
-      { accountSid: credentials.accountSid, authToken: credentials.authToken },
-      `ChatShyld ${stage}`,
-    );
+    try {
+      credentials.verifyServiceSid = await createVerifyService(
+        { accountSid: credentials.accountSid, authToken: credentials.authToken },
+        `ChatShyld ${stage}`,
+      );
+    } catch (error) {
+      throw twilioFailure(error) ?? error;
+    }
     context.out.info(`created Twilio Verify service ${credentials.verifyServiceSid}`);
   }
   const value = JSON.stringify({ accountSid: credentials.accountSid, authToken: credentials.authToken, verifyServiceSid: credentials.verifyServiceSid });
@@ -128,6 +155,37 @@ async function storeTwilio(
   const { store } = await openStageSecrets({ ...context, global: { ...context.global, stage } });
   await store.put('twilio', value);
   return credentials.verifyServiceSid;
+}
+
+/**
+ * The config's new text: an existing file keeps every other field and stage as they were (its
+ * `$schema` too); only the one stage is added or replaced. A new file points `$schema` at the schema
+ * this package ships, by a path that exists from where the file is.
+ */
+function configText(before: string | undefined, project: string, stage: string, stageConfig: StageConfig | undefined, path: string): string {
+  if (before !== undefined) {
+    const document = JSON.parse(before) as { stages: Record<string, StageConfig> };
+    if (stageConfig) document.stages[stage] = stageConfig;
+    const indent = /^[ \t]+(?=")/m.exec(before)?.[0] ?? '  ';
+    return `${JSON.stringify(document, null, indent)}\n`;
+  }
+  let schema = relative(dirname(path), shippedSchema).split(sep).join('/');
+  if (!schema.startsWith('.')) schema = `./${schema}`;
+  const config: ProjectConfig & { $schema: string } = { $schema: schema, project, stages: stageConfig ? { [stage]: stageConfig } : {} };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** Twilio out of reach, or refusing: one line, what to do next. */
+function twilioFailure(error: unknown): CliError | undefined {
+  const err = error as Error & { code?: string; status?: number; cause?: { code?: string } };
+  const code = err.code ?? err.cause?.code;
+  if (['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(String(code))) {
+    return new CliError('twilio_unreachable', `could not reach Twilio: ${code}`, 'check the network, then run the same command again', exitCodes.failed, { cause: error });
+  }
+  if (typeof err.status === 'number') {
+    return new CliError('twilio_refused', `Twilio refused the request (${err.status}): ${err.message}`, 'check the Account SID and Auth Token, then run the same command again', exitCodes.failed, { cause: error });
+  }
+  return undefined;
 }
 
 function sanitize(name: string): string {

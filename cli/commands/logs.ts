@@ -1,4 +1,5 @@
 import { CloudWatchLogsClient, FilterLogEventsCommand, type FilteredLogEvent } from '@aws-sdk/client-cloudwatch-logs';
+import { announce, awsError, clientConfig } from '../aws.js';
 import { functionLogGroup } from '../../infra/names.js';
 import { routes } from '../../service/manifest.js';
 import { exitCodes, operationFailed, usageError } from '../errors.js';
@@ -33,7 +34,9 @@ export async function logs(options: LogsOptions, context: CommandContext): Promi
   if (selected.length === 0) {
     throw usageError(`no function "${options.fn}"`, `functions: ${routes.map((route) => route.id).join(', ')}`);
   }
-  const client = new CloudWatchLogsClient({ region: target.stageConfig.region, ...(target.profile && { profile: target.profile }) });
+  const region = target.stageConfig.region!;
+  const client = new CloudWatchLogsClient(clientConfig(context, region));
+  announce(context, `reading the logs of stage ${target.stage} in ${region}`, `stage ${target.stage} (${region})`);
   let since = parseSince(options.since, Date.now());
   const seen = new Set<string>();
 
@@ -55,7 +58,7 @@ export async function logs(options: LogsOptions, context: CommandContext): Promi
             );
           } catch (error) {
             if ((error as Error).name === 'ResourceNotFoundException') return; // never invoked yet
-            throw operationFailed('aws_error', `could not read logs of ${route.id}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
+            throw awsError(error, context) ?? operationFailed('aws_error', `could not read logs of ${route.id}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
           }
           for (const event of page.events ?? []) {
             if (event.eventId && !seen.has(event.eventId)) {

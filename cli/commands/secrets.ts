@@ -9,6 +9,7 @@ import { secrets as secretDefinitions, type SecretName } from '../../service/man
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
 import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
 import { RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
+import { awsError, clientConfig } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { openStageSecrets, type StageSecrets } from '../secret-store.js';
@@ -43,7 +44,7 @@ async function confirm(context: CommandContext, question: string, flagHint: stri
   return ask({ message: question, default: false });
 }
 
-function storeFailure(error: unknown, secrets: StageSecrets): never {
+function storeFailure(error: unknown, secrets: StageSecrets & { context: CommandContext }): never {
   const err = error as Error;
   if (err.name === 'VersionLimitError') {
     throw operationFailed(
@@ -53,9 +54,9 @@ function storeFailure(error: unknown, secrets: StageSecrets): never {
     );
   }
   if (err.name === 'SecretTooLargeError') throw usageError(err.message);
-  if (['CredentialsProviderError', 'ExpiredTokenException', 'UnrecognizedClientException'].includes(err.name)) {
-    throw operationFailed('aws_credentials', `no usable AWS credentials for stage ${secrets.stage}: ${err.message}`, 'sign in (aws sso login, or --profile <name>) and try again');
-  }
+  // No credentials, a missing profile, no network, a timeout: one line that says which.
+  const aws = awsError(error, { global: secrets.context.global, streams: secrets.context.streams }, `stage ${secrets.stage}`);
+  if (aws) throw aws;
   if (err.name === 'AccessDeniedException') {
     throw operationFailed('access_denied', `AWS refused access to ${secrets.store.location}: ${err.message}`, 'use a role allowed to read and write the stage parameters');
   }
@@ -68,7 +69,7 @@ async function withStore<T>(context: CommandContext, work: (secrets: StageSecret
     return await work(secrets);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    return storeFailure(error, secrets);
+    return storeFailure(error, { ...secrets, context });
   }
 }
 
@@ -135,10 +136,25 @@ export async function get(options: { reveal?: boolean }, context: CommandContext
 }
 
 async function readValue(options: { fromFile?: string }, context: CommandContext, name: SecretName): Promise<string> {
-  if (options.fromFile) return (await readFile(options.fromFile, 'utf8')).trim();
+  if (options.fromFile) {
+    try {
+      return (await readFile(options.fromFile, 'utf8')).trim();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const problem = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : (error as Error).message;
+      throw usageError(`--from-file ${options.fromFile}: ${problem}`, 'pass the path of a JSON file with the value; nothing was written');
+    }
+  }
   if (context.out.canPrompt()) {
     const { password } = await import('@inquirer/prompts');
     return (await password({ message: `value of ${name} (JSON)`, mask: '*' })).trim();
+  }
+  // A terminal on stdin in CI: reading it would echo the secret as it is typed. Refuse instead.
+  if (context.streams.stdin.isTTY) {
+    throw usageError(
+      `no value for ${name}: stdin is a terminal and CI is set, so it cannot be asked for with a masked prompt`,
+      'pipe the value on stdin, pass --from-file <path>, or unset CI to be asked',
+    );
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -201,7 +217,7 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
         import('@aws-sdk/client-lambda'),
         import('../../service/secrets/restart.js'),
       ]);
-      const client = new LambdaClient({ region, ...(context.global.profile && { profile: context.global.profile }) });
+      const client = new LambdaClient(clientConfig(context, region));
       restartFunctions = async () => {
         await restartStageFunctions(client, stage, (message) => context.out.info(message));
       };

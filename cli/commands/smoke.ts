@@ -42,7 +42,9 @@ interface Target {
 export async function smoke(options: SmokeCommandOptions, context: CommandContext): Promise<number> {
   const { out, streams } = context;
   const reporters = parseReporters(options.reporter);
-  const stage = stageName(options.stage, streams.env);
+  // An explicit --local or --url wins over CHATSHYLD_STAGE; only --stage itself competes with them.
+  const explicitTarget = Boolean(options.local) || options.url !== undefined;
+  const stage = stageName(options.stage, explicitTarget ? {} : streams.env);
   const local = Boolean(options.local) || stage === localStage;
   const chosen = [local, options.url !== undefined, stage !== undefined && stage !== localStage].filter(Boolean);
   if (chosen.length === 0) {
@@ -57,11 +59,19 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
       throw usageError(`--phone must be an E.164 number such as +14155550123, got "${options.phone}"`);
     }
   }
-  if (options.code !== undefined && !otpCodePattern.test(options.code)) {
-    throw usageError('--code must be 4-10 digits');
+  // The test number's code is long-lived: better from the environment than from argv (shell history, ps).
+  const fixedCode = options.code ?? streams.env.CHATSHYLD_SMOKE_CODE;
+  if (fixedCode !== undefined && !otpCodePattern.test(fixedCode)) {
+    throw usageError(`${options.code !== undefined ? '--code' : 'CHATSHYLD_SMOKE_CODE'} must be 4-10 digits`);
   }
   if (options.code !== undefined && options.phone === undefined) {
     throw usageError('--code belongs to a test number: pass --phone as well');
+  }
+  if (options.url !== undefined && !isSandboxUrl(urlTarget(options.url).baseUrl) && (options.phone === undefined || fixedCode === undefined)) {
+    throw usageError(
+      `${options.url} is not a sandbox on this machine: smoke will not send a real SMS to a made-up number`,
+      "pass a test number: --phone <e164> with its code in CHATSHYLD_SMOKE_CODE (or --code); or use --stage <name>, which reads the stage's test-numbers secret",
+    );
   }
 
   const interrupt = untilSignal();
@@ -69,7 +79,7 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
   try {
     let phone = options.phone;
     let code: SmokeOptions['code'] =
-      options.code !== undefined ? { from: 'fixed', value: options.code } : { from: 'sandbox' };
+      fixedCode !== undefined && options.phone !== undefined ? { from: 'fixed', value: fixedCode } : { from: 'sandbox' };
     if (local) {
       target = await localTarget();
     } else if (options.url !== undefined) {
@@ -77,26 +87,36 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
     } else {
       target = await stageTarget(stage!, context);
       if (code.from === 'sandbox') {
-        const testNumber = await stageTestNumber(stage!, context);
+        const testNumber = await stageTestNumber(stage!, context, options.phone);
         phone = testNumber.phone;
         code = { from: 'fixed', value: testNumber.code };
       }
     }
     out.info(`smoke: checking ${target.label}`);
-    const run = runSmoke({
+    const stop = new AbortController();
+    void interrupt.promise.then(() => {
+      out.info('interrupted: finishing the current step, then cleaning up');
+      stop.abort();
+    });
+    // Each step as it finishes, so a slow stage is never a long silence.
+    const live = reporters.has('pretty') && !out.json;
+    const paint = out.paintErr;
+    const outcome = await runSmoke({
       baseUrl: target.baseUrl,
       phone: phone ?? `+1415555${randomInt(1000, 10_000)}`,
       code,
       keep: Boolean(options.keep),
       stepTimeoutMs: options.timeout,
-      onStep: (step) => out.debug(`${step.status.padEnd(7)} ${step.name} ${Math.round(step.durationMs)} ms`),
+      signal: stop.signal,
+      onStep: (step) => {
+        const mark = step.status === 'passed' ? paint.green('✓') : step.status === 'failed' ? paint.red('✗') : paint.dim('-');
+        const line = `${mark} ${step.name} ${step.status === 'skipped' ? paint.dim(step.message ?? 'skipped') : paint.dim(`${Math.round(step.durationMs)} ms`)}`;
+        if (live) out.info(line);
+        else out.debug(line);
+      },
     });
-    const outcome = await Promise.race([run, interrupt.promise.then(() => 'interrupted' as const)]);
-    if (outcome === 'interrupted') {
-      out.info('interrupted: stopping');
-      return exitCodes.interrupted;
-    }
     await report(outcome, reporters, options, context);
+    if (outcome.interrupted) return exitCodes.interrupted;
     return outcome.passed ? exitCodes.ok : exitCodes.failed;
   } finally {
     interrupt.dispose();
@@ -142,8 +162,16 @@ function urlTarget(url: string): Target {
   return { baseUrl: parsed.href.replace(/\/+$/, ''), label: parsed.href.replace(/\/+$/, '') };
 }
 
-/** The first unexpired entry of the stage's test-numbers secret: a deployed stage sends real SMS otherwise. */
-async function stageTestNumber(stage: string, context: CommandContext): Promise<{ phone: string; code: string }> {
+/** A sandbox runs on this machine; any other host is a deployed API that sends real SMS. */
+function isSandboxUrl(url: string): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+}
+
+/**
+ * The first unexpired entry of the stage's test-numbers secret (the one for `phone`, if given): a
+ * deployed stage sends real SMS otherwise.
+ */
+async function stageTestNumber(stage: string, context: CommandContext, phone?: string): Promise<{ phone: string; code: string }> {
   const [{ openStageSecrets }, { parseTestNumbers }] = await Promise.all([
     import('../secret-store.js'),
     import('../../service/core/test-numbers.js'),
@@ -151,10 +179,11 @@ async function stageTestNumber(stage: string, context: CommandContext): Promise<
   const { store } = await openStageSecrets(context);
   const record = await store.get('test-numbers');
   const now = Date.now();
-  const entry = record && parseTestNumbers(record.value).find((candidate) => Date.parse(candidate.expiresAt) > now);
+  const entry =
+    record && parseTestNumbers(record.value).find((candidate) => Date.parse(candidate.expiresAt) > now && (phone === undefined || candidate.phone === phone));
   if (!entry) {
     throw configError(
-      `stage ${stage} has no unexpired test number, and smoke will not send a real SMS`,
+      `stage ${stage} has no unexpired test number${phone ? ` ${phone}` : ''}, and smoke will not send a real SMS`,
       `add one: chatshyld secrets set test-numbers --stage ${stage}; or pass --phone and --code`,
     );
   }
@@ -191,18 +220,30 @@ async function report(
 
   const files: string[] = [];
   const directory = resolve(streams.cwd, options.out);
+  // A report that cannot be written is worth a warning, not a verdict: the checks already ran.
+  const attempt = async (where: string, work: () => Promise<void>) => {
+    try {
+      await work();
+      return true;
+    } catch (error) {
+      out.info(`warning: could not write ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; the result above stands`);
+      return false;
+    }
+  };
   const write = async (name: keyof typeof reportFiles, text: string) => {
-    await mkdir(directory, { recursive: true });
     const path = join(directory, reportFiles[name]);
-    await writeFile(path, text);
-    files.push(relative(streams.cwd, path) || path);
+    if (await attempt(relative(streams.cwd, path) || path, async () => {
+      await mkdir(directory, { recursive: true });
+      await writeFile(path, text);
+    })) files.push(relative(streams.cwd, path) || path);
   };
   if (reporters.has('json')) await write('json', renderJson(result));
   if (reporters.has('junit')) await write('junit', renderJunit(result));
   if (reporters.has('markdown')) {
     const markdown = renderMarkdown(result);
     await write('markdown', markdown);
-    if (streams.env.GITHUB_STEP_SUMMARY) await appendFile(streams.env.GITHUB_STEP_SUMMARY, `${markdown}\n`);
+    const summary = streams.env.GITHUB_STEP_SUMMARY;
+    if (summary) await attempt(`the step summary (GITHUB_STEP_SUMMARY=${summary})`, () => appendFile(summary, `${markdown}\n`));
   }
   if (files.length > 0) out.info(`reports: ${files.join(', ')}`);
   if (!reporters.has('pretty') && !out.json) {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { announce, awsError, clientConfig } from '../aws.js';
 import { stackName } from '../../infra/names.js';
 import { exitCodes, operationFailed } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -11,13 +12,15 @@ export async function status(_options: object, context: CommandContext): Promise
   const { out } = context;
   const target = await deployableStage(context);
   const name = stackName(target.stage);
-  const client = new CloudFormationClient({ region: target.stageConfig.region, ...(target.profile && { profile: target.profile }) });
+  const region = target.stageConfig.region!;
+  const client = new CloudFormationClient(clientConfig(context, region));
+  announce(context, `reading stack ${name} in ${region}`, `stage ${target.stage} (${region})`);
   let stack;
   try {
     stack = (await client.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
   } catch (error) {
     if (!/does not exist/.test((error as Error).message)) {
-      throw operationFailed('aws_error', `could not read stack ${name}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
+      throw awsError(error, context) ?? operationFailed('aws_error', `could not read stack ${name}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
     }
   }
   const saved = await readFile(join(target.root, '.chatshyld', 'outputs', `${target.stage}.json`), 'utf8')

@@ -17,7 +17,8 @@ import { resolveSettings, type SettingsOverrides } from '../settings.js';
 import { localAdapters } from './adapters.js';
 import { startEmulators, type Emulators } from './emulators.js';
 import { apiGatewayEvent } from './events.js';
-import { initialDocument, writeSecretsDocument } from './secrets-file.js';
+import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
+import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 
 export const sandboxOtpPath = '/__sandbox/otp/';
 
@@ -77,10 +78,24 @@ export const localSettings: SettingsOverrides = {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const stateDir = resolve(options.stateDir ?? defaultStateDir);
   const dataDir = join(stateDir, 'data');
-  if (options.reset) await rm(dataDir, { recursive: true, force: true });
+  // Only one sandbox uses a persisted data folder, and nobody resets it under a running one.
+  if (options.reset) await refuseIfHeld(stateDir, 'refusing to reset');
+  const lock = options.persist ? await lockData(stateDir) : undefined;
+  try {
+    if (options.reset) await rm(dataDir, { recursive: true, force: true });
+    return await start(options, stateDir, dataDir, lock);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
+}
+
+async function start(options: SandboxOptions, stateDir: string, dataDir: string, lock: DataLock | undefined): Promise<Sandbox> {
   const secretsPath = join(stateDir, 'secrets.json');
   const clock = options.clock ?? systemClock;
   if (!(await exists(secretsPath))) await writeSecretsDocument(secretsPath, initialDocument(new Date(clock.now())));
+  // A damaged file is refused now, with its path, rather than failing every request later.
+  else await readSecretsDocument(secretsPath);
 
   const settings = resolveSettings({
     ...localSettings,
@@ -146,6 +161,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
         await emulators.close();
+        await lock?.release();
       })()),
   };
 }

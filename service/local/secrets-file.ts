@@ -56,8 +56,29 @@ export function initialDocument(now: Date, modifiedBy = localActor()): SecretsDo
   return { secrets, history };
 }
 
+/** The sandbox's own files are damaged or in use: a user can fix it, the message says how. */
+export class LocalStateError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'LocalStateError';
+  }
+}
+
 export async function readSecretsDocument(path: string): Promise<SecretsDocument> {
-  const document = JSON.parse(await readFile(path, 'utf8')) as Partial<SecretsDocument>;
+  const text = await readFile(path, 'utf8');
+  let document: Partial<SecretsDocument>;
+  try {
+    document = JSON.parse(text) as Partial<SecretsDocument>;
+    if (typeof document !== 'object' || document === null || Array.isArray(document)) throw new Error('not a JSON object');
+  } catch (error) {
+    throw new LocalStateError(
+      `the sandbox secrets file ${path} is ${text.trim() === '' ? 'empty' : `damaged (${(error as Error).message})`}`,
+      `restore it from a copy, or delete it: the next \`chatshyld dev\` (or \`chatshyld secrets init --stage local\`) writes a new one with new keys, which signs everyone out of the sandbox`,
+    );
+  }
   return { secrets: document.secrets ?? {}, history: document.history ?? {} };
 }
 
