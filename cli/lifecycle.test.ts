@@ -79,6 +79,41 @@ describe('guards that stop before any AWS call', () => {
   });
 });
 
+describe('synth --out', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await project();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('refuses a folder that is not a cloud assembly, and deletes nothing in it', async () => {
+    const config = await readFile(join(root, 'chatshyld.config.json'), 'utf8');
+    const here = await runCli(['synth', '--stage', 'dev', '--out', '.'], { cwd: root, env: noAws });
+    expect(here.code).toBe(2);
+    expect(here.stderr).toContain('not a cloud assembly');
+    expect(await readFile(join(root, 'chatshyld.config.json'), 'utf8')).toBe(config);
+
+    // A folder that only looks like one (a manifest.json of something else) is refused too.
+    await mkdir(join(root, 'site'), { recursive: true });
+    await writeFile(join(root, 'site', 'manifest.json'), '{"name":"pwa"}');
+    const site = await runCli(['synth', '--stage', 'dev', '--out', 'site'], { cwd: root, env: noAws });
+    expect(site.code).toBe(2);
+    expect(await readFile(join(root, 'site', 'manifest.json'), 'utf8')).toBe('{"name":"pwa"}');
+  });
+
+  it('writes a new folder, and replaces a cloud assembly a previous synth wrote', async () => {
+    const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws });
+    expect(first.code, first.stderr).toBe(0);
+    await writeFile(join(root, 'cdk.out', 'stale.txt'), 'left by an older synth');
+    const second = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws });
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).stackName).toBe('ChatShyld-dev');
+    await expect(readFile(join(root, 'cdk.out', 'stale.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
+  }, 180_000);
+});
+
 describe('deploy preflight (control plane mocked)', () => {
   const sts = mockClient(STSClient);
   const cloudFormation = mockClient(CloudFormationClient);

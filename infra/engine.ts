@@ -4,7 +4,8 @@
  * (`fromAssemblyBuilder`); the IoHost renders stack activity as progress lines and hands every
  * approval request to the caller's policy.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   BaseCredentials,
   BootstrapEnvironments,
@@ -15,6 +16,7 @@ import {
   type IoRequest,
 } from '@aws-cdk/toolkit-lib';
 import { buildStageApp, type StageAppInputs } from './app.js';
+import { LifecycleRefused } from './lifecycle.js';
 import { stackName } from './names.js';
 
 export interface ApprovalRequest {
@@ -50,6 +52,27 @@ export interface CdkEngine {
   bootstrap(account: string, region: string): Promise<void>;
 }
 
+/**
+ * Synth replaces its output folder; that is safe only for a folder that is missing, empty, or a cloud
+ * assembly (the `cdk.out` version marker and `manifest.json` a synth writes). Anything else, `--out .`
+ * included, is refused.
+ */
+export async function assertReplaceableAssembly(directory: string): Promise<void> {
+  const entries: string[] | undefined = await readdir(directory).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (entries?.length === 0) return;
+  const marker = await readFile(join(directory, 'cdk.out'), 'utf8').catch(() => '');
+  if (entries?.includes('manifest.json') && /^\{\s*"version"\s*:/.test(marker)) return;
+  throw new LifecycleRefused(
+    'out_not_assembly',
+    `${directory} is ${entries ? 'not empty and not a cloud assembly' : 'a file'}: synth replaces its output folder, so it will not write there`,
+    'name a new or empty folder, or one a previous synth wrote',
+  );
+}
+
 export class ToolkitEngine implements CdkEngine {
   private readonly toolkit: Toolkit;
   private results: string[] = [];
@@ -71,6 +94,7 @@ export class ToolkitEngine implements CdkEngine {
   }
 
   async synth(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, outdir: string): Promise<SynthSummary> {
+    await assertReplaceableAssembly(outdir);
     await rm(outdir, { recursive: true, force: true });
     const source = await this.source(inputs, outdir);
     const assembly = await this.toolkit.synth(source, { stacks: this.selector(inputs.stage) });
