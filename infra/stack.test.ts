@@ -152,12 +152,23 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     const tablesFound = resources(template, 'AWS::DynamoDB::Table');
     expect(tablesFound).toHaveLength(3);
     for (const [, table] of tablesFound) {
-      expect(table.DeletionPolicy).toBe(isProtected ? 'Retain' : 'Delete');
+      // RetainExceptOnCreate: kept on update and delete, yet a failed first deploy rolls back cleanly.
+      expect(table.DeletionPolicy).toBe(isProtected ? 'RetainExceptOnCreate' : 'Delete');
       expect(Boolean(table.Properties.DeletionProtectionEnabled)).toBe(isProtected);
       expect(Boolean(table.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled)).toBe(isProtected);
       expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
     }
     expect(stack.terminationProtection).toBe(isProtected);
+  });
+
+  it('keeps every stateful resource of a protected stage except when its first deploy fails', async () => {
+    const isProtected = Boolean((await shippedStage(stage)).protected);
+    const stateful = ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::Logs::LogGroup', 'AWS::KMS::Key'].flatMap((type) => resources(template, type));
+    expect(stateful.length).toBeGreaterThan(routes.length + 4);
+    for (const [id, resource] of stateful) {
+      expect(resource.DeletionPolicy, id).toBe(isProtected ? 'RetainExceptOnCreate' : 'Delete');
+      expect((resource as { UpdateReplacePolicy?: string }).UpdateReplacePolicy, id).toBe(isProtected ? 'Retain' : 'Delete');
+    }
   });
 
   it('declares the tables from the shared definitions: keys, index, TTL', () => {
@@ -179,6 +190,21 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     expect(JSON.stringify(alarms)).toContain('"MetricName":"OtpSent"');
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    // A customer-managed key CloudWatch may use, for this stage's alarms in this account only.
+    const [, topic] = resources(template, 'AWS::SNS::Topic')[0]!;
+    const keyId = topic.Properties.KmsMasterKeyId['Fn::GetAtt']?.[0] ?? topic.Properties.KmsMasterKeyId.Ref;
+    const key = template.toJSON().Resources[keyId];
+    expect(key?.Type).toBe('AWS::KMS::Key');
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    const cloudWatch = (key.Properties.KeyPolicy.Statement as Record<string, any>[]).filter(
+      (statement) => statement.Principal?.Service === 'cloudwatch.amazonaws.com',
+    );
+    expect(cloudWatch).toHaveLength(1);
+    expect([cloudWatch[0]!.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(cloudWatch[0]!.Condition.StringEquals['aws:SourceAccount']).toBe((await shippedStage(stage)).account);
+    const sourceArn = JSON.stringify(cloudWatch[0]!.Condition.ArnLike['aws:SourceArn']);
+    expect(sourceArn).toContain(`:alarm:ChatShyld-${stage}-*`);
+    for (const [, alarm] of alarms) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^ChatShyld-${stage}-`));
     const email = (await shippedStage(stage)).alarmEmail;
     expect(resources(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties.Endpoint)).toEqual(email ? [email] : []);
   });
@@ -189,6 +215,48 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
       expect.arrayContaining(['ApiUrl', 'AvatarsBucketName', 'UsersTableName', 'RefreshTokensTableName', 'RateLimitsTableName']),
     );
   });
+});
+
+describe('a KMS key for the stage secrets, in each form kmsKeyId accepts', () => {
+  const keyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+  const keyStatement = async (kmsKeyId: string) => {
+    const stageConfig = { ...(await shippedStage('dev')), kmsKeyId };
+    const template = Template.fromStack((await synthStage('dev', { stageConfig })).stack);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Record<string, any>[],
+    );
+    const found = statements.filter((statement) => statement.Sid === 'StageSecretsKey');
+    // Every function that reads a secret, and only those.
+    expect(found).toHaveLength(routes.filter((route) => route.access.secrets?.length).length);
+    return found[0]!;
+  };
+  const viaSsm = { 'kms:ViaService': 'ssm.eu-west-1.amazonaws.com' };
+
+  it.each([
+    ['a key id', keyId],
+    ['a key ARN', `arn:aws:kms:eu-west-1:111111111111:key/${keyId}`],
+  ])('%s: grants Decrypt on that key', async (_, kmsKeyId) => {
+    const statement = await keyStatement(kmsKeyId);
+    expect(JSON.stringify(statement.Resource)).toContain(`key/${keyId}`);
+    expect(statement.Condition).toEqual({ StringEquals: viaSsm });
+  }, 120_000);
+
+  it.each([
+    ['an alias', 'alias/chatshyld-dev', 'alias/chatshyld-dev'],
+    ['an alias ARN', 'arn:aws:kms:eu-west-1:111111111111:alias/chatshyld-dev', 'alias/chatshyld-dev'],
+  ])('%s: grants on the account keys that carry the alias, never on the alias ARN', async (_, kmsKeyId, alias) => {
+    const statement = await keyStatement(kmsKeyId);
+    const resource = JSON.stringify(statement.Resource);
+    expect(resource).toContain(':key/*');
+    expect(resource).not.toContain('alias');
+    expect(resource).toContain('111111111111');
+    expect(statement.Condition).toEqual({ StringEquals: viaSsm, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [alias] } });
+  }, 120_000);
+
+  it.each(['alias/aws/ssm', 'my-key', `arn:aws:kms:eu-west-1:111111111111:${keyId}`])('refuses %s', async (kmsKeyId) => {
+    const stageConfig = { ...(await shippedStage('dev')), kmsKeyId };
+    await expect(synthStage('dev', { stageConfig })).rejects.toThrow(/kmsKeyId/);
+  }, 120_000);
 });
 
 describe('cdk-nag AwsSolutions', () => {

@@ -4,14 +4,14 @@
  * data (RETAIN, deletion protection, PITR) and cannot be deleted by accident (termination protection).
  */
 import { join } from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
 import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, MathExpression, Metric, TreatMissingData, type AlarmProps } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3';
@@ -21,7 +21,7 @@ import type { Construct } from 'constructs';
 import type { StageConfig } from '../cli/config.js';
 import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
-import { routeStatements } from './grants.js';
+import { routeStatements, stageKeyGrant, type StageKeyGrant } from './grants.js';
 import { functionLogGroup, functionName, stackName } from './names.js';
 
 export interface ChatShyldStackProps extends StackProps {
@@ -47,7 +47,10 @@ export class ChatShyldStack extends Stack {
     super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
     const { stage, stageConfig } = props;
     const retained = Boolean(stageConfig.protected);
-    const removalPolicy = retained ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    // RetainExceptOnCreate: a protected stage keeps its data on update and delete, but a failed
+    // first deploy rolls back cleanly; plain RETAIN would leave named resources behind, and the
+    // next deploy would fail with "already exists".
+    const removalPolicy = retained ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY;
     Tags.of(this).add('chatshyld:stage', stage);
 
     const tableResources = {} as Record<TableId, ITable>;
@@ -107,11 +110,7 @@ export class ChatShyldStack extends Stack {
       tableNames: Object.fromEntries(Object.entries(tableResources).map(([id, table]) => [id, table.tableName])) as Record<TableId, string>,
       bucketName: bucket.bucketName,
     };
-    const kmsKeyArn = stageConfig.kmsKeyId
-      ? stageConfig.kmsKeyId.startsWith('arn:')
-        ? stageConfig.kmsKeyId
-        : this.formatArn({ service: 'kms', resource: 'key', resourceName: stageConfig.kmsKeyId })
-      : undefined;
+    const kmsKey = stageConfig.kmsKeyId ? stageKeyGrant(this, stageConfig.kmsKeyId) : undefined;
 
     const api = new HttpApi(this, 'Api', {
       apiName: stackName(stage),
@@ -127,7 +126,7 @@ export class ChatShyldStack extends Stack {
     const routeKeys: string[] = [];
     const routeResources: Construct[] = [];
     for (const route of routes) {
-      const fn = this.routeFunction(route, { ...props, retention, names, kmsKeyArn, tableResources, bucketArn: bucket.bucketArn, bucketLogicalId });
+      const fn = this.routeFunction(route, { ...props, retention, removalPolicy, names, kmsKey, tableResources, bucketArn: bucket.bucketArn, bucketLogicalId });
       const [created] = api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
@@ -173,7 +172,7 @@ export class ChatShyldStack extends Stack {
     });
     for (const resource of routeResources) apiStage.node.addDependency(resource);
 
-    this.alarms(stage, stageConfig, api);
+    this.alarms(stage, stageConfig, api, removalPolicy);
 
     new CfnOutput(this, 'ApiUrl', { value: api.apiEndpoint, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'AvatarsBucketName', { value: bucket.bucketName });
@@ -186,8 +185,9 @@ export class ChatShyldStack extends Stack {
     route: RouteDefinition,
     inputs: ChatShyldStackProps & {
       retention: RetentionDays;
+      removalPolicy: RemovalPolicy;
       names: Parameters<typeof routeEnvironment>[1];
-      kmsKeyArn: string | undefined;
+      kmsKey: StageKeyGrant | undefined;
       tableResources: Record<TableId, ITable>;
       bucketArn: string;
       bucketLogicalId: string;
@@ -197,7 +197,7 @@ export class ChatShyldStack extends Stack {
     const logGroup = new LogGroup(this, `${route.id}Logs`, {
       logGroupName: functionLogGroup(inputs.stage, route),
       retention: inputs.retention,
-      removalPolicy: inputs.stageConfig.protected ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy: inputs.removalPolicy,
     });
     // A role of its own with no managed policy: only its log group and its manifest grants.
     const role = new Role(this, `${route.id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
@@ -215,7 +215,7 @@ export class ChatShyldStack extends Stack {
       stage: inputs.stage,
       tableArns,
       bucketArn: inputs.bucketArn,
-      ...(inputs.kmsKeyArn && { kmsKeyArn: inputs.kmsKeyArn }),
+      ...(inputs.kmsKey && { kmsKey: inputs.kmsKey }),
     })) {
       role.addToPolicy(statement);
     }
@@ -255,11 +255,34 @@ export class ChatShyldStack extends Stack {
     return fn;
   }
 
-  private alarms(stage: string, stageConfig: StageConfig, api: HttpApi): void {
+  private alarms(stage: string, stageConfig: StageConfig, api: HttpApi, removalPolicy: RemovalPolicy): void {
+    // Alarm names are fixed, so the key policy can name exactly this stage's alarms.
+    const alarmNamePrefix = `${stackName(stage)}-`;
+    // CloudWatch cannot use the AWS-managed alias/aws/sns key: alarm actions on a topic encrypted
+    // with it fail. A key of our own lets cloudwatch.amazonaws.com use it for this stage's alarms only.
+    const key = new Key(this, 'AlarmTopicKey', {
+      description: `ChatShyld ${stage}: encrypts the alarm topic`,
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': this.account },
+          ArnLike: {
+            'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${alarmNamePrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          },
+        },
+      }),
+    );
     const topic = new Topic(this, 'AlarmTopic', {
       displayName: `ChatShyld ${stage} alarms`,
       enforceSSL: true,
-      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: key,
     });
     if (stageConfig.alarmEmail) topic.addSubscription(new EmailSubscription(stageConfig.alarmEmail));
     const action = new SnsAction(topic);
@@ -278,6 +301,7 @@ export class ChatShyldStack extends Stack {
     const alarms = [
       new Alarm(this, 'Api5xxAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}Api5xx`,
         alarmDescription: 'The API answered 5xx: a handler failed or a dependency is down.',
         metric: api.metricServerError({ period, statistic: 'Sum' }),
         threshold: 5,
@@ -285,6 +309,7 @@ export class ChatShyldStack extends Stack {
       }),
       new Alarm(this, 'FunctionErrorsAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}FunctionErrors`,
         alarmDescription: 'A function invocation failed.',
         metric: everyFunction('Errors'),
         threshold: 1,
@@ -292,6 +317,7 @@ export class ChatShyldStack extends Stack {
       }),
       new Alarm(this, 'FunctionThrottlesAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}FunctionThrottles`,
         alarmDescription: 'Lambda throttled invocations: concurrency is exhausted.',
         metric: everyFunction('Throttles'),
         threshold: 1,
@@ -299,6 +325,7 @@ export class ChatShyldStack extends Stack {
       }),
       new Alarm(this, 'OtpSendSpikeAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}OtpSendSpike`,
         alarmDescription: 'Unusually many OTP sends: SMS pumping fraud, or a client stuck in a loop.',
         metric: new Metric({
           namespace: 'ChatShyld',
