@@ -33,10 +33,12 @@ export function lifecycleError(error: unknown): never {
   if (err.name === 'LifecycleRefused' || err.constructor?.name === 'LifecycleRefused') {
     throw new CliError(err.code ?? 'refused', err.message, err.hint, 2);
   }
-  if (err.name === 'AuthenticationError') {
+  // toolkit-lib names its errors by their code (DeployAborted, …); its symbols say what they are.
+  const toolkitError = typeof error === 'object' && error !== null && Symbol.for('@aws-cdk/toolkit-lib.ToolkitError') in error;
+  if (err.name === 'AuthenticationError' || (toolkitError && Symbol.for('@aws-cdk/toolkit-lib.AuthenticationError') in err)) {
     throw new CliError('aws_credentials', `AWS refused the credentials: ${err.message}`, 'sign in (aws sso login, or --profile <name>) and try again', 1);
   }
-  if (['ToolkitError', 'DeploymentError', 'AssemblyError', 'BootstrapError', 'AbortError'].includes(err.name)) {
+  if (toolkitError || ['ToolkitError', 'DeploymentError', 'AssemblyError', 'BootstrapError', 'AbortError'].includes(err.name)) {
     throw new CliError('cdk_failed', err.message, 'run with --verbose for the toolkit\'s own messages', 1);
   }
   throw error;

@@ -7,6 +7,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  AbortError,
   BaseCredentials,
   BootstrapEnvironments,
   StackSelectionStrategy,
@@ -73,9 +74,14 @@ export async function assertReplaceableAssembly(directory: string): Promise<void
   );
 }
 
+const declined = () =>
+  new LifecycleRefused('approval_declined', 'the deploy was not approved: nothing was changed', 'review it with `chatshyld diff`, then deploy again');
+
 export class ToolkitEngine implements CdkEngine {
   private readonly toolkit: Toolkit;
   private results: string[] = [];
+  /** Why the last approval was refused; toolkit-lib then aborts the deploy, and this is the answer. */
+  private refusal: Error | undefined;
 
   constructor(
     private readonly events: EngineEvents,
@@ -118,12 +124,20 @@ export class ToolkitEngine implements CdkEngine {
   }
 
   async deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: { hotswap: boolean }): Promise<Record<string, string>> {
-    const result = await this.toolkit.deploy(await this.source(inputs), {
-      stacks: this.selector(inputs.stage),
-      deploymentMethod: options.hotswap
-        ? { method: 'hotswap', fallback: { method: 'change-set' } }
-        : { method: 'change-set' },
-    });
+    this.refusal = undefined;
+    let result;
+    try {
+      result = await this.toolkit.deploy(await this.source(inputs), {
+        stacks: this.selector(inputs.stage),
+        deploymentMethod: options.hotswap
+          ? { method: 'hotswap', fallback: { method: 'change-set' } }
+          : { method: 'change-set' },
+      });
+    } catch (error) {
+      // The toolkit's abort after a refused approval becomes the refusal itself (exit 2, with its hint).
+      if (this.refusal && AbortError.isAbortError(error)) throw this.refusal;
+      throw error;
+    }
     return result.stacks.find((stack) => stack.stackName === stackName(inputs.stage))?.outputs ?? {};
   }
 
@@ -166,11 +180,16 @@ export class ToolkitEngine implements CdkEngine {
   private async request<T>(request: IoRequest<unknown, T>): Promise<T> {
     if (request.code === 'CDK_TOOLKIT_I5060') {
       const data = request.data as { permissionChangeType: ApprovalRequest['permissionChangeType'] };
-      const approved = await this.events.approve({
-        permissionChangeType: data.permissionChangeType,
-        question: request.message,
-      });
-      return approved as T;
+      // toolkit-lib deletes the change set it made (and a REVIEW_IN_PROGRESS stack) only when the
+      // answer is `false`; an exception here would leave them behind. So a refusal answers false.
+      try {
+        const approved = await this.events.approve({ permissionChangeType: data.permissionChangeType, question: request.message });
+        if (!approved) this.refusal = declined();
+        return approved as T;
+      } catch (error) {
+        this.refusal = error as Error;
+        return false as T;
+      }
     }
     return request.defaultResponse;
   }
