@@ -23,6 +23,9 @@ const noAws = {
   AWS_PROFILE: undefined,
 };
 
+/** The output a bootstrap stack states its version in (the shape DescribeStacks answers with). */
+const bootstrapVersion = (version: string) => [{ OutputKey: 'BootstrapVersion', OutputValue: version, Description: 'The version of the bootstrap resources that are currently mastered in this stack' }];
+
 async function project(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'chatshyld-lifecycle-cli-'));
   await copyFile(join(repoRoot, 'chatshyld.config.json'), join(root, 'chatshyld.config.json'));
@@ -133,7 +136,7 @@ describe('deploy preflight (control plane mocked)', () => {
     cloudFormation.reset();
     ssm.reset();
     sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111', Arn: 'arn:aws:iam::111111111111:user/dev' });
-    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('28') }] });
     ssm.on(GetParameterHistoryCommand).rejects(new ParameterNotFound({ message: 'none', $metadata: {} }));
   });
 
@@ -162,6 +165,24 @@ describe('deploy preflight (control plane mocked)', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('not bootstrapped');
     expect(result.stderr).toContain('chatshyld bootstrap --stage dev');
+  });
+
+  it('stops a deploy when the bootstrap stack is older than version 6, or does not say its version', async () => {
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
+      Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('5') }],
+    });
+    const old = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain('bootstrap version 5; the stack needs 6 or later');
+    expect(old.stderr).toContain('chatshyld bootstrap --stage dev');
+    expect(ssm.commandCalls(GetParameterHistoryCommand)).toHaveLength(0);
+
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
+      Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }],
+    });
+    const unknown = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('bootstrap version unknown');
   });
 
   it('refuses credentials of another account: prod cannot be hit by accident', async () => {
@@ -260,7 +281,7 @@ describe('status, logs and doctor (control plane mocked)', () => {
 
   it('doctor shows every check with its fix, exit 1 when one fails, 0 when all pass', async () => {
     sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111', Arn: 'arn:aws:iam::111111111111:user/dev' });
-    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date() }] });
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('28') }] });
     cloudFormation.on(DescribeStacksCommand, { StackName: 'ChatShyld-dev' }).rejects(new Error('Stack with id ChatShyld-dev does not exist'));
     const values: Record<string, unknown> = {
       'jwt-secret': { current: newKey(new Date()) },

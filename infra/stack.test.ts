@@ -141,7 +141,8 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     const authRoutes = routes.filter((route) => route.path.startsWith('/auth/')).map((route) => `${route.method} ${route.path}`);
     expect(Object.keys(apiStage.Properties.RouteSettings).sort()).toEqual(authRoutes.sort());
     for (const settings of Object.values(apiStage.Properties.RouteSettings) as Record<string, number>[]) {
-      expect(settings).toEqual({ ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit });
+      // Route settings do not inherit the stage defaults: detailed metrics are set on each.
+      expect(settings).toEqual({ ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit, DetailedMetricsEnabled: true });
       expect(settings.ThrottlingRateLimit).toBeLessThan(throttles.rateLimit!);
     }
     expect(apiStage.Properties.AccessLogSettings.DestinationArn).toBeDefined();

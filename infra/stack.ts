@@ -156,7 +156,11 @@ export class ChatShyldStack extends Stack {
       routeSettings: Object.fromEntries(
         routeKeys
           .filter((key) => key.split(' ')[1]!.startsWith('/auth/'))
-          .map((key) => [key, { ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit }]),
+          // A route's settings replace the defaults whole: detailed metrics must be named again.
+          .map((key) => [
+            key,
+            { ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit, DetailedMetricsEnabled: true },
+          ]),
       ),
       accessLogSettings: {
         destinationArn: accessLogs.logGroupArn,
