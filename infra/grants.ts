@@ -5,8 +5,9 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { avatarBucket, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
+import { avatarBucket, routeTableActions, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
 
+/** Every action each access level may include; a route gets only those its store calls send. */
 export const tableActions: Record<TableAccess, string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:Query'],
   readwrite: [
@@ -70,12 +71,18 @@ export function stageKeyGrant(scope: Stack, kmsKeyId: string): StageKeyGrant {
 
 export function routeStatements(scope: Stack, route: RouteDefinition, targets: GrantTargets): PolicyStatement[] {
   const statements: PolicyStatement[] = [];
+  const calledActions = routeTableActions(route);
   for (const [id, access] of Object.entries(route.access.tables ?? {}) as [TableId, TableAccess][]) {
     const arn = targets.tableArns[id];
+    const actions = (calledActions[id] ?? []).map((action) => `dynamodb:${action}`);
+    if (actions.length === 0) throw new Error(`route ${route.id} is granted ${id} but calls nothing on it`);
+    if (access === 'read' && actions.some((action) => !tableActions.read.includes(action))) {
+      throw new Error(`route ${route.id} reads ${id} only, but its store calls write it`);
+    }
     statements.push(
       new PolicyStatement({
         sid: `${tables[id].logicalName}${access === 'read' ? 'Read' : 'ReadWrite'}`,
-        actions: tableActions[access],
+        actions,
         resources: [arn, ...tables[id].indexes.map((index) => `${arn}/index/${index.name}`)],
       }),
     );
