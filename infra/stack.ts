@@ -18,7 +18,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cd
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../cli/config.js';
+import type { StageConfig } from '../service/stage.js';
 import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import { routeStatements, stageKeyGrant, type StageKeyGrant } from './grants.js';
