@@ -107,10 +107,10 @@ describe('synth --out', () => {
   });
 
   it('writes a new folder, and replaces a cloud assembly a previous synth wrote', async () => {
-    const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws });
+    const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
     expect(first.code, first.stderr).toBe(0);
     await writeFile(join(root, 'cdk.out', 'stale.txt'), 'left by an older synth');
-    const second = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws });
+    const second = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout).stackName).toBe('ChatShyld-dev');
     await expect(readFile(join(root, 'cdk.out', 'stale.txt'), 'utf8')).rejects.toThrow(/ENOENT/);

@@ -189,10 +189,30 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
   });
 
   it('alarms on 5xx, function errors, throttles and OTP-send spikes, to an encrypted topic', async () => {
+    // Four alarms notify: 5xx and OTP spikes, and composites over the grouped function alarms.
+    const notifying = [...resources(template, 'AWS::CloudWatch::Alarm'), ...resources(template, 'AWS::CloudWatch::CompositeAlarm')].filter(
+      ([, alarm]) => alarm.Properties.AlarmActions,
+    );
     const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(4);
+    expect(notifying).toHaveLength(4);
     const topicId = logicalIdOf('AWS::SNS::Topic', () => true)!;
-    for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    for (const [, alarm] of notifying) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    // Every function's Errors and Throttles are summed in exactly one group, each well under
+    // CloudWatch's 10 metrics per alarm, and each group is in its composite's rule.
+    for (const metric of ['Errors', 'Throttles']) {
+      const groups = alarms.filter(([, alarm]) => (alarm.Properties.Metrics ?? []).some((query: any) => query.MetricStat?.Metric.MetricName === metric));
+      const counted = groups.flatMap(([, alarm]) =>
+        (alarm.Properties.Metrics as any[]).filter((query) => query.MetricStat).map((query) => JSON.stringify(query.MetricStat.Metric.Dimensions)),
+      );
+      expect(counted).toHaveLength(routes.length);
+      expect(new Set(counted).size).toBe(routes.length);
+      for (const [, group] of groups) {
+        expect((group.Properties.Metrics as any[]).filter((query) => query.MetricStat).length).toBeLessThanOrEqual(5);
+        expect(group.Properties.AlarmActions).toBeUndefined();
+      }
+      const [, composite] = resources(template, 'AWS::CloudWatch::CompositeAlarm').find(([, c]) => c.Properties.AlarmName === `ChatShyld-${stage}-Function${metric}`)!;
+      for (const [id] of groups) expect(JSON.stringify(composite.Properties.AlarmRule)).toContain(id);
+    }
     expect(JSON.stringify(alarms)).toContain('"MetricName":"OtpSent"');
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     // A customer-managed key CloudWatch may use, for this stage's alarms in this account only.
@@ -209,7 +229,7 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     expect(cloudWatch[0]!.Condition.StringEquals['aws:SourceAccount']).toBe((await shippedStage(stage)).account);
     const sourceArn = JSON.stringify(cloudWatch[0]!.Condition.ArnLike['aws:SourceArn']);
     expect(sourceArn).toContain(`:alarm:ChatShyld-${stage}-*`);
-    for (const [, alarm] of alarms) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^ChatShyld-${stage}-`));
+    for (const [, alarm] of notifying) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^ChatShyld-${stage}-`));
     const email = (await shippedStage(stage)).alarmEmail;
     expect(resources(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties.Endpoint)).toEqual(email ? [email] : []);
   });

@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
 import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, MathExpression, Metric, TreatMissingData, type AlarmProps } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AlarmRule,
+  AlarmState,
+  CompositeAlarm,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+  type AlarmProps,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -39,6 +48,8 @@ export { functionName, stackName } from './names.js';
 export const defaultThrottles = { rateLimit: 50, burstLimit: 100, authRateLimit: 10, authBurstLimit: 20 };
 /** OTP sends in 5 minutes that page someone: a spike is fraud (SMS pumping) or a broken client. */
 export const otpSendSpikeThreshold = 300;
+/** Functions summed by one Errors or Throttles alarm: half of CloudWatch's 10 metrics per alarm. */
+export const functionsPerAlarm = 5;
 
 export class ChatShyldStack extends Stack {
   readonly functions = new Map<string, LambdaFunction>();
@@ -293,15 +304,6 @@ export class ChatShyldStack extends Stack {
     const period = Duration.minutes(5);
     // No data means no traffic, which is not a failure.
     const quietWhenIdle: Partial<AlarmProps> = { treatMissingData: TreatMissingData.NOT_BREACHING };
-    const everyFunction = (metric: 'Errors' | 'Throttles') =>
-      new MathExpression({
-        label: `${metric} of every function`,
-        expression: [...this.functions.keys()].map((id) => `m${id}`).join(' + '),
-        usingMetrics: Object.fromEntries(
-          [...this.functions].map(([id, fn]) => [`m${id}`, fn.metric(metric, { statistic: 'Sum', period })]),
-        ),
-        period,
-      });
     const alarms = [
       new Alarm(this, 'Api5xxAlarm', {
         ...quietWhenIdle,
@@ -311,22 +313,8 @@ export class ChatShyldStack extends Stack {
         threshold: 5,
         evaluationPeriods: 1,
       }),
-      new Alarm(this, 'FunctionErrorsAlarm', {
-        ...quietWhenIdle,
-        alarmName: `${alarmNamePrefix}FunctionErrors`,
-        alarmDescription: 'A function invocation failed.',
-        metric: everyFunction('Errors'),
-        threshold: 1,
-        evaluationPeriods: 1,
-      }),
-      new Alarm(this, 'FunctionThrottlesAlarm', {
-        ...quietWhenIdle,
-        alarmName: `${alarmNamePrefix}FunctionThrottles`,
-        alarmDescription: 'Lambda throttled invocations: concurrency is exhausted.',
-        metric: everyFunction('Throttles'),
-        threshold: 1,
-        evaluationPeriods: 1,
-      }),
+      this.everyFunctionAlarm('Errors', `${alarmNamePrefix}FunctionErrors`, 'A function invocation failed.', quietWhenIdle),
+      this.everyFunctionAlarm('Throttles', `${alarmNamePrefix}FunctionThrottles`, 'Lambda throttled invocations: concurrency is exhausted.', quietWhenIdle),
       new Alarm(this, 'OtpSendSpikeAlarm', {
         ...quietWhenIdle,
         alarmName: `${alarmNamePrefix}OtpSendSpike`,
@@ -343,6 +331,42 @@ export class ChatShyldStack extends Stack {
       }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(action);
+  }
+
+  /**
+   * One alarm over a Lambda metric of every function. A metric-math alarm may use at most 10
+   * metrics, so the functions are summed in groups of `functionsPerAlarm` (alarms without actions),
+   * and a composite alarm that fires when any group does is the one that notifies. A new route adds
+   * to a group, or adds a group; no expression grows past the limit.
+   */
+  private everyFunctionAlarm(metric: 'Errors' | 'Throttles', name: string, description: string, props: Partial<AlarmProps>): CompositeAlarm {
+    const period = Duration.minutes(5);
+    const functions = [...this.functions];
+    const groups: Alarm[] = [];
+    for (let start = 0; start < functions.length; start += functionsPerAlarm) {
+      const group = functions.slice(start, start + functionsPerAlarm);
+      const number = groups.length + 1;
+      groups.push(
+        new Alarm(this, `Function${metric}Alarm${number}`, {
+          ...props,
+          alarmName: `${name}-${number}`,
+          alarmDescription: `${description} (functions ${group.map(([id]) => id).join(', ')})`,
+          metric: new MathExpression({
+            label: `${metric} of ${group.length} functions`,
+            expression: group.map(([id]) => `m${id}`).join(' + '),
+            usingMetrics: Object.fromEntries(group.map(([id, fn]) => [`m${id}`, fn.metric(metric, { statistic: 'Sum', period })])),
+            period,
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+        }),
+      );
+    }
+    return new CompositeAlarm(this, `Function${metric}Alarm`, {
+      compositeAlarmName: name,
+      alarmDescription: description,
+      alarmRule: AlarmRule.anyOf(...groups.map((alarm) => AlarmRule.fromAlarm(alarm, AlarmState.ALARM))),
+    });
   }
 }
 
