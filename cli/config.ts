@@ -6,41 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import type { SettingsOverrides, WindowLimit } from '../service/settings.js';
+import { localStage, type ProjectConfig, type StageConfig } from '../service/stage.js';
 import { configSchema, stageNamePattern } from './config-schema.js';
 import { configError, usageError } from './errors.js';
 
 export const configFileName = 'chatshyld.config.json';
-export const localStage = 'local';
-
-export interface StageConfig {
-  readonly account?: string;
-  readonly region?: string;
-  readonly protected?: boolean;
-  readonly allowTestNumbers?: boolean;
-  readonly limits?: Partial<Record<string, WindowLimit>>;
-  readonly tokens?: {
-    readonly accessTokenTtlSeconds?: number;
-    readonly refreshTokenTtlDays?: number;
-    readonly refreshFamilyTtlDays?: number;
-  };
-  readonly secretsCacheSeconds?: number;
-  readonly kmsKeyId?: string;
-  readonly logRetentionDays?: number;
-  readonly alarmEmail?: string;
-  readonly tracing?: boolean;
-  readonly throttles?: {
-    readonly rateLimit?: number;
-    readonly burstLimit?: number;
-    readonly authRateLimit?: number;
-    readonly authBurstLimit?: number;
-  };
-}
-
-export interface ProjectConfig {
-  readonly project: string;
-  readonly stages: Readonly<Record<string, StageConfig>>;
-}
+// Stage configuration is shared knowledge (service/stage.ts); this module reads and checks the file.
+export { localStage, stageSettings, type ProjectConfig, type StageConfig } from '../service/stage.js';
 
 export interface LoadedConfig {
   readonly path: string;
@@ -150,15 +122,4 @@ export function resolveStage(loaded: LoadedConfig, name: string): ResolvedStage 
     );
   }
   return { name, config };
-}
-
-/** The service settings a stage's config asks for (what its Lambdas get as CHATSHYLD_SETTINGS). */
-export function stageSettings(stage: StageConfig | undefined): SettingsOverrides {
-  if (!stage) return {};
-  return {
-    allowTestNumbers: stage.allowTestNumbers ?? !stage.protected,
-    ...(stage.limits && { limits: stage.limits as SettingsOverrides['limits'] }),
-    ...stage.tokens,
-    ...(stage.secretsCacheSeconds !== undefined && { secretsCacheSeconds: stage.secretsCacheSeconds }),
-  };
 }

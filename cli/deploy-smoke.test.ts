@@ -51,7 +51,9 @@ describe('deploy --smoke', () => {
     for (const mock of [sts, cloudFormation, ssm]) mock.reset();
     deployed.deploys = 0;
     sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111', Arn: 'arn:aws:iam::111111111111:user/ci' });
-    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
+    cloudFormation.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'BootstrapVersion', OutputValue: '28' }] }],
+    });
     const values: Record<string, unknown> = {
       'jwt-secret': { current: newKey(new Date()) },
       'refresh-pepper': { current: newKey(new Date()) },

@@ -23,6 +23,9 @@ const noAws = {
   AWS_PROFILE: undefined,
 };
 
+/** The output a bootstrap stack states its version in (the shape DescribeStacks answers with). */
+const bootstrapVersion = (version: string) => [{ OutputKey: 'BootstrapVersion', OutputValue: version, Description: 'The version of the bootstrap resources that are currently mastered in this stack' }];
+
 async function project(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'chatshyld-lifecycle-cli-'));
   await copyFile(join(repoRoot, 'chatshyld.config.json'), join(root, 'chatshyld.config.json'));
@@ -79,6 +82,41 @@ describe('guards that stop before any AWS call', () => {
   });
 });
 
+describe('synth --out', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await project();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('refuses a folder that is not a cloud assembly, and deletes nothing in it', async () => {
+    const config = await readFile(join(root, 'chatshyld.config.json'), 'utf8');
+    const here = await runCli(['synth', '--stage', 'dev', '--out', '.'], { cwd: root, env: noAws });
+    expect(here.code).toBe(2);
+    expect(here.stderr).toContain('not a cloud assembly');
+    expect(await readFile(join(root, 'chatshyld.config.json'), 'utf8')).toBe(config);
+
+    // A folder that only looks like one (a manifest.json of something else) is refused too.
+    await mkdir(join(root, 'site'), { recursive: true });
+    await writeFile(join(root, 'site', 'manifest.json'), '{"name":"pwa"}');
+    const site = await runCli(['synth', '--stage', 'dev', '--out', 'site'], { cwd: root, env: noAws });
+    expect(site.code).toBe(2);
+    expect(await readFile(join(root, 'site', 'manifest.json'), 'utf8')).toBe('{"name":"pwa"}');
+  });
+
+  it('writes a new folder, and replaces a cloud assembly a previous synth wrote', async () => {
+    const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
+    expect(first.code, first.stderr).toBe(0);
+    await writeFile(join(root, 'cdk.out', 'stale.txt'), 'left by an older synth');
+    const second = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).stackName).toBe('ChatShyld-dev');
+    await expect(readFile(join(root, 'cdk.out', 'stale.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
+  }, 180_000);
+});
+
 describe('deploy preflight (control plane mocked)', () => {
   const sts = mockClient(STSClient);
   const cloudFormation = mockClient(CloudFormationClient);
@@ -98,7 +136,7 @@ describe('deploy preflight (control plane mocked)', () => {
     cloudFormation.reset();
     ssm.reset();
     sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111', Arn: 'arn:aws:iam::111111111111:user/dev' });
-    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('28') }] });
     ssm.on(GetParameterHistoryCommand).rejects(new ParameterNotFound({ message: 'none', $metadata: {} }));
   });
 
@@ -127,6 +165,24 @@ describe('deploy preflight (control plane mocked)', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('not bootstrapped');
     expect(result.stderr).toContain('chatshyld bootstrap --stage dev');
+  });
+
+  it('stops a deploy when the bootstrap stack is older than version 6, or does not say its version', async () => {
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
+      Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('5') }],
+    });
+    const old = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain('bootstrap version 5; the stack needs 6 or later');
+    expect(old.stderr).toContain('chatshyld bootstrap --stage dev');
+    expect(ssm.commandCalls(GetParameterHistoryCommand)).toHaveLength(0);
+
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
+      Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }],
+    });
+    const unknown = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('bootstrap version unknown');
   });
 
   it('refuses credentials of another account: prod cannot be hit by accident', async () => {
@@ -225,7 +281,7 @@ describe('status, logs and doctor (control plane mocked)', () => {
 
   it('doctor shows every check with its fix, exit 1 when one fails, 0 when all pass', async () => {
     sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111', Arn: 'arn:aws:iam::111111111111:user/dev' });
-    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date() }] });
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('28') }] });
     cloudFormation.on(DescribeStacksCommand, { StackName: 'ChatShyld-dev' }).rejects(new Error('Stack with id ChatShyld-dev does not exist'));
     const values: Record<string, unknown> = {
       'jwt-secret': { current: newKey(new Date()) },

@@ -37,7 +37,12 @@ export function lifecycleError(error: unknown): never {
   }
   const aws = describeAwsFailure(error);
   if (aws) throw failureToError(aws);
-  if (['ToolkitError', 'DeploymentError', 'AssemblyError', 'BootstrapError', 'AbortError'].includes(err.name)) {
+  // toolkit-lib names its errors by their code (DeployAborted, …); its symbols say what they are.
+  const toolkitError = typeof error === 'object' && error !== null && Symbol.for('@aws-cdk/toolkit-lib.ToolkitError') in error;
+  if (err.name === 'AuthenticationError' || (toolkitError && Symbol.for('@aws-cdk/toolkit-lib.AuthenticationError') in err)) {
+    throw new CliError('aws_credentials', `AWS refused the credentials: ${err.message}`, 'check them with `aws sts get-caller-identity` (or pass --profile <name>) and try again', 2);
+  }
+  if (toolkitError || ['ToolkitError', 'DeploymentError', 'AssemblyError', 'BootstrapError', 'AbortError'].includes(err.name)) {
     throw new CliError('cdk_failed', err.message, 'run with --verbose for the toolkit\'s own messages', 1);
   }
   throw error;

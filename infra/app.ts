@@ -3,7 +3,7 @@
  * in-process by the CLI through toolkit-lib (`fromAssemblyBuilder`) and by the tests.
  */
 import { App } from 'aws-cdk-lib';
-import type { StageConfig } from '../cli/config.js';
+import type { StageConfig } from '../service/stage.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import { ChatShyldStack, stackName } from './stack.js';
 

@@ -2,14 +2,15 @@
  * Bundles every Lambda entry of the manifest with esbuild, locally (no Docker), in one build:
  * minified ESM for Node 22, source maps, the AWS SDK bundled and tree-shaken. Each route gets a
  * folder `<outdir>/<routeId>/` holding `index.mjs` and its map, which becomes the function's asset.
- * It bundles the compiled `dist/` (what `npm ci` builds), so it works from an installed package too.
+ * In a checkout it bundles the TypeScript sources themselves, so an edit ships without `npm run
+ * build`; an installed package has no sources and bundles its compiled `dist/`, which is what it is.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, version } from 'esbuild';
 import { routes, type RouteId } from '../service/manifest.js';
 
 /** The folder of chatshyld's own package.json: bundles are built from its compiled `dist/`. */
@@ -24,17 +25,34 @@ export function packageRoot(): string {
   }
 }
 
+/** Where the bundles are made from: the TypeScript sources when present, else the compiled `dist/`. */
+export interface BundleSource {
+  readonly kind: 'typescript' | 'compiled';
+  /** The folder holding `service/` and `infra/` (the root itself, or `<root>/dist`). */
+  readonly base: string;
+  /** A source file's name there (`service/lambda/x.ts`, or `service/lambda/x.js` when compiled). */
+  file(path: string): string;
+}
+
+export function bundleSource(root: string): BundleSource {
+  const absolute = resolve(root);
+  if (existsSync(join(absolute, 'service', 'manifest.ts'))) {
+    return { kind: 'typescript', base: absolute, file: (path) => join(absolute, path) };
+  }
+  const base = join(absolute, 'dist');
+  return { kind: 'compiled', base, file: (path) => join(base, path.replace(/\.ts$/, '.js')) };
+}
+
+/** The file swapped in for the SDK's default credential chain. */
+const credentialsShim = (source: BundleSource) => source.file('infra/lambda-credentials.ts');
+
 /** Lambda credentials come from the environment: the bundle gets the env provider alone. */
-const lambdaCredentials = (root: string) => ({
+const lambdaCredentials = (replacement: string) => ({
   name: 'lambda-credentials',
   setup(build: import('esbuild').PluginBuild) {
-    const replacement = join(root, 'dist', 'infra', 'lambda-credentials.js');
     build.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, () => ({ path: replacement }));
   },
 });
-
-/** The compiled entry of a route (`service/lambda/x.ts` → `dist/service/lambda/x.js`). */
-const compiledEntry = (entry: string) => join('dist', entry.replace(/\.ts$/, '.js'));
 
 /** ESM bundles that contain CommonJS (parts of the SDK) need a `require` of their own. */
 const requireBanner =
@@ -46,20 +64,28 @@ export interface BundleResult {
   readonly reused: boolean;
 }
 
-/** A digest of everything the bundles are made from, so an unchanged tree is not bundled again. */
-async function sourceDigest(root: string): Promise<string> {
+/**
+ * A digest of everything that shapes the bundles, so an unchanged input is not bundled again: every
+ * service source, the credentials shim, the entries and how they are named, the build options
+ * (banner included), esbuild's version and the lockfile.
+ */
+async function bundleDigest(root: string, source: BundleSource, entryPoints: readonly { in: string; out: string }[]): Promise<string> {
   const hash = createHash('sha256');
+  const code = source.kind === 'typescript' ? /\.(ts|mts|js|mjs|json)$/ : /\.(js|mjs|json)$/;
   const walk = async (directory: string): Promise<void> => {
     for (const entry of (await readdir(directory, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(directory, entry.name);
       if (entry.isDirectory()) {
         if (!['testing', 'fixtures', 'test'].includes(entry.name)) await walk(path);
-      } else if (entry.name.endsWith('.js')) {
-        hash.update(path).update(await readFile(path));
+      } else if (code.test(entry.name) && !/\.test\.[a-z]+$/.test(entry.name)) {
+        hash.update(relative(source.base, path)).update('\0').update(await readFile(path));
       }
     }
   };
-  await walk(join(root, 'dist', 'service'));
+  await walk(join(source.base, 'service'));
+  hash.update(await readFile(credentialsShim(source)));
+  const { plugins: _plugins, absWorkingDir: _cwd, ...options } = functionBuildOptions(root);
+  hash.update(JSON.stringify({ kind: source.kind, entryPoints: entryPoints.map((entry) => ({ in: relative(source.base, entry.in), out: entry.out })), options, esbuild: version }));
   hash.update(await readFile(join(root, 'package-lock.json')).catch(() => Buffer.alloc(0)));
   return hash.digest('hex');
 }
@@ -67,7 +93,9 @@ async function sourceDigest(root: string): Promise<string> {
 export async function bundleFunctions(root: string, outdir: string): Promise<BundleResult> {
   const absolute = resolve(outdir);
   const digestFile = join(absolute, '.digest');
-  const digest = await sourceDigest(resolve(root));
+  const source = bundleSource(root);
+  const entryPoints = routes.map((route) => ({ in: source.file(route.entry), out: `${route.id}/index` }));
+  const digest = await bundleDigest(resolve(root), source, entryPoints);
   const sizes = async () =>
     Object.fromEntries(
       await Promise.all(routes.map(async (route) => [route.id, (await stat(join(absolute, route.id, 'index.mjs'))).size])),
@@ -83,7 +111,7 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
   await mkdir(absolute, { recursive: true });
   await build({
     ...functionBuildOptions(root),
-    entryPoints: routes.map((route) => ({ in: compiledEntry(route.entry), out: `${route.id}/index` })),
+    entryPoints,
     outdir: absolute,
   });
   await writeFile(digestFile, digest);
@@ -105,7 +133,7 @@ export function functionBuildOptions(root: string): import('esbuild').BuildOptio
     legalComments: 'none',
     mainFields: ['module', 'main'],
     banner: { js: requireBanner },
-    plugins: [lambdaCredentials(resolve(root))],
+    plugins: [lambdaCredentials(credentialsShim(bundleSource(root)))],
     logLevel: 'silent',
   };
 }

@@ -4,8 +4,10 @@
  * (`fromAssemblyBuilder`); the IoHost renders stack activity as progress lines and hands every
  * approval request to the caller's policy.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  AbortError,
   BaseCredentials,
   BootstrapEnvironments,
   StackSelectionStrategy,
@@ -15,6 +17,7 @@ import {
   type IoRequest,
 } from '@aws-cdk/toolkit-lib';
 import { buildStageApp, type StageAppInputs } from './app.js';
+import { LifecycleRefused } from './lifecycle.js';
 import { stackName } from './names.js';
 
 export interface ApprovalRequest {
@@ -50,9 +53,35 @@ export interface CdkEngine {
   bootstrap(account: string, region: string): Promise<void>;
 }
 
+/**
+ * Synth replaces its output folder; that is safe only for a folder that is missing, empty, or a cloud
+ * assembly (the `cdk.out` version marker and `manifest.json` a synth writes). Anything else, `--out .`
+ * included, is refused.
+ */
+export async function assertReplaceableAssembly(directory: string): Promise<void> {
+  const entries: string[] | undefined = await readdir(directory).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (entries?.length === 0) return;
+  const marker = await readFile(join(directory, 'cdk.out'), 'utf8').catch(() => '');
+  if (entries?.includes('manifest.json') && /^\{\s*"version"\s*:/.test(marker)) return;
+  throw new LifecycleRefused(
+    'out_not_assembly',
+    `${directory} is ${entries ? 'not empty and not a cloud assembly' : 'a file'}: synth replaces its output folder, so it will not write there`,
+    'name a new or empty folder, or one a previous synth wrote',
+  );
+}
+
+const declined = () =>
+  new LifecycleRefused('approval_declined', 'the deploy was not approved: nothing was changed', 'review it with `chatshyld diff`, then deploy again');
+
 export class ToolkitEngine implements CdkEngine {
   private readonly toolkit: Toolkit;
   private results: string[] = [];
+  /** Why the last approval was refused; toolkit-lib then aborts the deploy, and this is the answer. */
+  private refusal: Error | undefined;
 
   constructor(
     private readonly events: EngineEvents,
@@ -71,6 +100,7 @@ export class ToolkitEngine implements CdkEngine {
   }
 
   async synth(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, outdir: string): Promise<SynthSummary> {
+    await assertReplaceableAssembly(outdir);
     await rm(outdir, { recursive: true, force: true });
     const source = await this.source(inputs, outdir);
     const assembly = await this.toolkit.synth(source, { stacks: this.selector(inputs.stage) });
@@ -94,12 +124,20 @@ export class ToolkitEngine implements CdkEngine {
   }
 
   async deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: { hotswap: boolean }): Promise<Record<string, string>> {
-    const result = await this.toolkit.deploy(await this.source(inputs), {
-      stacks: this.selector(inputs.stage),
-      deploymentMethod: options.hotswap
-        ? { method: 'hotswap', fallback: { method: 'change-set' } }
-        : { method: 'change-set' },
-    });
+    this.refusal = undefined;
+    let result;
+    try {
+      result = await this.toolkit.deploy(await this.source(inputs), {
+        stacks: this.selector(inputs.stage),
+        deploymentMethod: options.hotswap
+          ? { method: 'hotswap', fallback: { method: 'change-set' } }
+          : { method: 'change-set' },
+      });
+    } catch (error) {
+      // The toolkit's abort after a refused approval becomes the refusal itself (exit 2, with its hint).
+      if (this.refusal && AbortError.isAbortError(error)) throw this.refusal;
+      throw error;
+    }
     return result.stacks.find((stack) => stack.stackName === stackName(inputs.stage))?.outputs ?? {};
   }
 
@@ -142,11 +180,16 @@ export class ToolkitEngine implements CdkEngine {
   private async request<T>(request: IoRequest<unknown, T>): Promise<T> {
     if (request.code === 'CDK_TOOLKIT_I5060') {
       const data = request.data as { permissionChangeType: ApprovalRequest['permissionChangeType'] };
-      const approved = await this.events.approve({
-        permissionChangeType: data.permissionChangeType,
-        question: request.message,
-      });
-      return approved as T;
+      // toolkit-lib deletes the change set it made (and a REVIEW_IN_PROGRESS stack) only when the
+      // answer is `false`; an exception here would leave them behind. So a refusal answers false.
+      try {
+        const approved = await this.events.approve({ permissionChangeType: data.permissionChangeType, question: request.message });
+        if (!approved) this.refusal = declined();
+        return approved as T;
+      } catch (error) {
+        this.refusal = error as Error;
+        return false as T;
+      }
     }
     return request.defaultResponse;
   }

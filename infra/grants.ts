@@ -5,8 +5,9 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { avatarBucket, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
+import { avatarBucket, routeTableActions, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
 
+/** Every action each access level may include; a route gets only those its store calls send. */
 export const tableActions: Record<TableAccess, string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:Query'],
   readwrite: [
@@ -31,17 +32,57 @@ export interface GrantTargets {
   readonly tableArns: Readonly<Record<TableId, string>>;
   readonly bucketArn: string;
   /** A customer-managed KMS key encrypting the stage's parameters, if any. */
-  readonly kmsKeyArn?: string;
+  readonly kmsKey?: StageKeyGrant;
+}
+
+/** The resource (and, for an alias, the condition) that lets a role decrypt with the stage's key. */
+export interface StageKeyGrant {
+  readonly resource: string;
+  readonly conditions?: Record<string, Record<string, string | string[]>>;
+}
+
+const keyIdPattern = /^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const keyArnPattern = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})$/;
+const aliasArnPattern = /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}):(alias\/[A-Za-z0-9/_-]+)$/;
+const aliasPattern = /^alias\/[A-Za-z0-9/_-]+$/;
+
+/**
+ * `kmsKeyId` as IAM can match it. A key id or key ARN names the key. IAM never matches an alias (or
+ * an alias ARN) as a resource, and SSM decrypts by key id, not alias, so an alias is granted on the
+ * account's keys with a `kms:ResourceAliases` condition instead. AWS-managed aliases and anything
+ * else are refused.
+ */
+export function stageKeyGrant(scope: Stack, kmsKeyId: string): StageKeyGrant {
+  const byAlias = (accountKeys: string, alias: string): StageKeyGrant => {
+    if (alias.startsWith('alias/aws/')) {
+      throw new Error(`kmsKeyId ${kmsKeyId} is an AWS-managed key: leave kmsKeyId unset to use aws/ssm`);
+    }
+    return { resource: `${accountKeys}:key/*`, conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [alias] } } };
+  };
+  if (keyIdPattern.test(kmsKeyId)) return { resource: scope.formatArn({ service: 'kms', resource: 'key', resourceName: kmsKeyId }) };
+  if (keyArnPattern.test(kmsKeyId)) return { resource: kmsKeyId };
+  const aliasArn = aliasArnPattern.exec(kmsKeyId);
+  if (aliasArn) return byAlias(aliasArn[1]!, aliasArn[2]!);
+  if (aliasPattern.test(kmsKeyId)) {
+    return byAlias(`arn:${scope.partition}:kms:${scope.region}:${scope.account}`, kmsKeyId);
+  }
+  throw new Error(`kmsKeyId ${kmsKeyId} is not a key id, key ARN, alias/name or alias ARN`);
 }
 
 export function routeStatements(scope: Stack, route: RouteDefinition, targets: GrantTargets): PolicyStatement[] {
   const statements: PolicyStatement[] = [];
+  const calledActions = routeTableActions(route);
   for (const [id, access] of Object.entries(route.access.tables ?? {}) as [TableId, TableAccess][]) {
     const arn = targets.tableArns[id];
+    const actions = (calledActions[id] ?? []).map((action) => `dynamodb:${action}`);
+    if (actions.length === 0) throw new Error(`route ${route.id} is granted ${id} but calls nothing on it`);
+    if (access === 'read' && actions.some((action) => !tableActions.read.includes(action))) {
+      throw new Error(`route ${route.id} reads ${id} only, but its store calls write it`);
+    }
     statements.push(
       new PolicyStatement({
         sid: `${tables[id].logicalName}${access === 'read' ? 'Read' : 'ReadWrite'}`,
-        actions: tableActions[access],
+        actions,
         resources: [arn, ...tables[id].indexes.map((index) => `${arn}/index/${index.name}`)],
       }),
     );
@@ -80,13 +121,13 @@ export function routeStatements(scope: Stack, route: RouteDefinition, targets: G
         ),
       }),
     );
-    if (targets.kmsKeyArn) {
+    if (targets.kmsKey) {
       statements.push(
         new PolicyStatement({
           sid: 'StageSecretsKey',
           actions: ['kms:Decrypt'],
-          resources: [targets.kmsKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `ssm.${scope.region}.amazonaws.com` } },
+          resources: [targets.kmsKey.resource],
+          conditions: { StringEquals: { 'kms:ViaService': `ssm.${scope.region}.amazonaws.com` }, ...targets.kmsKey.conditions },
         }),
       );
     }

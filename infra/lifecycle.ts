@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageConfig } from '../cli/config.js';
+import type { StageConfig } from '../service/stage.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import type { StageAppInputs } from './app.js';
 import type { ApprovalRequest, CdkEngine } from './engine.js';

@@ -30,6 +30,8 @@ export interface Check {
 }
 
 export const bootstrapStackName = 'CDKToolkit';
+/** The synthesized template's CheckBootstrapVersion rule asks for at least this. */
+export const minimumBootstrapVersion = 6;
 /** States in which a stack's resources are in place and usable. */
 export const usableStackStatuses: ReadonlySet<string> = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE']);
 
@@ -73,7 +75,16 @@ export async function checkBootstrap(target: AwsTarget): Promise<Check> {
     if (!usableStackStatuses.has(status)) {
       return { name, ok: false, detail: `${bootstrapStackName} in ${target.region} is ${status}`, fix };
     }
-    return { name, ok: true, detail: `${bootstrapStackName} ${status} in ${target.account}/${target.region}` };
+    const version = Number(Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === 'BootstrapVersion')?.OutputValue);
+    if (!Number.isInteger(version) || version < minimumBootstrapVersion) {
+      return {
+        name,
+        ok: false,
+        detail: `${bootstrapStackName} in ${target.account}/${target.region} is bootstrap version ${Number.isNaN(version) ? 'unknown' : version}; the stack needs ${minimumBootstrapVersion} or later`,
+        fix,
+      };
+    }
+    return { name, ok: true, detail: `${bootstrapStackName} ${status}, version ${version}, in ${target.account}/${target.region}` };
   } catch (error) {
     if (/does not exist/.test((error as Error).message)) {
       return { name, ok: false, detail: `account ${target.account} is not bootstrapped in ${target.region}`, fix };

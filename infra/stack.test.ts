@@ -4,7 +4,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routes, secretParameterName, tables, type RouteDefinition } from '../service/manifest.js';
+import { routeTableActions, routes, secretParameterName, tables, type RouteDefinition } from '../service/manifest.js';
 import { shippedStage, synthStage } from './testing/synth.js';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string };
@@ -85,9 +85,13 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
           expect(statement, `${route.id} must not reach ${definition.logicalName}`).toBeUndefined();
           continue;
         }
-        const actions = [statement!.Action].flat();
-        expect(actions.includes('dynamodb:PutItem'), `${route.id} ${definition.logicalName}`).toBe(access === 'readwrite');
-        expect(actions).toContain('dynamodb:GetItem');
+        const actions = [statement!.Action].flat() as string[];
+        // Exactly the actions its store calls send (the entry tests hold the calls to the list).
+        expect(actions.sort(), `${route.id} ${definition.logicalName}`).toEqual(
+          (routeTableActions(route)[definition.id] ?? []).map((action) => `dynamodb:${action}`).sort(),
+        );
+        const writes = actions.filter((action) => !['dynamodb:GetItem', 'dynamodb:Query'].includes(action));
+        expect(writes.length > 0, `${route.id} ${definition.logicalName}`).toBe(access === 'readwrite');
         for (const index of definition.indexes) expect(JSON.stringify(statement!.Resource)).toContain(`/index/${index.name}`);
       }
       // Bucket: object actions only under avatar/, listing only with the avatar/ prefix.
@@ -141,7 +145,8 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     const authRoutes = routes.filter((route) => route.path.startsWith('/auth/')).map((route) => `${route.method} ${route.path}`);
     expect(Object.keys(apiStage.Properties.RouteSettings).sort()).toEqual(authRoutes.sort());
     for (const settings of Object.values(apiStage.Properties.RouteSettings) as Record<string, number>[]) {
-      expect(settings).toEqual({ ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit });
+      // Route settings do not inherit the stage defaults: detailed metrics are set on each.
+      expect(settings).toEqual({ ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit, DetailedMetricsEnabled: true });
       expect(settings.ThrottlingRateLimit).toBeLessThan(throttles.rateLimit!);
     }
     expect(apiStage.Properties.AccessLogSettings.DestinationArn).toBeDefined();
@@ -152,12 +157,23 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     const tablesFound = resources(template, 'AWS::DynamoDB::Table');
     expect(tablesFound).toHaveLength(3);
     for (const [, table] of tablesFound) {
-      expect(table.DeletionPolicy).toBe(isProtected ? 'Retain' : 'Delete');
+      // RetainExceptOnCreate: kept on update and delete, yet a failed first deploy rolls back cleanly.
+      expect(table.DeletionPolicy).toBe(isProtected ? 'RetainExceptOnCreate' : 'Delete');
       expect(Boolean(table.Properties.DeletionProtectionEnabled)).toBe(isProtected);
       expect(Boolean(table.Properties.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled)).toBe(isProtected);
       expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
     }
     expect(stack.terminationProtection).toBe(isProtected);
+  });
+
+  it('keeps every stateful resource of a protected stage except when its first deploy fails', async () => {
+    const isProtected = Boolean((await shippedStage(stage)).protected);
+    const stateful = ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::Logs::LogGroup', 'AWS::KMS::Key'].flatMap((type) => resources(template, type));
+    expect(stateful.length).toBeGreaterThan(routes.length + 4);
+    for (const [id, resource] of stateful) {
+      expect(resource.DeletionPolicy, id).toBe(isProtected ? 'RetainExceptOnCreate' : 'Delete');
+      expect((resource as { UpdateReplacePolicy?: string }).UpdateReplacePolicy, id).toBe(isProtected ? 'Retain' : 'Delete');
+    }
   });
 
   it('declares the tables from the shared definitions: keys, index, TTL', () => {
@@ -173,12 +189,47 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
   });
 
   it('alarms on 5xx, function errors, throttles and OTP-send spikes, to an encrypted topic', async () => {
+    // Four alarms notify: 5xx and OTP spikes, and composites over the grouped function alarms.
+    const notifying = [...resources(template, 'AWS::CloudWatch::Alarm'), ...resources(template, 'AWS::CloudWatch::CompositeAlarm')].filter(
+      ([, alarm]) => alarm.Properties.AlarmActions,
+    );
     const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(4);
+    expect(notifying).toHaveLength(4);
     const topicId = logicalIdOf('AWS::SNS::Topic', () => true)!;
-    for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    for (const [, alarm] of notifying) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    // Every function's Errors and Throttles are summed in exactly one group, each well under
+    // CloudWatch's 10 metrics per alarm, and each group is in its composite's rule.
+    for (const metric of ['Errors', 'Throttles']) {
+      const groups = alarms.filter(([, alarm]) => (alarm.Properties.Metrics ?? []).some((query: any) => query.MetricStat?.Metric.MetricName === metric));
+      const counted = groups.flatMap(([, alarm]) =>
+        (alarm.Properties.Metrics as any[]).filter((query) => query.MetricStat).map((query) => JSON.stringify(query.MetricStat.Metric.Dimensions)),
+      );
+      expect(counted).toHaveLength(routes.length);
+      expect(new Set(counted).size).toBe(routes.length);
+      for (const [, group] of groups) {
+        expect((group.Properties.Metrics as any[]).filter((query) => query.MetricStat).length).toBeLessThanOrEqual(5);
+        expect(group.Properties.AlarmActions).toBeUndefined();
+      }
+      const [, composite] = resources(template, 'AWS::CloudWatch::CompositeAlarm').find(([, c]) => c.Properties.AlarmName === `ChatShyld-${stage}-Function${metric}`)!;
+      for (const [id] of groups) expect(JSON.stringify(composite.Properties.AlarmRule)).toContain(id);
+    }
     expect(JSON.stringify(alarms)).toContain('"MetricName":"OtpSent"');
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    // A customer-managed key CloudWatch may use, for this stage's alarms in this account only.
+    const [, topic] = resources(template, 'AWS::SNS::Topic')[0]!;
+    const keyId = topic.Properties.KmsMasterKeyId['Fn::GetAtt']?.[0] ?? topic.Properties.KmsMasterKeyId.Ref;
+    const key = template.toJSON().Resources[keyId];
+    expect(key?.Type).toBe('AWS::KMS::Key');
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    const cloudWatch = (key.Properties.KeyPolicy.Statement as Record<string, any>[]).filter(
+      (statement) => statement.Principal?.Service === 'cloudwatch.amazonaws.com',
+    );
+    expect(cloudWatch).toHaveLength(1);
+    expect([cloudWatch[0]!.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(cloudWatch[0]!.Condition.StringEquals['aws:SourceAccount']).toBe((await shippedStage(stage)).account);
+    const sourceArn = JSON.stringify(cloudWatch[0]!.Condition.ArnLike['aws:SourceArn']);
+    expect(sourceArn).toContain(`:alarm:ChatShyld-${stage}-*`);
+    for (const [, alarm] of notifying) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^ChatShyld-${stage}-`));
     const email = (await shippedStage(stage)).alarmEmail;
     expect(resources(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties.Endpoint)).toEqual(email ? [email] : []);
   });
@@ -189,6 +240,48 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
       expect.arrayContaining(['ApiUrl', 'AvatarsBucketName', 'UsersTableName', 'RefreshTokensTableName', 'RateLimitsTableName']),
     );
   });
+});
+
+describe('a KMS key for the stage secrets, in each form kmsKeyId accepts', () => {
+  const keyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+  const keyStatement = async (kmsKeyId: string) => {
+    const stageConfig = { ...(await shippedStage('dev')), kmsKeyId };
+    const template = Template.fromStack((await synthStage('dev', { stageConfig })).stack);
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Record<string, any>[],
+    );
+    const found = statements.filter((statement) => statement.Sid === 'StageSecretsKey');
+    // Every function that reads a secret, and only those.
+    expect(found).toHaveLength(routes.filter((route) => route.access.secrets?.length).length);
+    return found[0]!;
+  };
+  const viaSsm = { 'kms:ViaService': 'ssm.eu-west-1.amazonaws.com' };
+
+  it.each([
+    ['a key id', keyId],
+    ['a key ARN', `arn:aws:kms:eu-west-1:111111111111:key/${keyId}`],
+  ])('%s: grants Decrypt on that key', async (_, kmsKeyId) => {
+    const statement = await keyStatement(kmsKeyId);
+    expect(JSON.stringify(statement.Resource)).toContain(`key/${keyId}`);
+    expect(statement.Condition).toEqual({ StringEquals: viaSsm });
+  }, 120_000);
+
+  it.each([
+    ['an alias', 'alias/chatshyld-dev', 'alias/chatshyld-dev'],
+    ['an alias ARN', 'arn:aws:kms:eu-west-1:111111111111:alias/chatshyld-dev', 'alias/chatshyld-dev'],
+  ])('%s: grants on the account keys that carry the alias, never on the alias ARN', async (_, kmsKeyId, alias) => {
+    const statement = await keyStatement(kmsKeyId);
+    const resource = JSON.stringify(statement.Resource);
+    expect(resource).toContain(':key/*');
+    expect(resource).not.toContain('alias');
+    expect(resource).toContain('111111111111');
+    expect(statement.Condition).toEqual({ StringEquals: viaSsm, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [alias] } });
+  }, 120_000);
+
+  it.each(['alias/aws/ssm', 'my-key', `arn:aws:kms:eu-west-1:111111111111:${keyId}`])('refuses %s', async (kmsKeyId) => {
+    const stageConfig = { ...(await shippedStage('dev')), kmsKeyId };
+    await expect(synthStage('dev', { stageConfig })).rejects.toThrow(/kmsKeyId/);
+  }, 120_000);
 });
 
 describe('cdk-nag AwsSolutions', () => {

@@ -4,24 +4,33 @@
  * data (RETAIN, deletion protection, PITR) and cannot be deleted by accident (termination protection).
  */
 import { join } from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
 import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, MathExpression, Metric, TreatMissingData, type AlarmProps } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AlarmRule,
+  AlarmState,
+  CompositeAlarm,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+  type AlarmProps,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../cli/config.js';
+import type { StageConfig } from '../service/stage.js';
 import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
-import { routeStatements } from './grants.js';
+import { routeStatements, stageKeyGrant, type StageKeyGrant } from './grants.js';
 import { functionLogGroup, functionName, stackName } from './names.js';
 
 export interface ChatShyldStackProps extends StackProps {
@@ -39,6 +48,8 @@ export { functionName, stackName } from './names.js';
 export const defaultThrottles = { rateLimit: 50, burstLimit: 100, authRateLimit: 10, authBurstLimit: 20 };
 /** OTP sends in 5 minutes that page someone: a spike is fraud (SMS pumping) or a broken client. */
 export const otpSendSpikeThreshold = 300;
+/** Functions summed by one Errors or Throttles alarm: half of CloudWatch's 10 metrics per alarm. */
+export const functionsPerAlarm = 5;
 
 export class ChatShyldStack extends Stack {
   readonly functions = new Map<string, LambdaFunction>();
@@ -47,7 +58,10 @@ export class ChatShyldStack extends Stack {
     super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
     const { stage, stageConfig } = props;
     const retained = Boolean(stageConfig.protected);
-    const removalPolicy = retained ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    // RetainExceptOnCreate: a protected stage keeps its data on update and delete, but a failed
+    // first deploy rolls back cleanly; plain RETAIN would leave named resources behind, and the
+    // next deploy would fail with "already exists".
+    const removalPolicy = retained ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY;
     Tags.of(this).add('chatshyld:stage', stage);
 
     const tableResources = {} as Record<TableId, ITable>;
@@ -107,11 +121,7 @@ export class ChatShyldStack extends Stack {
       tableNames: Object.fromEntries(Object.entries(tableResources).map(([id, table]) => [id, table.tableName])) as Record<TableId, string>,
       bucketName: bucket.bucketName,
     };
-    const kmsKeyArn = stageConfig.kmsKeyId
-      ? stageConfig.kmsKeyId.startsWith('arn:')
-        ? stageConfig.kmsKeyId
-        : this.formatArn({ service: 'kms', resource: 'key', resourceName: stageConfig.kmsKeyId })
-      : undefined;
+    const kmsKey = stageConfig.kmsKeyId ? stageKeyGrant(this, stageConfig.kmsKeyId) : undefined;
 
     const api = new HttpApi(this, 'Api', {
       apiName: stackName(stage),
@@ -127,7 +137,7 @@ export class ChatShyldStack extends Stack {
     const routeKeys: string[] = [];
     const routeResources: Construct[] = [];
     for (const route of routes) {
-      const fn = this.routeFunction(route, { ...props, retention, names, kmsKeyArn, tableResources, bucketArn: bucket.bucketArn, bucketLogicalId });
+      const fn = this.routeFunction(route, { ...props, retention, removalPolicy, names, kmsKey, tableResources, bucketArn: bucket.bucketArn, bucketLogicalId });
       const [created] = api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
@@ -157,7 +167,11 @@ export class ChatShyldStack extends Stack {
       routeSettings: Object.fromEntries(
         routeKeys
           .filter((key) => key.split(' ')[1]!.startsWith('/auth/'))
-          .map((key) => [key, { ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit }]),
+          // A route's settings replace the defaults whole: detailed metrics must be named again.
+          .map((key) => [
+            key,
+            { ThrottlingRateLimit: throttles.authRateLimit, ThrottlingBurstLimit: throttles.authBurstLimit, DetailedMetricsEnabled: true },
+          ]),
       ),
       accessLogSettings: {
         destinationArn: accessLogs.logGroupArn,
@@ -173,7 +187,7 @@ export class ChatShyldStack extends Stack {
     });
     for (const resource of routeResources) apiStage.node.addDependency(resource);
 
-    this.alarms(stage, stageConfig, api);
+    this.alarms(stage, stageConfig, api, removalPolicy);
 
     new CfnOutput(this, 'ApiUrl', { value: api.apiEndpoint, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'AvatarsBucketName', { value: bucket.bucketName });
@@ -186,8 +200,9 @@ export class ChatShyldStack extends Stack {
     route: RouteDefinition,
     inputs: ChatShyldStackProps & {
       retention: RetentionDays;
+      removalPolicy: RemovalPolicy;
       names: Parameters<typeof routeEnvironment>[1];
-      kmsKeyArn: string | undefined;
+      kmsKey: StageKeyGrant | undefined;
       tableResources: Record<TableId, ITable>;
       bucketArn: string;
       bucketLogicalId: string;
@@ -197,7 +212,7 @@ export class ChatShyldStack extends Stack {
     const logGroup = new LogGroup(this, `${route.id}Logs`, {
       logGroupName: functionLogGroup(inputs.stage, route),
       retention: inputs.retention,
-      removalPolicy: inputs.stageConfig.protected ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy: inputs.removalPolicy,
     });
     // A role of its own with no managed policy: only its log group and its manifest grants.
     const role = new Role(this, `${route.id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
@@ -215,7 +230,7 @@ export class ChatShyldStack extends Stack {
       stage: inputs.stage,
       tableArns,
       bucketArn: inputs.bucketArn,
-      ...(inputs.kmsKeyArn && { kmsKeyArn: inputs.kmsKeyArn }),
+      ...(inputs.kmsKey && { kmsKey: inputs.kmsKey }),
     })) {
       role.addToPolicy(statement);
     }
@@ -255,50 +270,54 @@ export class ChatShyldStack extends Stack {
     return fn;
   }
 
-  private alarms(stage: string, stageConfig: StageConfig, api: HttpApi): void {
+  private alarms(stage: string, stageConfig: StageConfig, api: HttpApi, removalPolicy: RemovalPolicy): void {
+    // Alarm names are fixed, so the key policy can name exactly this stage's alarms.
+    const alarmNamePrefix = `${stackName(stage)}-`;
+    // CloudWatch cannot use the AWS-managed alias/aws/sns key: alarm actions on a topic encrypted
+    // with it fail. A key of our own lets cloudwatch.amazonaws.com use it for this stage's alarms only.
+    const key = new Key(this, 'AlarmTopicKey', {
+      description: `ChatShyld ${stage}: encrypts the alarm topic`,
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': this.account },
+          ArnLike: {
+            'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${alarmNamePrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          },
+        },
+      }),
+    );
     const topic = new Topic(this, 'AlarmTopic', {
       displayName: `ChatShyld ${stage} alarms`,
       enforceSSL: true,
-      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: key,
     });
     if (stageConfig.alarmEmail) topic.addSubscription(new EmailSubscription(stageConfig.alarmEmail));
     const action = new SnsAction(topic);
     const period = Duration.minutes(5);
     // No data means no traffic, which is not a failure.
     const quietWhenIdle: Partial<AlarmProps> = { treatMissingData: TreatMissingData.NOT_BREACHING };
-    const everyFunction = (metric: 'Errors' | 'Throttles') =>
-      new MathExpression({
-        label: `${metric} of every function`,
-        expression: [...this.functions.keys()].map((id) => `m${id}`).join(' + '),
-        usingMetrics: Object.fromEntries(
-          [...this.functions].map(([id, fn]) => [`m${id}`, fn.metric(metric, { statistic: 'Sum', period })]),
-        ),
-        period,
-      });
     const alarms = [
       new Alarm(this, 'Api5xxAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}Api5xx`,
         alarmDescription: 'The API answered 5xx: a handler failed or a dependency is down.',
         metric: api.metricServerError({ period, statistic: 'Sum' }),
         threshold: 5,
         evaluationPeriods: 1,
       }),
-      new Alarm(this, 'FunctionErrorsAlarm', {
-        ...quietWhenIdle,
-        alarmDescription: 'A function invocation failed.',
-        metric: everyFunction('Errors'),
-        threshold: 1,
-        evaluationPeriods: 1,
-      }),
-      new Alarm(this, 'FunctionThrottlesAlarm', {
-        ...quietWhenIdle,
-        alarmDescription: 'Lambda throttled invocations: concurrency is exhausted.',
-        metric: everyFunction('Throttles'),
-        threshold: 1,
-        evaluationPeriods: 1,
-      }),
+      this.everyFunctionAlarm('Errors', `${alarmNamePrefix}FunctionErrors`, 'A function invocation failed.', quietWhenIdle),
+      this.everyFunctionAlarm('Throttles', `${alarmNamePrefix}FunctionThrottles`, 'Lambda throttled invocations: concurrency is exhausted.', quietWhenIdle),
       new Alarm(this, 'OtpSendSpikeAlarm', {
         ...quietWhenIdle,
+        alarmName: `${alarmNamePrefix}OtpSendSpike`,
         alarmDescription: 'Unusually many OTP sends: SMS pumping fraud, or a client stuck in a loop.',
         metric: new Metric({
           namespace: 'ChatShyld',
@@ -312,6 +331,42 @@ export class ChatShyldStack extends Stack {
       }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(action);
+  }
+
+  /**
+   * One alarm over a Lambda metric of every function. A metric-math alarm may use at most 10
+   * metrics, so the functions are summed in groups of `functionsPerAlarm` (alarms without actions),
+   * and a composite alarm that fires when any group does is the one that notifies. A new route adds
+   * to a group, or adds a group; no expression grows past the limit.
+   */
+  private everyFunctionAlarm(metric: 'Errors' | 'Throttles', name: string, description: string, props: Partial<AlarmProps>): CompositeAlarm {
+    const period = Duration.minutes(5);
+    const functions = [...this.functions];
+    const groups: Alarm[] = [];
+    for (let start = 0; start < functions.length; start += functionsPerAlarm) {
+      const group = functions.slice(start, start + functionsPerAlarm);
+      const number = groups.length + 1;
+      groups.push(
+        new Alarm(this, `Function${metric}Alarm${number}`, {
+          ...props,
+          alarmName: `${name}-${number}`,
+          alarmDescription: `${description} (functions ${group.map(([id]) => id).join(', ')})`,
+          metric: new MathExpression({
+            label: `${metric} of ${group.length} functions`,
+            expression: group.map(([id]) => `m${id}`).join(' + '),
+            usingMetrics: Object.fromEntries(group.map(([id, fn]) => [`m${id}`, fn.metric(metric, { statistic: 'Sum', period })])),
+            period,
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+        }),
+      );
+    }
+    return new CompositeAlarm(this, `Function${metric}Alarm`, {
+      compositeAlarmName: name,
+      alarmDescription: description,
+      alarmRule: AlarmRule.anyOf(...groups.map((alarm) => AlarmRule.fromAlarm(alarm, AlarmState.ALARM))),
+    });
   }
 }
 

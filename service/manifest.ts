@@ -121,8 +121,66 @@ export type RouteId =
   | 'presignAvatar'
   | 'deleteMe';
 
+export type DynamoAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
+
+/**
+ * The DynamoDB actions each store method sends (service/adapters/dynamodb), and on which table. A
+ * route's table grants are the union over the methods its use cases call (`RouteAccess.calls`); the
+ * entry tests record every command a route sends and hold it to this.
+ */
+export const storeCalls = {
+  rateLimiter: { table: 'rateLimits', hit: ['UpdateItem', 'PutItem'], forget: ['DeleteItem'] },
+  otpChallenges: {
+    table: 'rateLimits',
+    open: ['PutItem'],
+    get: ['GetItem'],
+    recordFailure: ['UpdateItem'],
+    consume: ['DeleteItem'],
+    forget: ['DeleteItem'],
+  },
+  userStore: {
+    table: 'users',
+    get: ['GetItem'],
+    phoneOwner: ['GetItem'],
+    setStatus: ['UpdateItem'],
+    claimPhone: ['PutItem', 'GetItem'],
+    createUser: ['PutItem'],
+    replaceUser: ['PutItem'],
+    releasePhone: ['DeleteItem'],
+    deleteUser: ['DeleteItem'],
+  },
+  refreshTokenStore: {
+    table: 'refreshTokens',
+    putToken: ['PutItem'],
+    getToken: ['GetItem'],
+    putDerivedToken: ['PutItem'],
+    deleteFamily: ['DeleteItem'],
+    deleteToken: ['DeleteItem'],
+    createFamily: ['PutItem'],
+    getFamily: ['GetItem'],
+    advanceHead: ['UpdateItem'],
+    revokeFamily: ['UpdateItem'],
+    deleteAllForUser: ['Query', 'BatchWriteItem'],
+  },
+} as const satisfies Record<string, { table: TableId } & Record<string, TableId | readonly DynamoAction[]>>;
+
+type StoreCall = { [S in keyof typeof storeCalls]: `${S}.${Exclude<keyof (typeof storeCalls)[S], 'table'> & string}` }[keyof typeof storeCalls];
+
+/** The DynamoDB actions a route needs on each table: what its store calls send, nothing more. */
+export function routeTableActions(route: RouteDefinition): Partial<Record<TableId, DynamoAction[]>> {
+  const actions: Partial<Record<TableId, Set<DynamoAction>>> = {};
+  for (const call of route.access.calls ?? []) {
+    const [store, method] = call.split('.') as [keyof typeof storeCalls, string];
+    const definition = storeCalls[store] as unknown as { table: TableId } & Record<string, readonly DynamoAction[]>;
+    for (const action of definition[method]!) (actions[definition.table] ??= new Set()).add(action);
+  }
+  return Object.fromEntries(Object.entries(actions).map(([table, set]) => [table, [...set].sort()]));
+}
+
 export interface RouteAccess {
   readonly tables?: Partial<Record<TableId, TableAccess>>;
+  /** The store methods its use cases call; they decide its table actions (`routeTableActions`). */
+  readonly calls?: readonly StoreCall[];
   readonly bucket?: readonly BucketAccess[];
   readonly secrets?: readonly SecretName[];
 }
@@ -159,7 +217,11 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/send-otp.ts',
     auth: false,
     body: true,
-    access: { tables: { rateLimits: 'readwrite' }, secrets: ['twilio', 'test-numbers'] },
+    access: {
+      tables: { rateLimits: 'readwrite' },
+      calls: ['rateLimiter.hit', 'otpChallenges.open'],
+      secrets: ['twilio', 'test-numbers'],
+    },
   },
   {
     id: 'verifyOtp',
@@ -170,6 +232,17 @@ export const routes: readonly RouteDefinition[] = [
     body: true,
     access: {
       tables: { rateLimits: 'readwrite', users: 'readwrite', refreshTokens: 'readwrite' },
+      calls: [
+        'rateLimiter.hit',
+        'otpChallenges.get',
+        'otpChallenges.recordFailure',
+        'otpChallenges.consume',
+        'userStore.claimPhone',
+        'userStore.get',
+        'userStore.createUser',
+        'refreshTokenStore.putToken',
+        'refreshTokenStore.createFamily',
+      ],
       // read: the user in the answer carries a presigned URL of their photo.
       bucket: ['read'],
       secrets: ['twilio', 'test-numbers', jwt, pepper],
@@ -182,8 +255,22 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/refresh.ts',
     auth: false,
     body: true,
-    // users read: a refresh refuses a deleted or blocked account.
-    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite', users: 'read' }, secrets: [jwt, pepper] },
+    access: {
+      // users: a refresh refuses a deleted or blocked account.
+      tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite', users: 'read' },
+      calls: [
+        'rateLimiter.hit',
+        'userStore.get',
+        'refreshTokenStore.putDerivedToken',
+        'refreshTokenStore.getToken',
+        'refreshTokenStore.getFamily',
+        'refreshTokenStore.revokeFamily',
+        'refreshTokenStore.putToken',
+        'refreshTokenStore.advanceHead',
+        'refreshTokenStore.deleteToken',
+      ],
+      secrets: [jwt, pepper],
+    },
   },
   {
     id: 'logout',
@@ -192,7 +279,11 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/logout.ts',
     auth: false,
     body: true,
-    access: { tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite' }, secrets: [pepper] },
+    access: {
+      tables: { rateLimits: 'readwrite', refreshTokens: 'readwrite' },
+      calls: ['rateLimiter.hit', 'refreshTokenStore.getToken', 'refreshTokenStore.revokeFamily'],
+      secrets: [pepper],
+    },
   },
   {
     id: 'getMe',
@@ -201,7 +292,7 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/get-me.ts',
     auth: true,
     body: false,
-    access: { tables: { users: 'read' }, bucket: ['read'], secrets: [jwt] },
+    access: { tables: { users: 'read' }, calls: ['userStore.get'], bucket: ['read'], secrets: [jwt] },
   },
   {
     id: 'patchMe',
@@ -210,7 +301,7 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/patch-me.ts',
     auth: true,
     body: true,
-    access: { tables: { users: 'readwrite' }, bucket: ['read', 'delete'], secrets: [jwt] },
+    access: { tables: { users: 'readwrite' }, calls: ['userStore.get', 'userStore.replaceUser'], bucket: ['read', 'delete'], secrets: [jwt] },
   },
   {
     id: 'presignAvatar',
@@ -219,7 +310,12 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/presign-avatar.ts',
     auth: true,
     body: true,
-    access: { tables: { users: 'read', rateLimits: 'readwrite' }, bucket: ['put'], secrets: [jwt] },
+    access: {
+      tables: { users: 'read', rateLimits: 'readwrite' },
+      calls: ['userStore.get', 'rateLimiter.hit'],
+      bucket: ['put'],
+      secrets: [jwt],
+    },
   },
   {
     id: 'deleteMe',
@@ -230,6 +326,14 @@ export const routes: readonly RouteDefinition[] = [
     body: false,
     access: {
       tables: { users: 'readwrite', refreshTokens: 'readwrite', rateLimits: 'readwrite' },
+      calls: [
+        'userStore.setStatus',
+        'refreshTokenStore.deleteAllForUser',
+        'rateLimiter.forget',
+        'otpChallenges.forget',
+        'userStore.releasePhone',
+        'userStore.deleteUser',
+      ],
       bucket: ['list', 'delete'],
       secrets: [jwt],
     },

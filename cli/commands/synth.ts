@@ -9,16 +9,20 @@ import { deployableStage, lifecycleError } from '../stage-target.js';
 export async function synth(options: { out: string }, context: CommandContext): Promise<number> {
   const { out, streams } = context;
   const target = await deployableStage(context);
+  const outdir = resolve(streams.cwd, options.out);
   const started = performance.now();
   const { bundleFunctions, packageRoot } = await import('../../infra/bundle.js');
   const { join } = await import('node:path');
   let summary;
   let sizes;
   try {
+    // Synth replaces --out: refused before the slow part when that would delete anything else.
+    const { assertReplaceableAssembly } = await import('../../infra/engine.js');
+    await assertReplaceableAssembly(outdir);
     const bundle = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
     sizes = bundle.sizes;
     const engine = await cliEngine(context, target);
-    summary = await engine.synth(appInputs(target, bundle.outdir), resolve(streams.cwd, options.out));
+    summary = await engine.synth(appInputs(target, bundle.outdir), outdir);
   } catch (error) {
     lifecycleError(error);
   }

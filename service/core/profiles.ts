@@ -127,7 +127,9 @@ export class Profiles {
     try {
       await this.avatars.delete(key);
     } catch (error) {
-      // The profile is already right; a stray object is only storage, and the lifecycle rule may catch it.
+      // The profile is already right; the stray object is only storage. No lifecycle rule removes it
+      // (the bucket's rule aborts incomplete multipart uploads, which presigned POSTs never make);
+      // it goes when the account is deleted. docs/aws-fidelity.md describes the cleanup still owed.
       this.log.warn('could not delete a replaced photo', { key, reason: (error as Error).message });
     }
   }

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { pathToFileURL } from 'node:url';
@@ -5,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initialSecrets } from '../local/secrets-file.js';
 import { startEmulators, type Emulators } from '../local/emulators.js';
 import { apiGatewayEvent } from '../local/events.js';
-import { avatarBucket, routeEnvironment, routes, secretParameterName, secrets, tables, type RouteDefinition } from '../manifest.js';
+import {
+  avatarBucket,
+  routeEnvironment,
+  routeTableActions,
+  routes,
+  secretParameterName,
+  secrets,
+  tables,
+  type RouteDefinition,
+  type RouteId,
+} from '../manifest.js';
 
 const loadEntry = (entry: string) => import(/* @vite-ignore */ pathToFileURL(entry).href);
 
@@ -61,8 +72,25 @@ describe('Lambda entries', () => {
     for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   };
 
+  /** Every DynamoDB command each route sent, as `route table action`. */
+  const sent = new Set<string>();
+  let current: RouteId | undefined;
+  const send = DynamoDBClient.prototype.send;
+  beforeAll(() => {
+    vi.spyOn(DynamoDBClient.prototype, 'send').mockImplementation(function (this: DynamoDBClient, command: any, ...rest: any[]) {
+      const input = command.input as { TableName?: string; RequestItems?: Record<string, unknown> };
+      const names = input.TableName ? [input.TableName] : Object.keys(input.RequestItems ?? {});
+      for (const name of names) {
+        const table = Object.entries(emulators.tableNames).find(([, candidate]) => candidate === name)?.[0];
+        sent.add(`${current} ${table} ${command.constructor.name.replace(/Command$/, '')}`);
+      }
+      return (send as any).call(this, command, ...rest);
+    });
+  });
+
   const invoke = async (file: string, body?: unknown, token?: string) => {
     const route = routes.find((candidate) => candidate.entry === `service/lambda/${file}.ts`)!;
+    current = route.id;
     useRouteEnvironment(route);
     const { handler } = (await loadEntry(route.entry)) as typeof import('./health.js');
     const result = await handler(
@@ -108,6 +136,13 @@ describe('Lambda entries', () => {
     // The issuer names the stage.
     const claims = JSON.parse(Buffer.from(login.body.token.split('.')[1], 'base64url').toString());
     expect(claims.iss).toBe('chatshyld/dev');
+    // Every DynamoDB action a route sent is one its grants were derived from.
+    expect(sent.size).toBeGreaterThan(10);
+    for (const entry of sent) {
+      const [routeId, table, action] = entry.split(' ') as [RouteId, keyof typeof tables, string];
+      const route = routes.find((candidate) => candidate.id === routeId)!;
+      expect(routeTableActions(route)[table] ?? [], entry).toContain(action);
+    }
     // Each secret was read once and then served from Powertools' cache.
     const reads = ssm.commandCalls(GetParameterCommand).map((call) => call.args[0].input.Name);
     expect(new Set(reads).size).toBe(reads.length);

@@ -45,7 +45,9 @@ export function lambdaEntry(
   };
   const services = once(() => {
     const stage = requireEnv('CHATSHYLD_STAGE');
-    powertools.addDimension('stage', stage);
+    // A default dimension: Powertools clears those added with addDimension at every flush, which
+    // would leave every invocation after the first without the stage the alarms filter on.
+    powertools.setDefaultDimensions({ stage });
     return servicesOf({
       stage,
       version: process.env.CHATSHYLD_VERSION ?? 'unknown',

@@ -1,6 +1,7 @@
 import { DynamoOtpChallengeStore, DynamoRateLimiter } from '../adapters/dynamodb/rate-limits.js';
 import { DynamoRefreshTokenStore } from '../adapters/dynamodb/refresh-tokens.js';
 import { DynamoUserStore } from '../adapters/dynamodb/users.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { S3AvatarStore } from '../adapters/s3/avatars.js';
 import { S3AvatarUploadSigner } from '../adapters/s3/upload-signer.js';
 import { FileSecretSource } from '../adapters/secrets/file.js';
@@ -19,11 +20,14 @@ export interface LocalAdapterOptions {
   readonly metrics: Metrics;
   readonly stage?: string;
   readonly version?: string;
+  /** The S3 client the avatar adapters use (the sandbox passes one per route, through its S3 front). */
+  readonly s3?: S3Client;
 }
 
 /** The adapters of a deployed stage, pointed at the emulators and the local secrets file. */
 export function localAdapters(options: LocalAdapterOptions): Adapters {
   const { emulators, clock, settings } = options;
+  const s3 = options.s3 ?? emulators.s3;
   return {
     stage: options.stage ?? 'local',
     version: options.version ?? 'local',
@@ -37,9 +41,9 @@ export function localAdapters(options: LocalAdapterOptions): Adapters {
     rateLimiter: () => new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, clock),
     otpChallenges: () => new DynamoOtpChallengeStore(emulators.dynamo, emulators.tableNames.rateLimits),
     otpSender: () => options.otpSender,
-    avatarStore: () => new S3AvatarStore(emulators.s3, emulators.bucket),
+    avatarStore: () => new S3AvatarStore(s3, emulators.bucket),
     // s3rver is path-style on loopback: the S3 client's presigner signs for it.
-    avatarUrlSigner: () => new S3AvatarStore(emulators.s3, emulators.bucket),
-    avatarUploadSigner: () => new S3AvatarUploadSigner(emulators.s3, emulators.bucket),
+    avatarUrlSigner: () => new S3AvatarStore(s3, emulators.bucket),
+    avatarUploadSigner: () => new S3AvatarUploadSigner(s3, emulators.bucket),
   };
 }

@@ -15,7 +15,8 @@ import { routeHandlers, type Services } from '../http/routes.js';
 import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
 import { resolveSettings, type SettingsOverrides } from '../settings.js';
 import { localAdapters } from './adapters.js';
-import { startEmulators, type Emulators } from './emulators.js';
+import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from './emulators.js';
+import { routeS3Client, startS3Front } from './s3-front.js';
 import { apiGatewayEvent } from './events.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
@@ -52,6 +53,8 @@ export interface Sandbox {
   readonly port: number;
   readonly outbox: SandboxOtpSender;
   readonly emulators: Emulators;
+  /** The S3 front the functions reach S3 through (s3rver itself is `emulators.s3Endpoint`). */
+  readonly s3Endpoint: string;
   readonly secretsPath: string;
   close(): Promise<void>;
 }
@@ -108,11 +111,20 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   });
   const log = options.log ?? silentLog;
   const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
-  const services = composeServices(
-    localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics }),
-  );
+  // S3 as each function sees it: through a front that holds every route to its manifest grants.
+  const s3Front = await startS3Front({
+    target: emulators.s3Endpoint,
+    secrets: { [emulatorCredentials.accessKeyId]: emulatorCredentials.secretAccessKey },
+    clock,
+  });
   const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
+  const routeClients: { destroy(): void }[] = [];
   for (const route of routes) {
+    const s3 = routeS3Client(s3Front.endpoint, route.id, emulatorCredentials, emulatorRegion);
+    routeClients.push(s3);
+    const services = composeServices(
+      localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3 }),
+    );
     const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
     handlers.set(`${route.method} ${route.path}`, {
       route,
@@ -144,6 +156,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
       server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
     });
   } catch (error) {
+    await s3Front.close();
     await emulators.close();
     throw error;
   }
@@ -155,11 +168,14 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     port,
     outbox,
     emulators,
+    s3Endpoint: s3Front.endpoint,
     secretsPath,
     close: () =>
       (closing ??= (async () => {
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
+        for (const client of routeClients) client.destroy();
+        await s3Front.close();
         await emulators.close();
         await lock?.release();
       })()),

@@ -11,7 +11,7 @@ import {
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
 
-import { functionPrefix } from '../../infra/names.js';
+import { functionPrefix } from '../stage.js';
 
 export async function restartStageFunctions(
   client: LambdaClient,

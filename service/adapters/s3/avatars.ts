@@ -21,9 +21,11 @@ export class S3AvatarStore implements AvatarStore, AvatarUrlSigner {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { contentType: head.ContentType, size: head.ContentLength ?? 0 };
     } catch (error) {
-      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-        return undefined;
-      }
+      // A function without s3:ListBucket (patchMe) gets 403 for a missing key: S3 will not tell it
+      // whether the key exists. HEAD has no body to tell that from a missing s3:GetObject grant;
+      // the template test holds every reader to its grant.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || status === 403) return undefined;
       throw error;
     }
   }

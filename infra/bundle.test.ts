@@ -1,0 +1,67 @@
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildStageApp } from './app.js';
+import { bundleFunctions } from './bundle.js';
+import { repoRoot, shippedStage } from './testing/synth.js';
+
+/**
+ * A copy of the sources (no `dist/`, as in a checkout where `npm run build` was forgotten), so the
+ * test can edit one without touching the tree other tests read.
+ */
+async function sourceCopy(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'chatshyld-bundle-src-'));
+  await cp(join(repoRoot, 'service'), join(root, 'service'), { recursive: true });
+  await mkdir(join(root, 'infra'));
+  await cp(join(repoRoot, 'infra', 'lambda-credentials.ts'), join(root, 'infra', 'lambda-credentials.ts'));
+  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(repoRoot, file), join(root, file));
+  await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
+  return root;
+}
+
+describe('function bundles', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await sourceCopy();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const healthAsset = async (bundleDir: string) => {
+    const { stack } = buildStageApp({
+      stage: 'dev',
+      stageConfig: await shippedStage('dev'),
+      settings: {},
+      version: 'test',
+      bundleDir,
+      outdir: await mkdtemp(join(tmpdir(), 'chatshyld-cdk-out-')),
+    });
+    const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function', {
+      Properties: { FunctionName: 'ChatShyld-dev-health' },
+    });
+    return JSON.stringify(Object.values(functions)[0]!.Properties.Code);
+  };
+
+  it('are made from the TypeScript sources: an edit changes the asset with no build step', async () => {
+    const out = join(root, '.chatshyld', 'bundles');
+    const first = await bundleFunctions(root, out);
+    expect(first.reused).toBe(false);
+    const before = await healthAsset(first.outdir);
+    // Unchanged sources: the bundles are reused, and the asset stays the same.
+    const again = await bundleFunctions(root, out);
+    expect(again.reused).toBe(true);
+    expect(await healthAsset(again.outdir)).toBe(before);
+
+    const routesFile = join(root, 'service', 'http', 'routes.ts');
+    const source = await readFile(routesFile, 'utf8');
+    expect(source).toContain('ok({ ok: true, stage, version })');
+    await writeFile(routesFile, source.replace('ok({ ok: true, stage, version })', 'ok({ ok: true, stage, version, edited: true })'));
+    const edited = await bundleFunctions(root, out);
+    expect(edited.reused).toBe(false);
+    expect(await readFile(join(edited.outdir, 'health', 'index.mjs'), 'utf8')).toContain('edited');
+    expect(await healthAsset(edited.outdir)).not.toBe(before);
+  }, 120_000);
+});

@@ -1,0 +1,151 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { avatarBucket } from '../manifest.js';
+import { startSandbox, type Sandbox } from './sandbox.js';
+import { emulatorCredentials, emulatorRegion } from './emulators.js';
+import { routeS3Client } from './s3-front.js';
+
+const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+
+/** The S3 error code and message of an XML error body. */
+async function s3Error(response: Response): Promise<{ status: number; code?: string; message?: string }> {
+  const text = await response.text();
+  return { status: response.status, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1], message: /<Message>([^<]+)<\/Message>/.exec(text)?.[1] };
+}
+
+interface Presigned {
+  readonly url: string;
+  readonly fields: Record<string, string>;
+  readonly key: string;
+  readonly expiresIn: number;
+}
+
+/** Uploads as a client would: the form's fields, then the file last. */
+function upload(presign: Presigned, bytes: Buffer, type: string, change: (form: FormData) => void = () => {}) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(presign.fields)) form.append(name, value);
+  change(form);
+  form.append('file', new Blob([bytes], { type }), 'avatar');
+  return fetch(presign.url, { method: 'POST', body: form });
+}
+
+describe('the sandbox S3 front refuses what S3 refuses', () => {
+  let stateDir: string;
+  let sandbox: Sandbox;
+  let now = Date.now();
+  let token: string;
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${sandbox.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const presign = async (contentType = 'image/png') => (await api('POST', '/profile/avatar/presign', { contentType })).body as Presigned;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-s3-front-'));
+    const codes: string[] = [];
+    sandbox = await startSandbox({ stateDir, clock: { now: () => now }, onOtp: (message) => codes.push(message.code) });
+    const post = (path: string, body: unknown) =>
+      fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await post('/auth/send-otp', { phone: '+14155550188' });
+    token = ((await (await post('/auth/verify-otp', { phone: '+14155550188', code: codes[0] })).json()) as { token: string }).token;
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('answers 403, not 404, for a missing key to a route with no s3:ListBucket, and PATCH says not uploaded', async () => {
+    const { key } = await presign();
+    const patchMe = routeS3Client(sandbox.s3Endpoint, 'patchMe', emulatorCredentials, emulatorRegion);
+    const deleteMe = routeS3Client(sandbox.s3Endpoint, 'deleteMe', emulatorCredentials, emulatorRegion);
+    try {
+      await expect(patchMe.send(new HeadObjectCommand({ Bucket: sandbox.emulators.bucket, Key: key }))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
+      // deleteMe holds s3:ListBucket (but not s3:GetObject): its read is refused for the grant, not the key.
+      await expect(deleteMe.send(new HeadObjectCommand({ Bucket: sandbox.emulators.bucket, Key: key }))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
+      // A route may not write where its manifest grants nothing.
+      await expect(
+        patchMe.send(new PutObjectCommand({ Bucket: sandbox.emulators.bucket, Key: key, Body: png, ContentType: 'image/png' })),
+      ).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      patchMe.destroy();
+      deleteMe.destroy();
+    }
+    const attached = await api('PATCH', '/profile/me', { photoKey: key });
+    expect(attached).toMatchObject({ status: 400, body: { error: { code: 'photo_not_uploaded' } } });
+  });
+
+  it('accepts an upload that keeps the policy, and serves it through a presigned GET', async () => {
+    const upload1 = await presign();
+    expect((await upload(upload1, png, 'image/png')).status).toBe(204);
+    const me = await api('PATCH', '/profile/me', { photoKey: upload1.key });
+    expect(me.status).toBe(200);
+    const photo = await fetch(me.body.photoUrl);
+    expect(photo.status).toBe(200);
+    expect(Buffer.from(await photo.arrayBuffer())).toEqual(png);
+  });
+
+  it('refuses an upload over content-length-range with EntityTooLarge, and an empty one with EntityTooSmall', async () => {
+    const grant = await presign();
+    expect(await s3Error(await upload(grant, Buffer.alloc(avatarBucket.maxBytes + 1, 1), 'image/png'))).toMatchObject({
+      status: 400,
+      code: 'EntityTooLarge',
+    });
+    expect(await s3Error(await upload(grant, Buffer.alloc(0), 'image/png'))).toMatchObject({ status: 400, code: 'EntityTooSmall' });
+  });
+
+  it('refuses another key, another Content-Type, and a field the policy does not name', async () => {
+    const grant = await presign();
+    const otherKey = await upload(grant, png, 'image/png', (form) => form.set('key', grant.key.replace(/\.png$/, '-2.png')));
+    expect(await s3Error(otherKey)).toMatchObject({ status: 403, code: 'AccessDenied', message: expect.stringContaining('$key') });
+    const otherType = await upload(grant, png, 'text/html', (form) => form.set('Content-Type', 'text/html'));
+    expect(await s3Error(otherType)).toMatchObject({ status: 403, code: 'AccessDenied', message: expect.stringContaining('$Content-Type') });
+    const extra = await upload(grant, png, 'image/png', (form) => form.append('acl', 'public-read'));
+    expect(await s3Error(extra)).toMatchObject({ status: 403, code: 'AccessDenied', message: expect.stringContaining('Extra input fields: acl') });
+  });
+
+  it('refuses a policy that was changed after signing, with SignatureDoesNotMatch', async () => {
+    const grant = await presign();
+    const policy = JSON.parse(Buffer.from(grant.fields.Policy!, 'base64').toString('utf8'));
+    policy.conditions = policy.conditions.map((condition: unknown) =>
+      Array.isArray(condition) && condition[0] === 'content-length-range' ? ['content-length-range', 1, 1e9] : condition,
+    );
+    const forged = await upload(grant, png, 'image/png', (form) => form.set('Policy', Buffer.from(JSON.stringify(policy)).toString('base64')));
+    expect(await s3Error(forged)).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
+  });
+
+  it('refuses a presigned GET whose signature was changed, or whose key was swapped', async () => {
+    const grant = await presign();
+    await upload(grant, png, 'image/png');
+    const { photoUrl } = (await api('PATCH', '/profile/me', { photoKey: grant.key })).body as { photoUrl: string };
+    const tampered = new URL(photoUrl);
+    const signature = tampered.searchParams.get('X-Amz-Signature')!;
+    tampered.searchParams.set('X-Amz-Signature', `${signature[0] === 'a' ? 'b' : 'a'}${signature.slice(1)}`);
+    expect(await s3Error(await fetch(tampered))).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
+    const swapped = new URL(photoUrl);
+    swapped.pathname = swapped.pathname.replace(/[^/]+$/, 'someone-else.png');
+    expect(await s3Error(await fetch(swapped))).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
+  });
+
+  it('refuses an expired presigned POST and an expired presigned GET', async () => {
+    const grant = await presign();
+    await upload(grant, png, 'image/png');
+    const { photoUrl } = (await api('PATCH', '/profile/me', { photoKey: grant.key })).body as { photoUrl: string };
+    const late = await presign();
+    const getExpires = Number(new URL(photoUrl).searchParams.get('X-Amz-Expires'));
+    now += (Math.max(getExpires, late.expiresIn) + 5) * 1000;
+    expect(await s3Error(await upload(late, png, 'image/png'))).toMatchObject({ status: 403, code: 'AccessDenied', message: 'Invalid according to Policy: Policy expired.' });
+    expect(await s3Error(await fetch(photoUrl))).toMatchObject({ status: 403, code: 'AccessDenied', message: 'Request has expired' });
+  });
+});

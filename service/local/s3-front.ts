@@ -1,0 +1,313 @@
+/**
+ * An S3 front for the sandbox: a proxy on 127.0.0.1 in front of s3rver that refuses what S3 refuses
+ * and s3rver lets through.
+ *
+ * - Grants. Each route's S3 client carries a session token naming its route (as a Lambda's role
+ *   session names its role); the front allows only what that route's manifest grants, under
+ *   `avatar/`. Without `s3:ListBucket`, S3 answers a read of a missing key with 403, not 404: so
+ *   does the front. A request with no route token (the test harness) is the bucket owner.
+ * - Presigned GETs: the SigV4 query signature and `X-Amz-Expires`, against the sandbox clock.
+ * - Presigned POSTs: the policy's signature and expiration, every condition (exact key, bucket,
+ *   Content-Type, `content-length-range`), and no form field the policy does not cover.
+ *
+ * Refusals carry S3's own XML error codes. s3rver still stores and serves what passes.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Clock } from '../core/ports.js';
+import { avatarBucket, routes, type BucketAccess, type RouteId } from '../manifest.js';
+
+/** The session token a route's sandbox credentials carry; the front reads the route from it. */
+export const sandboxSessionToken = (routeId: RouteId) => `chatshyld-sandbox-route/${routeId}`;
+const routeOfToken = (token: string | undefined): RouteId | undefined => {
+  const id = token?.startsWith('chatshyld-sandbox-route/') ? token.slice('chatshyld-sandbox-route/'.length) : undefined;
+  return routes.find((route) => route.id === id)?.id;
+};
+
+export interface S3FrontOptions {
+  /** s3rver's endpoint. */
+  readonly target: string;
+  /** Access key id → secret, for verifying presigned requests. */
+  readonly secrets: Readonly<Record<string, string>>;
+  readonly clock: Clock;
+  /** The largest request body the front reads (a POST upload with its form). */
+  readonly maxBodyBytes?: number;
+}
+
+export interface S3Front {
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+class S3Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const accessDenied = (message = 'Access Denied') => new S3Refusal(403, 'AccessDenied', message);
+const signatureMismatch = () =>
+  new S3Refusal(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+
+export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
+  const maxBodyBytes = options.maxBodyBytes ?? avatarBucket.maxBytes * 2 + 64 * 1024;
+  const server = createServer((request, response) => {
+    handle(request, response, options, maxBodyBytes).catch((error: unknown) => {
+      if (error instanceof S3Refusal) return writeError(response, error, request.method === 'HEAD');
+      if (!response.headersSent) writeError(response, new S3Refusal(500, 'InternalError', String(error)), request.method === 'HEAD');
+      else response.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, options: S3FrontOptions, maxBodyBytes: number): Promise<void> {
+  const method = request.method ?? 'GET';
+  const [rawPath = '/', rawQuery = ''] = (request.url ?? '/').split(/\?(.*)/s);
+  const query = new URLSearchParams(rawQuery);
+  const [, , ...keyParts] = rawPath.split('/');
+  const key = keyParts.map((part) => decodeURIComponent(part)).join('/');
+  const body = await readBody(request, maxBodyBytes);
+
+  let principal: RouteId | undefined;
+  let action: BucketAccess | undefined;
+  if (query.has('X-Amz-Signature')) {
+    verifyPresignedQuery(method, rawPath, query, request, options);
+    principal = routeOfToken(query.get('X-Amz-Security-Token') ?? undefined);
+  } else if (method === 'POST' && !key && /^multipart\/form-data/i.test(request.headers['content-type'] ?? '')) {
+    const form = await verifyPostPolicy(body, request.headers['content-type']!, rawPath.split('/')[1] ?? '', options);
+    principal = routeOfToken(form.get('x-amz-security-token'));
+    action = 'put';
+    const formKey = form.get('key') ?? '';
+    authorize(principal, action, formKey);
+  } else {
+    principal = routeOfToken(headerValue(request, 'x-amz-security-token'));
+  }
+
+  if (!action) {
+    action = actionOf(method, key, query);
+    if (action === 'list') {
+      if (principal && !(query.get('prefix') ?? '').startsWith(avatarBucket.keyPrefix)) throw accessDenied();
+      authorize(principal, action, avatarBucket.keyPrefix);
+    } else if (action && !key) {
+      // DeleteObjects: S3 checks s3:DeleteObject on each key it names.
+      for (const [, named] of body.toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)) authorize(principal, action, unescapeXml(named!));
+    } else if (action) {
+      authorize(principal, action, key);
+    }
+  }
+  const upstream = await forward(options.target, request, method, body);
+  const grants = principal ? grantsOf(principal) : undefined;
+  // Without s3:ListBucket, S3 will not say whether a key exists: a missing key is 403 too.
+  if (upstream.status === 404 && key && (method === 'GET' || method === 'HEAD') && grants && !grants.includes('list')) {
+    upstream.message.resume();
+    throw accessDenied();
+  }
+  response.writeHead(upstream.status, upstream.message.headers);
+  upstream.message.pipe(response);
+}
+
+function grantsOf(route: RouteId): readonly BucketAccess[] {
+  return routes.find((candidate) => candidate.id === route)?.access.bucket ?? [];
+}
+
+function authorize(principal: RouteId | undefined, action: BucketAccess, key: string): void {
+  if (!principal) return;
+  if (!grantsOf(principal).includes(action) || !key.startsWith(avatarBucket.keyPrefix)) throw accessDenied();
+}
+
+/** The manifest's bucket access a request needs, or undefined for bucket-level calls we do not police. */
+function actionOf(method: string, key: string, query: URLSearchParams): BucketAccess | undefined {
+  if (!key) {
+    if (method === 'GET' && (query.get('list-type') === '2' || query.has('prefix'))) return 'list';
+    if (method === 'POST' && query.has('delete')) return 'delete';
+    return undefined;
+  }
+  if (method === 'GET' || method === 'HEAD') return 'read';
+  if (method === 'PUT' || method === 'POST') return 'put';
+  if (method === 'DELETE') return 'delete';
+  return undefined;
+}
+
+function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function readBody(request: IncomingMessage, cap: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) throw new S3Refusal(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function forward(target: string, request: IncomingMessage, method: string, body: Buffer): Promise<{ status: number; message: IncomingMessage }> {
+  const url = new URL(request.url ?? '/', target);
+  return new Promise((resolve, reject) => {
+    const upstream = httpRequest(
+      url,
+      { method, headers: { ...request.headers, host: url.host, 'content-length': String(body.length) } },
+      (message) => resolve({ status: message.statusCode ?? 502, message }),
+    );
+    upstream.once('error', reject);
+    upstream.end(body);
+  });
+}
+
+function writeError(response: ServerResponse, refusal: S3Refusal, head: boolean): void {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${refusal.code}</Code><Message>${escapeXml(refusal.message)}</Message><RequestId>sandbox</RequestId></Error>`;
+  response.writeHead(refusal.status, { 'content-type': 'application/xml' });
+  response.end(head ? undefined : xml);
+}
+
+const unescapeXml = (text: string) =>
+  text.replace(/&(lt|gt|amp|quot|apos|#\d+);/g, (entity, name: string) =>
+    ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[name] ?? String.fromCharCode(Number(name.slice(1))),
+  );
+const escapeXml = (text: string) => text.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** RFC 3986 escaping, as SigV4 canonicalizes query strings. */
+const escape = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+
+/** The SigV4 signing key of a credential scope `date/region/service/aws4_request`. */
+function signingKey(secret: string, scope: string): Buffer {
+  const [date = '', region = '', service = ''] = scope.split('/');
+  return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
+}
+
+function sameSignature(expected: string, given: string): boolean {
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** `20261127T235500Z` → epoch ms. */
+function amzDate(value: string | null): number {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value ?? '');
+  if (!match) return Number.NaN;
+  const [, y, mo, d, h, mi, s] = match.map(Number);
+  return Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+}
+
+/** A presigned (query-string) SigV4 request: in date, and signed with a key we know. */
+function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
+  const credential = query.get('X-Amz-Credential') ?? '';
+  const [accessKeyId = '', ...scopeParts] = credential.split('/');
+  const scope = scopeParts.join('/');
+  const signedAt = amzDate(query.get('X-Amz-Date'));
+  const expires = Number(query.get('X-Amz-Expires'));
+  if (query.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || Number.isNaN(signedAt) || !Number.isInteger(expires) || scopeParts.length !== 4) {
+    throw new S3Refusal(400, 'AuthorizationQueryParametersError', 'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.');
+  }
+  if (options.clock.now() > signedAt + expires * 1000) throw accessDenied('Request has expired');
+  const secret = options.secrets[accessKeyId];
+  if (secret === undefined) {
+    throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  }
+  const signedHeaders = (query.get('X-Amz-SignedHeaders') ?? '').split(';');
+  const canonicalQuery = [...query]
+    .filter(([name]) => name !== 'X-Amz-Signature')
+    .map(([name, value]) => `${escape(name)}=${escape(value)}`)
+    .sort()
+    .join('&');
+  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  const expected = hmac(signingKey(secret, scope), stringToSign).toString('hex');
+  if (!sameSignature(expected, query.get('X-Amz-Signature') ?? '')) throw signatureMismatch();
+}
+
+type PolicyCondition = Record<string, string> | [string, string | number, string | number];
+
+/** A presigned POST: its policy signed with a key we know, unexpired, and every condition met. */
+async function verifyPostPolicy(body: Buffer, contentType: string, bucket: string, options: S3FrontOptions): Promise<Map<string, string>> {
+  let parsed: FormData;
+  try {
+    parsed = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+  } catch {
+    throw new S3Refusal(400, 'MalformedPOSTRequest', 'The body of your POST request is not well-formed multipart/form-data.');
+  }
+  // S3 reads form field names case-insensitively.
+  const fields = new Map<string, string>();
+  let file: Blob | undefined;
+  for (const [name, value] of parsed) {
+    if (name.toLowerCase() === 'file') file = value as Blob;
+    else fields.set(name.toLowerCase(), String(value));
+  }
+  if (!file) throw new S3Refusal(400, 'InvalidArgument', 'POST requires exactly one file upload per request.');
+  const policyText = fields.get('policy');
+  const credential = fields.get('x-amz-credential') ?? '';
+  const [accessKeyId = '', ...scopeParts] = credential.split('/');
+  if (!policyText || fields.get('x-amz-algorithm') !== 'AWS4-HMAC-SHA256' || scopeParts.length !== 4) {
+    throw accessDenied('Invalid according to Policy: the policy and its signature fields are required');
+  }
+  const secret = options.secrets[accessKeyId];
+  if (secret === undefined) throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const expected = hmac(signingKey(secret, scopeParts.join('/')), policyText).toString('hex');
+  if (!sameSignature(expected, fields.get('x-amz-signature') ?? '')) throw signatureMismatch();
+
+  const policy = JSON.parse(Buffer.from(policyText, 'base64').toString('utf8')) as { expiration: string; conditions: PolicyCondition[] };
+  if (!(Date.parse(policy.expiration) > options.clock.now())) throw accessDenied('Invalid according to Policy: Policy expired.');
+
+  const valueOf = (name: string) => (name === 'bucket' ? bucket : fields.get(name));
+  const covered = new Set<string>();
+  // S3 names a failed condition in its array form: ["eq", "$key", "…"].
+  const failed = (condition: unknown[]) =>
+    accessDenied(`Invalid according to Policy: Policy Condition failed: [${condition.map((part) => JSON.stringify(part)).join(', ')}]`);
+  for (const condition of policy.conditions) {
+    if (!Array.isArray(condition)) {
+      for (const [name, value] of Object.entries(condition)) {
+        covered.add(name.toLowerCase());
+        if (valueOf(name.toLowerCase()) !== value) throw failed(['eq', `$${name}`, value]);
+      }
+      continue;
+    }
+    const [operator, subject, operand] = condition;
+    if (operator === 'content-length-range') {
+      if (file.size < Number(subject)) throw new S3Refusal(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size');
+      if (file.size > Number(operand)) throw new S3Refusal(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+      continue;
+    }
+    const name = String(subject).replace(/^\$/, '').toLowerCase();
+    covered.add(name);
+    const value = valueOf(name) ?? '';
+    if (operator === 'eq' && value !== operand) throw failed(condition);
+    if (operator === 'starts-with' && !value.startsWith(String(operand))) throw failed(condition);
+    if (operator !== 'eq' && operator !== 'starts-with') throw failed(condition);
+  }
+  const exempt = new Set(['policy', 'x-amz-signature', 'file']);
+  const extra = [...fields.keys()].filter((name) => !covered.has(name) && !exempt.has(name) && !name.startsWith('x-ignore-'));
+  if (extra.length > 0) throw accessDenied(`Invalid according to Policy: Extra input fields: ${extra.join(', ')}`);
+  return fields;
+}
+
+/** An S3 client for one route of the sandbox: through the front, with that route's session token. */
+export function routeS3Client(endpoint: string, routeId: RouteId, credentials: { accessKeyId: string; secretAccessKey: string }, region: string): S3Client {
+  return new S3Client({
+    region,
+    endpoint,
+    forcePathStyle: true,
+    credentials: { ...credentials, sessionToken: sandboxSessionToken(routeId) },
+  });
+}
