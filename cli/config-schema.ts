@@ -62,8 +62,10 @@ export const configSchema = {
           properties: {
             sendOtpPhoneCooldown: windowLimit,
             sendOtpPhoneHourly: windowLimit,
+            sendOtpPhoneIp: windowLimit,
             sendOtpIp: windowLimit,
             verifyOtpFailures: windowLimit,
+            verifyOtpPhoneIp: windowLimit,
             verifyOtpIp: windowLimit,
             refreshIp: windowLimit,
           },

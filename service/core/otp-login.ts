@@ -3,7 +3,7 @@ import type { ServiceSettings } from '../settings.js';
 import { invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
-import { enforceLimit } from './rate-limits.js';
+import { enforceLimit, phoneFromSource } from './rate-limits.js';
 import type { SessionTokens, Sessions } from './sessions.js';
 import type { TestNumberDirectory } from './test-numbers.js';
 import type { Users } from './users.js';
@@ -14,9 +14,14 @@ export interface LoginResult extends SessionTokens {
 }
 
 /**
- * Sending a one-time code: the per-IP limit, then (unless it is a test number) the per-phone
- * cooldown and hourly limit, then the provider, then a challenge: the single-use record that a code
- * is pending for this phone, which also counts wrong codes. A new code resets that count.
+ * Sending a one-time code:
+ * 1. the per-IP limit and, unless it is a test number, the per-phone-per-source limit (together);
+ * 2. the per-phone cooldown, then the per-phone ceiling: counted only for a source within its own
+ *    budget, so no single source can use up the phone's (docs/api.md, "Who can keep you from
+ *    signing in");
+ * 3. the provider, then a challenge: the single-use record that a code is pending for this phone,
+ *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
+ *    whose count holds for the whole attempt window (their code never changes).
  */
 export class SendOtp {
   constructor(
@@ -32,29 +37,40 @@ export class SendOtp {
 
   async send(phone: string, sourceIp: string): Promise<void> {
     const { limits } = this.settings;
-    await enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp);
-    const testNumber = await this.testNumbers.find(phone);
-    if (!testNumber) {
+    const [testNumber] = await Promise.all([
+      this.testNumbers.find(phone),
+      enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
+    ]);
+    const challenge = {
+      phone,
+      id: randomUUID(),
+      via: testNumber ? ('test-number' as const) : ('provider' as const),
+      expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
+    };
+    if (testNumber) {
+      const now = this.clock.now();
+      await this.challenges.openKeepingAttempts(challenge, now + limits.verifyOtpFailures.windowSeconds * 1000, now);
+    } else {
+      await enforceLimit(this.limiter, 'send-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.sendOtpPhoneIp);
       await enforceLimit(this.limiter, 'send-otp-phone-cooldown', phone, limits.sendOtpPhoneCooldown);
       await enforceLimit(this.limiter, 'send-otp-phone-hourly', phone, limits.sendOtpPhoneHourly);
       await this.sender.send(phone);
+      await this.challenges.open(challenge);
     }
-    await this.challenges.open({
-      phone,
-      id: randomUUID(),
-      via: testNumber ? 'test-number' : 'provider',
-      failures: 0,
-      expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
-    });
     this.metrics.count('OtpSent');
     this.log.info('otp sent', { phone: maskPhone(phone), testNumber: Boolean(testNumber) });
   }
 }
 
 /**
- * Signing in with a code. Needs an open challenge with fewer than the allowed wrong codes; the right
- * code consumes it (once, even under concurrency) and starts a session, creating the user on first
- * login. Wrong, expired and unknown all answer with one 401 body.
+ * Signing in with a code:
+ * 1. the per-IP and per-phone-per-source attempt limits (together);
+ * 2. one attempt counted on the challenge in a single conditional write, before any code is
+ *    checked, so whatever the concurrency at most `verifyOtpFailures.limit` codes are ever checked
+ *    against one challenge (and reach the provider);
+ * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
+ *    session, creating the user on first login.
+ * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
   constructor(
@@ -71,21 +87,24 @@ export class VerifyOtp {
   ) {}
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
-    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, this.settings.limits.verifyOtpIp);
-    const challenge = await this.challenges.get(phone);
-    if (!challenge || challenge.expiresAt <= this.clock.now()) throw invalidCode();
-    const allowedFailures = this.settings.limits.verifyOtpFailures.limit;
-    if (challenge.failures >= allowedFailures) {
+    const { limits } = this.settings;
+    await Promise.all([
+      enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
+      enforceLimit(this.limiter, 'verify-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.verifyOtpPhoneIp),
+    ]);
+    const attempt = await this.challenges.attempt(phone, limits.verifyOtpFailures.limit, this.clock.now());
+    if (attempt.outcome === 'none') throw invalidCode();
+    if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');
     }
+    const { challenge } = attempt;
 
     const approved =
       challenge.via === 'test-number'
         ? await this.matchesTestNumber(phone, code)
         : (await this.sender.check(phone, code)) === 'approved';
     if (!approved) {
-      const failures = await this.challenges.recordFailure(phone, challenge.id);
-      this.log.info('otp rejected', { phone: maskPhone(phone), failures });
+      this.log.info('otp rejected', { phone: maskPhone(phone), attempts: challenge.attempts });
       throw invalidCode();
     }
     // Two requests with the right code may both get here; only one consumes the challenge.

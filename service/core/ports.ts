@@ -99,22 +99,38 @@ export interface RateLimiter {
   forget(keys: readonly string[]): Promise<void>;
 }
 
-/** A pending OTP for one phone: single use, with its count of wrong codes. */
+/** A pending OTP for one phone: single use, with its count of verify attempts. */
 export interface OtpChallenge {
   readonly phone: string;
   readonly id: string;
   readonly via: 'provider' | 'test-number';
-  readonly failures: number;
+  /** Verify attempts made against it, each counted before its code was checked. */
+  readonly attempts: number;
   /** Epoch ms. */
   readonly expiresAt: number;
 }
 
+/** What counting one attempt found: an open challenge (now counting it), none, or one used up. */
+export type ChallengeAttempt =
+  | { readonly outcome: 'counted'; readonly challenge: OtpChallenge }
+  | { readonly outcome: 'none' }
+  | { readonly outcome: 'exhausted' };
+
 export interface OtpChallengeStore {
-  /** Opens a challenge, replacing any pending one (and so resetting its failures). */
-  open(challenge: OtpChallenge): Promise<void>;
+  /** Opens a challenge, replacing any pending one (and so starting its attempts from zero). */
+  open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void>;
+  /**
+   * Opens a challenge that inherits the attempts of the pending one while the attempt window that
+   * started at `windowEndsAt - window` is still open (test numbers: a new send must not reset them).
+   */
+  openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void>;
   get(phone: string): Promise<OtpChallenge | undefined>;
-  /** Counts one wrong code; returns the new count. */
-  recordFailure(phone: string, challengeId: string): Promise<number>;
+  /**
+   * Counts one attempt in a single conditional write, unless the challenge is missing, expired or
+   * already has `limit` attempts: the count is taken before any code is checked, so concurrent
+   * callers can never check more than `limit` codes against one challenge.
+   */
+  attempt(phone: string, limit: number, now: number): Promise<ChallengeAttempt>;
   /** Deletes the challenge if it is still `challengeId`; returns whether this call consumed it. */
   consume(phone: string, challengeId: string): Promise<boolean>;
   forget(phone: string): Promise<void>;

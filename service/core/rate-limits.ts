@@ -6,6 +6,8 @@ export type RateLimitPolicy =
   | 'send-otp-ip'
   | 'send-otp-phone-cooldown'
   | 'send-otp-phone-hourly'
+  | 'send-otp-phone-ip'
+  | 'verify-otp-phone-ip'
   | 'verify-otp-ip'
   | 'refresh-ip';
 
@@ -14,7 +16,15 @@ export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
   return `${policy}#${subject}`;
 }
 
-/** The counters that name a phone number, forgotten when its account is deleted. */
+/** The subject of a per-phone-per-source counter. */
+export function phoneFromSource(phone: string, sourceIp: string): string {
+  return `${phone}@${sourceIp}`;
+}
+
+/**
+ * The per-phone counters, forgotten when its account is deleted. The per-phone-per-source ones are
+ * keyed by address and cannot be listed; they expire within the hour on their own.
+ */
 export function phoneRateLimitKeys(phone: string): string[] {
   return [rateLimitKey('send-otp-phone-cooldown', phone), rateLimitKey('send-otp-phone-hourly', phone)];
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
+  ChallengeAttempt,
   Clock,
   OtpChallenge,
   OtpChallengeStore,
@@ -64,7 +65,8 @@ export class DynamoRateLimiter implements RateLimiter {
         if (!isConditionFailure(error)) throw error;
       }
     }
-    throw new Error(`rate-limit counter ${key} kept changing`);
+    // The key names a phone or an address: only its policy goes into the message (and so the logs).
+    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
   }
 
   async forget(keys: readonly string[]): Promise<void> {
@@ -78,27 +80,70 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 }
 
-/** Pending OTP challenges, also in the RateLimits table: short-lived, per phone, with TTL. */
+/**
+ * Pending OTP challenges, also in the RateLimits table: short-lived, per phone, with TTL. `expiresAtMs`
+ * is the exact end of the code's life; `expiresAt` is DynamoDB's TTL (seconds, and later for test
+ * numbers, whose attempt window outlives one code).
+ */
 export class DynamoOtpChallengeStore implements OtpChallengeStore {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
   ) {}
 
-  async open(challenge: OtpChallenge): Promise<void> {
+  async open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
-        Item: marshall({
-          pk: otpChallengeKey(challenge.phone),
-          phone: challenge.phone,
-          challengeId: challenge.id,
-          via: challenge.via,
-          failures: challenge.failures,
-          expiresAt: ttlSeconds(challenge.expiresAt),
-        }),
+        Item: marshall({ ...this.challengeItem(challenge, challenge.expiresAt), attempts: 0 }),
       }),
     );
+  }
+
+  async openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void> {
+    try {
+      // Within the pending window: a new code, the same count of attempts.
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
+          UpdateExpression:
+            'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl',
+          ConditionExpression: 'attribute_exists(pk) AND windowEndsAt > :now',
+          ExpressionAttributeValues: marshall({
+            ':phone': challenge.phone,
+            ':id': challenge.id,
+            ':via': challenge.via,
+            ':expiresAtMs': challenge.expiresAt,
+            // The item must outlive the window too; the window is at most `windowEndsAt` away.
+            ':ttl': ttlSeconds(Math.max(challenge.expiresAt, windowEndsAt)),
+            ':now': now,
+          }),
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // No window open: start one. A concurrent send may have started it first; either way the count
+    // is never lowered while a window is open.
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            ...this.challengeItem(challenge, Math.max(challenge.expiresAt, windowEndsAt)),
+            attempts: 0,
+            windowEndsAt,
+          }),
+          ConditionExpression: 'attribute_not_exists(pk) OR attribute_not_exists(windowEndsAt) OR windowEndsAt <= :now',
+          ExpressionAttributeValues: marshall({ ':now': now }),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      await this.openKeepingAttempts(challenge, windowEndsAt, now);
+    }
   }
 
   async get(phone: string): Promise<OtpChallenge | undefined> {
@@ -109,35 +154,31 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return undefined;
-    const item = unmarshall(Item);
-    return {
-      phone: item.phone,
-      id: item.challengeId,
-      via: item.via,
-      failures: item.failures,
-      expiresAt: item.expiresAt * 1000,
-    };
+    return Item && challengeOf(unmarshall(Item));
   }
 
-  async recordFailure(phone: string, challengeId: string): Promise<number> {
+  async attempt(phone: string, limit: number, now: number, retried = false): Promise<ChallengeAttempt> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(phone) }),
-          UpdateExpression: 'ADD failures :one',
-          ConditionExpression: 'challengeId = :id',
-          ExpressionAttributeValues: marshall({ ':one': 1, ':id': challengeId }),
-          ReturnValues: 'UPDATED_NEW',
+          UpdateExpression: 'ADD attempts :one',
+          ConditionExpression: 'attribute_exists(challengeId) AND expiresAtMs > :now AND attempts < :limit',
+          ExpressionAttributeValues: marshall({ ':one': 1, ':now': now, ':limit': limit }),
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return unmarshall(Attributes!).failures as number;
+      return { outcome: 'counted', challenge: challengeOf(unmarshall(Attributes!)) };
     } catch (error) {
-      // A new code replaced the challenge meanwhile; its count starts afresh.
-      if (isConditionFailure(error)) return 0;
-      throw error;
+      if (!isConditionFailure(error)) throw error;
     }
+    // Refused: only now read why (no challenge, an expired one, or one used up), off the happy path.
+    const current = await this.get(phone);
+    if (!current || current.expiresAt <= now) return { outcome: 'none' };
+    if (current.attempts >= limit) return { outcome: 'exhausted' };
+    // A new code replaced the challenge between the write and the read: count against that one, once.
+    return retried ? { outcome: 'none' } : this.attempt(phone, limit, now, true);
   }
 
   async consume(phone: string, challengeId: string): Promise<boolean> {
@@ -162,4 +203,26 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
       new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk: otpChallengeKey(phone) }) }),
     );
   }
+
+  private challengeItem(challenge: Omit<OtpChallenge, 'attempts'>, keepUntil: number) {
+    return {
+      pk: otpChallengeKey(challenge.phone),
+      phone: challenge.phone,
+      challengeId: challenge.id,
+      via: challenge.via,
+      expiresAtMs: challenge.expiresAt,
+      expiresAt: ttlSeconds(keepUntil),
+    };
+  }
+}
+
+function challengeOf(item: Record<string, any>): OtpChallenge {
+  return {
+    phone: item.phone,
+    id: item.challengeId,
+    via: item.via,
+    attempts: item.attempts ?? 0,
+    // Items written before attempts were counted up front have no exact expiry: treat them as gone.
+    expiresAt: item.expiresAtMs ?? 0,
+  };
 }

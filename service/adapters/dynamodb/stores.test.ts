@@ -59,13 +59,36 @@ describe('DynamoDB stores on dynalite', () => {
       expect(await store().get('+14155550100')).toBeUndefined();
     });
 
-    it('counts failures per challenge, and a new challenge starts from zero', async () => {
+    it('counts attempts per challenge, and a new challenge starts from zero', async () => {
       await store().open(challenge('c2'));
-      await Promise.all(Array.from({ length: 4 }, () => store().recordFailure('+14155550100', 'c2')));
-      expect((await store().get('+14155550100'))?.failures).toBe(4);
-      expect(await store().recordFailure('+14155550100', 'stale')).toBe(0);
+      await Promise.all(Array.from({ length: 4 }, () => store().attempt('+14155550100', 5, clock.now())));
+      expect((await store().get('+14155550100'))?.attempts).toBe(4);
       await store().open(challenge('c3'));
-      expect((await store().get('+14155550100'))?.failures).toBe(0);
+      expect((await store().get('+14155550100'))?.attempts).toBe(0);
+    });
+
+    it('counts at most `limit` of many concurrent attempts, and says why it refused the rest', async () => {
+      await store().open(challenge('c4'));
+      const outcomes = await Promise.all(Array.from({ length: 40 }, () => store().attempt('+14155550100', 5, clock.now())));
+      expect(outcomes.filter((o) => o.outcome === 'counted')).toHaveLength(5);
+      expect(outcomes.filter((o) => o.outcome === 'exhausted')).toHaveLength(35);
+      expect((await store().get('+14155550100'))?.attempts).toBe(5);
+      expect(await store().attempt('+14155550199', 5, clock.now())).toEqual({ outcome: 'none' });
+      const late = Date.parse('2026-03-01T00:10:00Z');
+      await store().open(challenge('c5'));
+      expect(await store().attempt('+14155550100', 5, late)).toEqual({ outcome: 'none' });
+    });
+
+    it('keeps the attempts of a test number across new codes until its window ends', async () => {
+      const phone = '+14155550101';
+      const now = clock.now();
+      const code = (id: string) => ({ ...challenge(id), phone, via: 'test-number' as const });
+      await store().openKeepingAttempts(code('t1'), now + 600_000, now);
+      await Promise.all(Array.from({ length: 3 }, () => store().attempt(phone, 5, now)));
+      await store().openKeepingAttempts(code('t2'), now + 600_000, now);
+      expect(await store().get(phone)).toMatchObject({ id: 't2', attempts: 3 });
+      await store().openKeepingAttempts(code('t3'), now + 700_000, now + 600_001);
+      expect(await store().get(phone)).toMatchObject({ id: 't3', attempts: 0 });
     });
   });
 
