@@ -65,7 +65,6 @@ export const configSchema = {
             sendOtpPhoneIp: windowLimit,
             sendOtpIp: windowLimit,
             verifyOtpFailures: windowLimit,
-            verifyOtpPhoneIp: windowLimit,
             verifyOtpIp: windowLimit,
             refreshIp: windowLimit,
           },

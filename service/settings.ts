@@ -32,11 +32,10 @@ export interface ServiceSettings {
     readonly sendOtpIp: WindowLimit;
     /**
      * Verify attempts per challenge, counted before the code is checked; past it, 429 until a new
-     * code is sent. For test numbers the count outlives a send: it holds per number for the window.
+     * code is sent. One source may make all but two of them. For test numbers the count outlives a
+     * send: it holds per number for the window.
      */
     readonly verifyOtpFailures: WindowLimit;
-    /** Verify attempts per phone from one source: below the per-challenge limit, so a stranger cannot use it up. */
-    readonly verifyOtpPhoneIp: WindowLimit;
     readonly verifyOtpIp: WindowLimit;
     readonly refreshIp: WindowLimit;
   };
@@ -63,7 +62,6 @@ export const defaultSettings: ServiceSettings = {
     sendOtpPhoneIp: { limit: 3, windowSeconds: 3600 },
     sendOtpIp: { limit: 30, windowSeconds: 300 },
     verifyOtpFailures: { limit: 5, windowSeconds: 600 },
-    verifyOtpPhoneIp: { limit: 3, windowSeconds: 600 },
     // Not in the design's table: a careful auth service also bounds code guessing per source.
     verifyOtpIp: { limit: 60, windowSeconds: 300 },
     refreshIp: { limit: 150, windowSeconds: 300 },

@@ -15,7 +15,8 @@ export interface LoginResult extends SessionTokens {
 
 /**
  * Sending a one-time code:
- * 1. the per-IP limit and, unless it is a test number, the per-phone-per-source limit (together);
+ * 1. the per-IP limit and, unless it is a test number, the per-phone-per-source limit (together:
+ *    one round trip, as the per-IP limit alone was);
  * 2. the per-phone cooldown, then the per-phone ceiling: counted only for a source within its own
  *    budget, so no single source can use up the phone's (docs/api.md, "Who can keep you from
  *    signing in");
@@ -37,9 +38,12 @@ export class SendOtp {
 
   async send(phone: string, sourceIp: string): Promise<void> {
     const { limits } = this.settings;
-    const [testNumber] = await Promise.all([
-      this.testNumbers.find(phone),
+    // Usually a cache hit; knowing it first lets the two source limits below go together.
+    const testNumber = await this.testNumbers.find(phone);
+    await Promise.all([
       enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
+      testNumber ||
+        enforceLimit(this.limiter, 'send-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.sendOtpPhoneIp),
     ]);
     const challenge = {
       phone,
@@ -51,7 +55,6 @@ export class SendOtp {
       const now = this.clock.now();
       await this.challenges.openKeepingAttempts(challenge, now + limits.verifyOtpFailures.windowSeconds * 1000, now);
     } else {
-      await enforceLimit(this.limiter, 'send-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.sendOtpPhoneIp);
       await enforceLimit(this.limiter, 'send-otp-phone-cooldown', phone, limits.sendOtpPhoneCooldown);
       await enforceLimit(this.limiter, 'send-otp-phone-hourly', phone, limits.sendOtpPhoneHourly);
       await this.sender.send(phone);
@@ -62,12 +65,18 @@ export class SendOtp {
   }
 }
 
+/** How many of a challenge's attempts one source may make: all but two, and at least one. */
+export function attemptsPerSource(total: number): number {
+  return Math.max(1, total - 2);
+}
+
 /**
  * Signing in with a code:
- * 1. the per-IP and per-phone-per-source attempt limits (together);
+ * 1. the per-IP limit;
  * 2. one attempt counted on the challenge in a single conditional write, before any code is
  *    checked, so whatever the concurrency at most `verifyOtpFailures.limit` codes are ever checked
- *    against one challenge (and reach the provider);
+ *    against one challenge (and reach the provider), and one source may make only
+ *    `attemptsPerSource` of them, leaving the owner tries a stranger cannot take;
  * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
  *    session, creating the user on first login.
  * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
@@ -88,11 +97,14 @@ export class VerifyOtp {
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
     const { limits } = this.settings;
-    await Promise.all([
-      enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
-      enforceLimit(this.limiter, 'verify-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.verifyOtpPhoneIp),
-    ]);
-    const attempt = await this.challenges.attempt(phone, limits.verifyOtpFailures.limit, this.clock.now());
+    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp);
+    const total = limits.verifyOtpFailures.limit;
+    const attempt = await this.challenges.attempt(
+      phone,
+      sourceIp,
+      { total, perSource: attemptsPerSource(total) },
+      this.clock.now(),
+    );
     if (attempt.outcome === 'none') throw invalidCode();
     if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');

@@ -110,6 +110,11 @@ export interface OtpChallenge {
   readonly expiresAt: number;
 }
 
+export interface AttemptLimit {
+  readonly total: number;
+  readonly perSource: number;
+}
+
 /** What counting one attempt found: an open challenge (now counting it), none, or one used up. */
 export type ChallengeAttempt =
   | { readonly outcome: 'counted'; readonly challenge: OtpChallenge }
@@ -126,11 +131,12 @@ export interface OtpChallengeStore {
   openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void>;
   get(phone: string): Promise<OtpChallenge | undefined>;
   /**
-   * Counts one attempt in a single conditional write, unless the challenge is missing, expired or
-   * already has `limit` attempts: the count is taken before any code is checked, so concurrent
-   * callers can never check more than `limit` codes against one challenge.
+   * Counts one attempt in a single conditional write, unless the challenge is missing, expired,
+   * already has `limit.total` attempts, or `source` has made `limit.perSource` of them: the count is
+   * taken before any code is checked, so concurrent callers can never check more than `limit.total`
+   * codes against one challenge, nor one source use up all of them.
    */
-  attempt(phone: string, limit: number, now: number): Promise<ChallengeAttempt>;
+  attempt(phone: string, source: string, limit: AttemptLimit, now: number): Promise<ChallengeAttempt>;
   /** Deletes the challenge if it is still `challengeId`; returns whether this call consumed it. */
   consume(phone: string, challengeId: string): Promise<boolean>;
   forget(phone: string): Promise<void>;

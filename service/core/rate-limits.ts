@@ -7,7 +7,6 @@ export type RateLimitPolicy =
   | 'send-otp-phone-cooldown'
   | 'send-otp-phone-hourly'
   | 'send-otp-phone-ip'
-  | 'verify-otp-phone-ip'
   | 'verify-otp-ip'
   | 'refresh-ip';
 

@@ -69,7 +69,6 @@ export const localSettings: SettingsOverrides = {
     sendOtpPhoneHourly: { limit: 100_000, windowSeconds: 3600 },
     sendOtpPhoneIp: { limit: 100_000, windowSeconds: 3600 },
     sendOtpIp: { limit: 1_000_000, windowSeconds: 300 },
-    verifyOtpPhoneIp: { limit: 100_000, windowSeconds: 600 },
     verifyOtpIp: { limit: 1_000_000, windowSeconds: 300 },
     refreshIp: { limit: 1_000_000, windowSeconds: 300 },
   },

@@ -145,6 +145,27 @@ describe('OTP login', () => {
     expect(logged).not.toContain(code);
     expect(logged).not.toContain(phone);
   });
+
+  it('logs no full number, code or token anywhere in a whole sign-in flow', async () => {
+    const phone = testPhone();
+    const linesBefore = service.log.lines.length;
+    await send(phone, '10.96.0.1');
+    await send(phone, '10.96.0.1'); // refused by the cooldown
+    const code = service.outbox.latest(phone)!.code;
+    await verify(phone, code === '000000' ? '111111' : '000000', '10.96.0.1');
+    const login = await verify(phone, code, '10.96.0.1');
+    expect(login.status).toBe(200);
+    const refreshed = await service.call('refresh', { body: { refreshToken: login.body.refreshToken } });
+    expect(refreshed.status).toBe(200);
+    await service.call('getMe', { token: refreshed.body.token });
+    await service.call('logout', { body: { refreshToken: refreshed.body.refreshToken } });
+    const logged = JSON.stringify(service.log.lines.slice(linesBefore));
+    expect(logged).toContain(`${phone.slice(0, 5)}•••${phone.slice(-4)}`);
+    const secrets = [phone, phone.slice(1), phone.slice(2), code, login.body.token, login.body.refreshToken];
+    for (const secret of [...secrets, refreshed.body.token, refreshed.body.refreshToken]) {
+      expect(logged).not.toContain(secret);
+    }
+  });
 });
 
 class CountingSender implements OtpSender {

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
+  AttemptLimit,
   ChallengeAttempt,
   Clock,
   OtpChallenge,
@@ -95,7 +96,7 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
-        Item: marshall({ ...this.challengeItem(challenge, challenge.expiresAt), attempts: 0 }),
+        Item: marshall({ ...this.challengeItem(challenge, challenge.expiresAt), attempts: 0, sources: {} }),
       }),
     );
   }
@@ -108,7 +109,8 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
           UpdateExpression:
-            'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl',
+            'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
+            ' sources = if_not_exists(sources, :noSources)',
           ConditionExpression: 'attribute_exists(pk) AND windowEndsAt > :now',
           ExpressionAttributeValues: marshall({
             ':phone': challenge.phone,
@@ -118,6 +120,7 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
             // The item must outlive the window too; the window is at most `windowEndsAt` away.
             ':ttl': ttlSeconds(Math.max(challenge.expiresAt, windowEndsAt)),
             ':now': now,
+            ':noSources': {},
           }),
         }),
       );
@@ -134,6 +137,7 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
           Item: marshall({
             ...this.challengeItem(challenge, Math.max(challenge.expiresAt, windowEndsAt)),
             attempts: 0,
+            sources: {},
             windowEndsAt,
           }),
           ConditionExpression: 'attribute_not_exists(pk) OR attribute_not_exists(windowEndsAt) OR windowEndsAt <= :now',
@@ -157,15 +161,31 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
     return Item && challengeOf(unmarshall(Item));
   }
 
-  async attempt(phone: string, limit: number, now: number, retried = false): Promise<ChallengeAttempt> {
+  async attempt(
+    phone: string,
+    source: string,
+    limit: AttemptLimit,
+    now: number,
+    retried = false,
+  ): Promise<ChallengeAttempt> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(phone) }),
-          UpdateExpression: 'ADD attempts :one',
-          ConditionExpression: 'attribute_exists(challengeId) AND expiresAtMs > :now AND attempts < :limit',
-          ExpressionAttributeValues: marshall({ ':one': 1, ':now': now, ':limit': limit }),
+          // Per-source counts live in the challenge: at most `total` entries, gone with it.
+          UpdateExpression: 'SET attempts = attempts + :one, sources.#source = if_not_exists(sources.#source, :zero) + :one',
+          ConditionExpression:
+            'attribute_exists(challengeId) AND expiresAtMs > :now AND attempts < :total' +
+            ' AND (attribute_not_exists(sources.#source) OR sources.#source < :perSource)',
+          ExpressionAttributeNames: { '#source': source },
+          ExpressionAttributeValues: marshall({
+            ':one': 1,
+            ':zero': 0,
+            ':now': now,
+            ':total': limit.total,
+            ':perSource': limit.perSource,
+          }),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -174,11 +194,16 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
       if (!isConditionFailure(error)) throw error;
     }
     // Refused: only now read why (no challenge, an expired one, or one used up), off the happy path.
-    const current = await this.get(phone);
-    if (!current || current.expiresAt <= now) return { outcome: 'none' };
-    if (current.attempts >= limit) return { outcome: 'exhausted' };
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: otpChallengeKey(phone) }), ConsistentRead: true }),
+    );
+    const current = Item && unmarshall(Item);
+    if (!current || challengeOf(current).expiresAt <= now) return { outcome: 'none' };
+    if (current.attempts >= limit.total || (current.sources?.[source] ?? 0) >= limit.perSource) {
+      return { outcome: 'exhausted' };
+    }
     // A new code replaced the challenge between the write and the read: count against that one, once.
-    return retried ? { outcome: 'none' } : this.attempt(phone, limit, now, true);
+    return retried ? { outcome: 'none' } : this.attempt(phone, source, limit, now, true);
   }
 
   async consume(phone: string, challengeId: string): Promise<boolean> {
