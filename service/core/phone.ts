@@ -11,8 +11,9 @@ const e164Shape = /^\+[1-9]\d{6,14}$/;
  * one number. A number that is not valid for its country is refused.
  *
  * The `min` metadata is enough: it strips national trunk prefixes exactly as `max` does (checked for
- * NANP, UK, FR, DE, AU, JP, IN, BR in the tests) at about half the bundle size; what it cannot tell
- * (a valid length that no operator has assigned) the provider refuses, mapped to `invalid_phone`.
+ * NANP, UK, FR, DE, AU, JP, IN, BR in the tests), and `max` would add 73 kB (15 %) to each OTP
+ * bundle; what `min` cannot tell (a valid length that no operator has assigned) the provider
+ * refuses, mapped to `invalid_phone`.
  */
 export function canonicalPhone(value: string): string | undefined {
   if (!e164Shape.test(value)) return undefined;
