@@ -3,7 +3,7 @@ import type { ServiceSettings } from '../settings.js';
 import { invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
-import { enforceLimit, phoneFromSource } from './rate-limits.js';
+import { enforceLimit } from './rate-limits.js';
 import type { SessionTokens, Sessions } from './sessions.js';
 import type { TestNumberDirectory } from './test-numbers.js';
 import type { Users } from './users.js';
@@ -43,7 +43,7 @@ export class SendOtp {
     await Promise.all([
       enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
       testNumber ||
-        enforceLimit(this.limiter, 'send-otp-phone-ip', phoneFromSource(phone, sourceIp), limits.sendOtpPhoneIp),
+        enforceLimit(this.limiter, 'send-otp-phone-ip', phone, limits.sendOtpPhoneIp, sourceIp),
     ]);
     const challenge = {
       phone,

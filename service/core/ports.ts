@@ -95,6 +95,13 @@ export interface RateLimitDecision {
 export interface RateLimiter {
   /** Counts one hit against `key` in a window that starts at its first hit. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+  /**
+   * Counts one hit for `member` (a source address) under `key` (a phone): one window per key, opened
+   * at its first hit, with a count per member, so that every member's counter is forgotten with the
+   * key. Refused once the member's count passes `limit`, or when the key already counts too many
+   * members to take a new one.
+   */
+  hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
   /** Forgets the counters of these keys (account deletion). */
   forget(keys: readonly string[]): Promise<void>;
 }

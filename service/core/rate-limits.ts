@@ -15,27 +15,31 @@ export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
   return `${policy}#${subject}`;
 }
 
-/** The subject of a per-phone-per-source counter. */
-export function phoneFromSource(phone: string, sourceIp: string): string {
-  return `${phone}@${sourceIp}`;
+/** The counters that name a phone number (the per-source ones included), forgotten when its account is deleted. */
+export function phoneRateLimitKeys(phone: string): string[] {
+  return [
+    rateLimitKey('send-otp-phone-cooldown', phone),
+    rateLimitKey('send-otp-phone-hourly', phone),
+    rateLimitKey('send-otp-phone-ip', phone),
+  ];
 }
 
 /**
- * The per-phone counters, forgotten when its account is deleted. The per-phone-per-source ones are
- * keyed by address and cannot be listed; they expire within the hour on their own.
+ * Counts one hit (for `member` of `subject`, if given); throws 429 `rate_limited` with Retry-After
+ * once the window is full.
  */
-export function phoneRateLimitKeys(phone: string): string[] {
-  return [rateLimitKey('send-otp-phone-cooldown', phone), rateLimitKey('send-otp-phone-hourly', phone)];
-}
-
-/** Counts one hit; throws 429 `rate_limited` with Retry-After once the window is full. */
 export async function enforceLimit(
   limiter: RateLimiter,
   policy: RateLimitPolicy,
   subject: string,
   rule: WindowLimit,
+  member?: string,
 ): Promise<void> {
-  const decision = await limiter.hit(rateLimitKey(policy, subject), rule.limit, rule.windowSeconds);
+  const key = rateLimitKey(policy, subject);
+  const decision =
+    member === undefined
+      ? await limiter.hit(key, rule.limit, rule.windowSeconds)
+      : await limiter.hitMember(key, member, rule.limit, rule.windowSeconds);
   if (!decision.allowed) {
     throw new TooManyRequestsError('rate_limited', 'Too many requests. Try again later.', decision.retryAfterSeconds);
   }

@@ -19,6 +19,13 @@ import { otpChallengeKey, rateLimitCounterKey, ttlSeconds } from './keys.js';
 import { isConditionFailure } from './tables.js';
 
 /**
+ * How many members (source addresses) one key counts in a window: far more than honest use needs, and
+ * it keeps the item small however many addresses an attacker rotates through (they meet the per-phone
+ * ceiling long before).
+ */
+const maxMembers = 100;
+
+/**
  * Counters in the RateLimits table. A window opens at a key's first hit and lasts `windowSeconds`,
  * so a 1-per-30-s cooldown really is 30 s from the send (an epoch-aligned window would let two
  * sends through a second apart across its boundary). Each hit is one atomic conditional write.
@@ -51,23 +58,69 @@ export class DynamoRateLimiter implements RateLimiter {
         if (!isConditionFailure(error)) throw error;
       }
       // No open window: start one, unless a concurrent hit just did.
-      const windowEndsAt = now + windowSeconds * 1000;
-      try {
-        await this.client.send(
-          new PutItemCommand({
-            TableName: this.tableName,
-            Item: marshall({ pk, hits: 1, windowEndsAt, expiresAt: ttlSeconds(windowEndsAt) }),
-            ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt <= :now',
-            ExpressionAttributeValues: marshall({ ':now': now }),
-          }),
-        );
+      if (await this.openWindow(pk, { hits: 1 }, now, windowSeconds)) {
         return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
       }
     }
     // The key names a phone or an address: only its policy goes into the message (and so the logs).
     throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
+  }
+
+  async hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision> {
+    const pk = rateLimitCounterKey(key);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.clock.now();
+      try {
+        const { Attributes } = await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: marshall({ pk }),
+            UpdateExpression: 'SET members.#member = if_not_exists(members.#member, :zero) + :one',
+            ConditionExpression: 'windowEndsAt > :now AND (attribute_exists(members.#member) OR size(members) < :most)',
+            ExpressionAttributeNames: { '#member': member },
+            ExpressionAttributeValues: marshall({ ':zero': 0, ':one': 1, ':now': now, ':most': maxMembers }),
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        const { members, windowEndsAt } = unmarshall(Attributes!);
+        return { allowed: members[member] <= limit, retryAfterSeconds: (windowEndsAt - now) / 1000 };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      if (await this.openWindow(pk, { members: { [member]: 1 } }, now, windowSeconds)) {
+        return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
+      }
+      // Either a concurrent first hit opened the window (count again), or the open window refused a
+      // new member because it already counts as many as it may hold.
+      const { Item } = await this.client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ConsistentRead: true }),
+      );
+      const current = Item && unmarshall(Item);
+      const full = current && !(member in current.members) && Object.keys(current.members).length >= maxMembers;
+      if (full && current.windowEndsAt > now) {
+        return { allowed: false, retryAfterSeconds: (current.windowEndsAt - now) / 1000 };
+      }
+    }
+    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
+  }
+
+  /** Writes a counter with a fresh window unless an open one exists; returns whether it did. */
+  private async openWindow(pk: string, counts: Record<string, unknown>, now: number, windowSeconds: number): Promise<boolean> {
+    const windowEndsAt = now + windowSeconds * 1000;
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ pk, ...counts, windowEndsAt, expiresAt: ttlSeconds(windowEndsAt) }),
+          ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt <= :now',
+          ExpressionAttributeValues: marshall({ ':now': now }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
   }
 
   async forget(keys: readonly string[]): Promise<void> {

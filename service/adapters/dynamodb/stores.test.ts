@@ -34,6 +34,25 @@ describe('DynamoDB stores on dynalite', () => {
       expect(decisions.filter((decision) => decision.allowed)).toHaveLength(10);
     });
 
+    it('counts members of one key apart, atomically, in one window, and forgets them with the key', async () => {
+      const hits = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => limiter().hitMember('phone#m', `10.0.0.${n % 2}`, 3, 3600)),
+      );
+      expect(hits.filter((decision) => decision.allowed)).toHaveLength(6);
+      expect((await limiter().hitMember('phone#m', '2001:db8::7', 3, 3600)).allowed).toBe(true);
+      await limiter().forget(['phone#m']);
+      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(true);
+      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(false);
+    });
+
+    it('refuses a new member once a key counts 100, and keeps counting the ones it has', async () => {
+      for (let n = 0; n < 100; n++) await limiter().hitMember('phone#full', `10.1.0.${n}`, 3, 3600);
+      const refused = await limiter().hitMember('phone#full', '10.2.0.1', 3, 3600);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterSeconds).toBeGreaterThan(3000);
+      expect((await limiter().hitMember('phone#full', '10.1.0.5', 3, 3600)).allowed).toBe(true);
+    });
+
     it('forgets counters', async () => {
       await limiter().hit('forget#c', 1, 60);
       expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(false);
