@@ -62,6 +62,7 @@ export const configSchema = {
           properties: {
             sendOtpPhoneCooldown: windowLimit,
             sendOtpPhoneHourly: windowLimit,
+            sendOtpPhoneIp: windowLimit,
             sendOtpIp: windowLimit,
             verifyOtpFailures: windowLimit,
             verifyOtpIp: windowLimit,

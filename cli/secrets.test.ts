@@ -197,6 +197,12 @@ describe('chatshyld secrets on the sandbox file', () => {
     const bad = await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], '[{"phone":"nope"}]'));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('nothing was written');
+    // A fixed code of 4 or 5 digits falls to a few rounds of guessing: refused before it is stored.
+    for (const short of ['1234', '12345']) {
+      const weak = await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], numbers(short)));
+      expect(weak.code).toBe(2);
+      expect(weak.stderr).toContain('6-10 digits');
+    }
 
     const history = await record(cli(['secrets', 'history', 'test-numbers', '--stage', 'local', '--json']));
     expect((JSON.parse(history.stdout) as { version: number }[]).map((entry) => entry.version)).toEqual([1, 2, 3]);

@@ -23,10 +23,18 @@ export interface ServiceSettings {
   /** Least time between two forced re-reads caused by an unknown `kid`. */
   readonly unknownKidCooldownSeconds: number;
   readonly limits: {
+    /** Sends per phone, from anywhere: a window no send can extend, so at most this long a wait. */
     readonly sendOtpPhoneCooldown: WindowLimit;
+    /** Sends per phone from all sources together: the ceiling that bounds SMS cost per number. */
     readonly sendOtpPhoneHourly: WindowLimit;
+    /** Sends per phone from one source: one source alone cannot reach the per-phone ceiling. */
+    readonly sendOtpPhoneIp: WindowLimit;
     readonly sendOtpIp: WindowLimit;
-    /** Wrong codes per phone; past it, 429 until a new code is sent. */
+    /**
+     * Verify attempts per challenge, counted before the code is checked; past it, 429 until a new
+     * code is sent. One source may make all but two of them. For test numbers the count outlives a
+     * send: it holds per number for the window.
+     */
     readonly verifyOtpFailures: WindowLimit;
     readonly verifyOtpIp: WindowLimit;
     readonly refreshIp: WindowLimit;
@@ -52,7 +60,10 @@ export const defaultSettings: ServiceSettings = {
   unknownKidCooldownSeconds: 10,
   limits: {
     sendOtpPhoneCooldown: { limit: 1, windowSeconds: 30 },
-    sendOtpPhoneHourly: { limit: 5, windowSeconds: 3600 },
+    // DESIGN §2 had 5 per phone per hour; 3 per source under a ceiling of 10 keeps one source from
+    // locking the owner out (docs/api.md, "Who can keep you from signing in").
+    sendOtpPhoneHourly: { limit: 10, windowSeconds: 3600 },
+    sendOtpPhoneIp: { limit: 3, windowSeconds: 3600 },
     sendOtpIp: { limit: 30, windowSeconds: 300 },
     verifyOtpFailures: { limit: 5, windowSeconds: 600 },
     // Not in the design's table: a careful auth service also bounds code guessing per source.

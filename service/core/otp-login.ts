@@ -14,9 +14,15 @@ export interface LoginResult extends SessionTokens {
 }
 
 /**
- * Sending a one-time code: the per-IP limit, then (unless it is a test number) the per-phone
- * cooldown and hourly limit, then the provider, then a challenge: the single-use record that a code
- * is pending for this phone, which also counts wrong codes. A new code resets that count.
+ * Sending a one-time code:
+ * 1. the per-IP limit and, unless it is a test number, the per-phone-per-source limit (together:
+ *    one round trip, as the per-IP limit alone was);
+ * 2. the per-phone cooldown, then the per-phone ceiling: counted only for a source within its own
+ *    budget, so no single source can use up the phone's (docs/api.md, "Who can keep you from
+ *    signing in");
+ * 3. the provider, then a challenge: the single-use record that a code is pending for this phone,
+ *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
+ *    whose count holds for the whole attempt window (their code never changes).
  */
 export class SendOtp {
   constructor(
@@ -32,29 +38,48 @@ export class SendOtp {
 
   async send(phone: string, sourceIp: string): Promise<void> {
     const { limits } = this.settings;
-    await enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp);
+    // Usually a cache hit; knowing it first lets the two source limits below go together.
     const testNumber = await this.testNumbers.find(phone);
-    if (!testNumber) {
+    await Promise.all([
+      enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
+      testNumber ||
+        enforceLimit(this.limiter, 'send-otp-phone-ip', phone, limits.sendOtpPhoneIp, sourceIp),
+    ]);
+    const challenge = {
+      phone,
+      id: randomUUID(),
+      via: testNumber ? ('test-number' as const) : ('provider' as const),
+      expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
+    };
+    if (testNumber) {
+      const now = this.clock.now();
+      await this.challenges.openKeepingAttempts(challenge, now + limits.verifyOtpFailures.windowSeconds * 1000, now);
+    } else {
       await enforceLimit(this.limiter, 'send-otp-phone-cooldown', phone, limits.sendOtpPhoneCooldown);
       await enforceLimit(this.limiter, 'send-otp-phone-hourly', phone, limits.sendOtpPhoneHourly);
       await this.sender.send(phone);
+      await this.challenges.open(challenge);
     }
-    await this.challenges.open({
-      phone,
-      id: randomUUID(),
-      via: testNumber ? 'test-number' : 'provider',
-      failures: 0,
-      expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
-    });
     this.metrics.count('OtpSent');
     this.log.info('otp sent', { phone: maskPhone(phone), testNumber: Boolean(testNumber) });
   }
 }
 
+/** How many of a challenge's attempts one source may make: all but two, and at least one. */
+export function attemptsPerSource(total: number): number {
+  return Math.max(1, total - 2);
+}
+
 /**
- * Signing in with a code. Needs an open challenge with fewer than the allowed wrong codes; the right
- * code consumes it (once, even under concurrency) and starts a session, creating the user on first
- * login. Wrong, expired and unknown all answer with one 401 body.
+ * Signing in with a code:
+ * 1. the per-IP limit;
+ * 2. one attempt counted on the challenge in a single conditional write, before any code is
+ *    checked, so whatever the concurrency at most `verifyOtpFailures.limit` codes are ever checked
+ *    against one challenge (and reach the provider), and one source may make only
+ *    `attemptsPerSource` of them, leaving the owner tries a stranger cannot take;
+ * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
+ *    session, creating the user on first login.
+ * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
   constructor(
@@ -71,21 +96,27 @@ export class VerifyOtp {
   ) {}
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
-    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, this.settings.limits.verifyOtpIp);
-    const challenge = await this.challenges.get(phone);
-    if (!challenge || challenge.expiresAt <= this.clock.now()) throw invalidCode();
-    const allowedFailures = this.settings.limits.verifyOtpFailures.limit;
-    if (challenge.failures >= allowedFailures) {
+    const { limits } = this.settings;
+    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp);
+    const total = limits.verifyOtpFailures.limit;
+    const attempt = await this.challenges.attempt(
+      phone,
+      sourceIp,
+      { total, perSource: attemptsPerSource(total) },
+      this.clock.now(),
+    );
+    if (attempt.outcome === 'none') throw invalidCode();
+    if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');
     }
+    const { challenge } = attempt;
 
     const approved =
       challenge.via === 'test-number'
         ? await this.matchesTestNumber(phone, code)
         : (await this.sender.check(phone, code)) === 'approved';
     if (!approved) {
-      const failures = await this.challenges.recordFailure(phone, challenge.id);
-      this.log.info('otp rejected', { phone: maskPhone(phone), failures });
+      this.log.info('otp rejected', { phone: maskPhone(phone), attempts: challenge.attempts });
       throw invalidCode();
     }
     // Two requests with the right code may both get here; only one consumes the challenge.

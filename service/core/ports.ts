@@ -116,26 +116,55 @@ export interface RateLimitDecision {
 export interface RateLimiter {
   /** Counts one hit against `key` in a window that starts at its first hit. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+  /**
+   * Counts one hit for `member` (a source address) under `key` (a phone): one window per key, opened
+   * at its first hit, with a count per member, so that every member's counter is forgotten with the
+   * key. Refused once the member's count passes `limit`, or when the key already counts too many
+   * members to take a new one.
+   */
+  hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
   /** Forgets the counters of these keys (account deletion). */
   forget(keys: readonly string[]): Promise<void>;
 }
 
-/** A pending OTP for one phone: single use, with its count of wrong codes. */
+/** A pending OTP for one phone: single use, with its count of verify attempts. */
 export interface OtpChallenge {
   readonly phone: string;
   readonly id: string;
   readonly via: 'provider' | 'test-number';
-  readonly failures: number;
+  /** Verify attempts made against it, each counted before its code was checked. */
+  readonly attempts: number;
   /** Epoch ms. */
   readonly expiresAt: number;
 }
 
+export interface AttemptLimit {
+  readonly total: number;
+  readonly perSource: number;
+}
+
+/** What counting one attempt found: an open challenge (now counting it), none, or one used up. */
+export type ChallengeAttempt =
+  | { readonly outcome: 'counted'; readonly challenge: OtpChallenge }
+  | { readonly outcome: 'none' }
+  | { readonly outcome: 'exhausted' };
+
 export interface OtpChallengeStore {
-  /** Opens a challenge, replacing any pending one (and so resetting its failures). */
-  open(challenge: OtpChallenge): Promise<void>;
+  /** Opens a challenge, replacing any pending one (and so starting its attempts from zero). */
+  open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void>;
+  /**
+   * Opens a challenge that inherits the attempts of the pending one while the attempt window that
+   * started at `windowEndsAt - window` is still open (test numbers: a new send must not reset them).
+   */
+  openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void>;
   get(phone: string): Promise<OtpChallenge | undefined>;
-  /** Counts one wrong code; returns the new count. */
-  recordFailure(phone: string, challengeId: string): Promise<number>;
+  /**
+   * Counts one attempt in a single conditional write, unless the challenge is missing, expired,
+   * already has `limit.total` attempts, or `source` has made `limit.perSource` of them: the count is
+   * taken before any code is checked, so concurrent callers can never check more than `limit.total`
+   * codes against one challenge, nor one source use up all of them.
+   */
+  attempt(phone: string, source: string, limit: AttemptLimit, now: number): Promise<ChallengeAttempt>;
   /** Deletes the challenge if it is still `challengeId`; returns whether this call consumed it. */
   consume(phone: string, challengeId: string): Promise<boolean>;
   forget(phone: string): Promise<void>;

@@ -40,13 +40,21 @@ const nameMaxLength = 64;
 // Control, separator-line, private-use and unassigned code points, and format characters other
 // than the zero-width joiner that emoji sequences need (so no bidi overrides).
 const unprintable = /[\p{Cc}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?!\u200D)\p{Cf}/u;
+// What renders as something: not a space, a mark, a format character or a default-ignorable code
+// point (Hangul fillers, variation selectors, tags, zero-width characters), nor the Braille blank.
+const visible = /[^\p{White_Space}\p{M}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
-/** Trims and checks a display name: 1-64 printable characters. */
+/**
+ * Trims and checks a display name: 1-64 user-perceived characters (grapheme clusters, so a family
+ * emoji or an accented letter counts once), printable, and at least one of them visible.
+ */
 export function normalizeName(value: string): string {
   const name = value.normalize('NFC').trim();
-  const length = [...name].length;
-  if (length < 1 || length > nameMaxLength || unprintable.test(name)) {
-    throw new BadRequestError(`name must be 1-${nameMaxLength} printable characters.`);
+  let length = 0;
+  for (const _ of graphemes.segment(name)) if (++length > nameMaxLength) break;
+  if (length < 1 || length > nameMaxLength || unprintable.test(name) || !visible.test(name)) {
+    throw new BadRequestError(`name must be 1-${nameMaxLength} printable characters, at least one of them visible.`);
   }
   return name;
 }
@@ -88,6 +96,11 @@ export class Profiles {
    */
   async update(userId: string, changes: ProfileChanges): Promise<UserView> {
     const name = changes.name === undefined ? undefined : normalizeName(changes.name);
+    // An empty key is neither a key nor the `null` that removes the photo; taken as "no photo" it
+    // would delete the one in use.
+    if (changes.photoKey === '') {
+      throw new BadRequestError('photoKey must be a key returned by the presign route, or null to remove the photo.');
+    }
     if (changes.photoKey) await this.checkUploadedPhoto(userId, changes.photoKey);
 
     for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {

@@ -1,9 +1,12 @@
 /**
  * Test numbers: phones with a fixed code, kept in the `test-numbers` secret as
- * `[{ phone, code, expiresAt }]`. They never reach the OTP provider and skip per-phone limits.
+ * `[{ phone, code, expiresAt }]`. They never reach the OTP provider and skip the per-phone send
+ * limits, but not the verify attempt limit, which for them holds across sends (their code never
+ * changes, so a fresh count per send would let a caller guess without end). Their codes have at
+ * least 6 digits for the same reason.
  */
 import { MisconfigurationError } from './errors.js';
-import { parsePhone } from './phone.js';
+import { canonicalPhone } from './phone.js';
 import type { Clock, Log, SecretSource } from './ports.js';
 
 export interface TestNumber {
@@ -13,7 +16,10 @@ export interface TestNumber {
   readonly expiresAt: string;
 }
 
+/** A code as a caller may send it (providers send 4-10 digits). */
 export const otpCodePattern = /^\d{4,10}$/;
+/** A test number's code: fixed for months, so it must resist guessing at 5 tries per window. */
+export const testNumberCodePattern = /^\d{6,10}$/;
 
 /** Parses the secret's value; throws naming the first bad entry. */
 export function parseTestNumbers(text: string): TestNumber[] {
@@ -34,18 +40,15 @@ export function parseTestNumbers(text: string): TestNumber[] {
       throw new MisconfigurationError(`${where} has unknown fields: ${Object.keys(rest).join(', ')}`);
     }
     if (typeof phone !== 'string') throw new MisconfigurationError(`${where}.phone must be a string`);
-    try {
-      parsePhone(phone);
-    } catch {
-      throw new MisconfigurationError(`${where}.phone must be a valid E.164 number`);
-    }
-    if (typeof code !== 'string' || !otpCodePattern.test(code)) {
-      throw new MisconfigurationError(`${where}.code must be 4-10 digits`);
+    const canonical = canonicalPhone(phone);
+    if (canonical === undefined) throw new MisconfigurationError(`${where}.phone must be a valid E.164 number`);
+    if (typeof code !== 'string' || !testNumberCodePattern.test(code)) {
+      throw new MisconfigurationError(`${where}.code must be 6-10 digits`);
     }
     if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) {
       throw new MisconfigurationError(`${where}.expiresAt must be an ISO 8601 date`);
     }
-    return { phone, code, expiresAt };
+    return { phone: canonical, code, expiresAt };
   });
 }
 

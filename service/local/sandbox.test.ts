@@ -93,7 +93,7 @@ describe('the sandbox', () => {
 
     expect((await fetch(`${sandbox.url}/__sandbox/otp/%2B14155550123`)).status).toBe(404);
     expect((await post('/auth/send-otp', { phone: '+14155550123' })).status).toBe(200);
-    for (const path of ['%2B14155550123', '+14155550123']) {
+    for (const path of ['%2B14155550123', '+14155550123', '%2B114155550123']) {
       const pending = await fetch(`${sandbox.url}/__sandbox/otp/${path}`);
       expect(pending.status).toBe(200);
       expect(await pending.json()).toMatchObject({ phone: '+14155550123', code: codes[0] });

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
 import { composeServices } from '../compose-all.js';
+import { canonicalPhone } from '../core/phone.js';
 import { noMetrics, silentLog, systemClock, type Clock, type Log } from '../core/ports.js';
 import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';
@@ -71,6 +72,7 @@ export const localSettings: SettingsOverrides = {
   limits: {
     sendOtpPhoneCooldown: { limit: 1000, windowSeconds: 30 },
     sendOtpPhoneHourly: { limit: 100_000, windowSeconds: 3600 },
+    sendOtpPhoneIp: { limit: 100_000, windowSeconds: 3600 },
     sendOtpIp: { limit: 1_000_000, windowSeconds: 300 },
     verifyOtpIp: { limit: 1_000_000, windowSeconds: 300 },
     refreshIp: { limit: 1_000_000, windowSeconds: 300 },
@@ -223,7 +225,8 @@ async function serve(
   }
   if (method === 'GET' && path.startsWith(sandboxOtpPath)) {
     const phone = decodeURIComponent(path.slice(sandboxOtpPath.length));
-    const message = outbox.latest(phone);
+    // Codes go to the canonical number; any spelling the API accepts finds them.
+    const message = outbox.latest(canonicalPhone(phone) ?? phone);
     if (message) writeJson(response, 200, message);
     else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
     return;

@@ -266,6 +266,8 @@ describe('secret validation', () => {
     ['test-numbers', '[{"phone":"+14155550123","code":"123456","expiresAt":"2026-12-01T00:00:00Z"}]', false],
     ['test-numbers', '[{"phone":"4155550123","code":"123456","expiresAt":"2026-07-01T00:00:00Z"}]', false],
     ['test-numbers', '[{"phone":"+14155550123","code":"12","expiresAt":"2026-07-01T00:00:00Z"}]', false],
+    ['test-numbers', '[{"phone":"+14155550123","code":"12345","expiresAt":"2026-07-01T00:00:00Z"}]', false],
+    ['test-numbers', '[{"phone":"+114155550123","code":"123456","expiresAt":"2026-07-01T00:00:00Z"}]', true],
   ] as const)('%s: %s → %s', (name, value, ok) => {
     expect(validateSecret(name, value, now).ok).toBe(ok);
   });

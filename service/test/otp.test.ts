@@ -94,15 +94,22 @@ describe('OTP login', () => {
     expect((await send(phone)).status).toBe(200);
   });
 
-  it('allows 5 sends per phone per hour', async () => {
+  it('allows 3 sends per phone per hour from one address, 10 from all together', async () => {
     const phone = testPhone();
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 3; i++) {
+      expect((await send(phone, '10.97.0.1')).status).toBe(200);
+      service.clock.advance(31_000);
+    }
+    const fourth = await send(phone, '10.97.0.1');
+    expect(fourth.status).toBe(429);
+    expect(Number(fourth.headers['retry-after'])).toBeGreaterThan(3000);
+    for (let i = 3; i < 10; i++) {
       expect((await send(phone)).status).toBe(200);
       service.clock.advance(31_000);
     }
-    const sixth = await send(phone);
-    expect(sixth.status).toBe(429);
-    expect(Number(sixth.headers['retry-after'])).toBeGreaterThan(3000);
+    const eleventh = await send(phone);
+    expect(eleventh.status).toBe(429);
+    expect(Number(eleventh.headers['retry-after'])).toBeGreaterThan(3000);
   });
 
   it('limits sends per source IP to 30 per 5 minutes', async () => {
@@ -137,6 +144,27 @@ describe('OTP login', () => {
     const logged = JSON.stringify(service.log.lines);
     expect(logged).not.toContain(code);
     expect(logged).not.toContain(phone);
+  });
+
+  it('logs no full number, code or token anywhere in a whole sign-in flow', async () => {
+    const phone = testPhone();
+    const linesBefore = service.log.lines.length;
+    await send(phone, '10.96.0.1');
+    await send(phone, '10.96.0.1'); // refused by the cooldown
+    const code = service.outbox.latest(phone)!.code;
+    await verify(phone, code === '000000' ? '111111' : '000000', '10.96.0.1');
+    const login = await verify(phone, code, '10.96.0.1');
+    expect(login.status).toBe(200);
+    const refreshed = await service.call('refresh', { body: { refreshToken: login.body.refreshToken } });
+    expect(refreshed.status).toBe(200);
+    await service.call('getMe', { token: refreshed.body.token });
+    await service.call('logout', { body: { refreshToken: refreshed.body.refreshToken } });
+    const logged = JSON.stringify(service.log.lines.slice(linesBefore));
+    expect(logged).toContain(`${phone.slice(0, 5)}•••${phone.slice(-4)}`);
+    const secrets = [phone, phone.slice(1), phone.slice(2), code, login.body.token, login.body.refreshToken];
+    for (const secret of [...secrets, refreshed.body.token, refreshed.body.refreshToken]) {
+      expect(logged).not.toContain(secret);
+    }
   });
 });
 

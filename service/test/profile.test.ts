@@ -53,6 +53,49 @@ describe('profile and avatars', () => {
     expect((await service.call('getMe', { token })).body.name).toBe('Ada Lovelace 👩‍💻');
   });
 
+  it('refuses names made only of invisible characters, and counts length in graphemes', async () => {
+    const { token } = await service.login();
+    const invisible = [
+      '\u3164', // Hangul filler, a letter that renders as nothing
+      '\u3164\u3164 \u3164',
+      '\u2800\u2800', // Braille blank
+      '\u200B', // zero-width space
+      '\u200D\u200D', // zero-width joiners
+      '\u2060', // word joiner
+      '\uFE0F\uFE0E', // variation selectors
+      '\u{E0041}\u{E0042}', // tag characters
+      '\u115F\u1160\uFFA0', // the other Hangul fillers
+      '\u034F', // combining grapheme joiner
+      '\u00A0\u3000', // no-break and ideographic spaces
+    ];
+    for (const name of invisible) {
+      const response = await patch(token, { name });
+      expect(response.status, JSON.stringify(name)).toBe(400);
+      expect(response.body.error.code).toBe('invalid_request');
+    }
+    // 64 family emoji are 64 graphemes (and 448 code points): accepted; 65 are not.
+    const family = '👨‍👩‍👧‍👦';
+    expect((await patch(token, { name: family.repeat(64) })).status).toBe(200);
+    expect((await patch(token, { name: family.repeat(65) })).status).toBe(400);
+    // Accents written as a letter plus a combining mark count once each.
+    const accented = 'e\u0301'.repeat(64);
+    expect((await patch(token, { name: accented })).status).toBe(200);
+    expect((await patch(token, { name: 'Ana\u3164Lu' })).status).toBe(200);
+  });
+
+  it('refuses an empty photoKey instead of taking it to remove the photo', async () => {
+    const { token } = await service.login();
+    const uploaded = (await presign(token)).body;
+    expect((await upload(uploaded, png, 'image/png')).status).toBe(204);
+    expect((await patch(token, { photoKey: uploaded.key })).status).toBe(200);
+    const empty = await patch(token, { photoKey: '' });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.code).toBe('invalid_request');
+    const me = await service.call('getMe', { token });
+    expect(me.body.photoKey).toBe(uploaded.key);
+    expect((await fetch(me.body.photoUrl)).status).toBe(200);
+  });
+
   it('presigns a POST whose policy bounds size, type, key and expiry', async () => {
     const { token, user } = await service.login();
     const response = await presign(token, 'image/webp');

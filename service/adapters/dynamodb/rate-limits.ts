@@ -7,6 +7,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
+  AttemptLimit,
+  ChallengeAttempt,
   Clock,
   OtpChallenge,
   OtpChallengeStore,
@@ -15,6 +17,13 @@ import type {
 } from '../../core/ports.js';
 import { otpChallengeKey, rateLimitCounterKey, ttlSeconds } from './keys.js';
 import { isConditionFailure } from './tables.js';
+
+/**
+ * How many members (source addresses) one key counts in a window: far more than honest use needs, and
+ * it keeps the item small however many addresses an attacker rotates through (they meet the per-phone
+ * ceiling long before).
+ */
+const maxMembers = 100;
 
 /**
  * Counters in the RateLimits table. A window opens at a key's first hit and lasts `windowSeconds`,
@@ -49,22 +58,69 @@ export class DynamoRateLimiter implements RateLimiter {
         if (!isConditionFailure(error)) throw error;
       }
       // No open window: start one, unless a concurrent hit just did.
-      const windowEndsAt = now + windowSeconds * 1000;
+      if (await this.openWindow(pk, { hits: 1 }, now, windowSeconds)) {
+        return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
+      }
+    }
+    // The key names a phone or an address: only its policy goes into the message (and so the logs).
+    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
+  }
+
+  async hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision> {
+    const pk = rateLimitCounterKey(key);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.clock.now();
       try {
-        await this.client.send(
-          new PutItemCommand({
+        const { Attributes } = await this.client.send(
+          new UpdateItemCommand({
             TableName: this.tableName,
-            Item: marshall({ pk, hits: 1, windowEndsAt, expiresAt: ttlSeconds(windowEndsAt) }),
-            ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt <= :now',
-            ExpressionAttributeValues: marshall({ ':now': now }),
+            Key: marshall({ pk }),
+            UpdateExpression: 'SET members.#member = if_not_exists(members.#member, :zero) + :one',
+            ConditionExpression: 'windowEndsAt > :now AND (attribute_exists(members.#member) OR size(members) < :most)',
+            ExpressionAttributeNames: { '#member': member },
+            ExpressionAttributeValues: marshall({ ':zero': 0, ':one': 1, ':now': now, ':most': maxMembers }),
+            ReturnValues: 'ALL_NEW',
           }),
         );
-        return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
+        const { members, windowEndsAt } = unmarshall(Attributes!);
+        return { allowed: members[member] <= limit, retryAfterSeconds: (windowEndsAt - now) / 1000 };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
       }
+      if (await this.openWindow(pk, { members: { [member]: 1 } }, now, windowSeconds)) {
+        return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
+      }
+      // Either a concurrent first hit opened the window (count again), or the open window refused a
+      // new member because it already counts as many as it may hold.
+      const { Item } = await this.client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ConsistentRead: true }),
+      );
+      const current = Item && unmarshall(Item);
+      const full = current && !(member in current.members) && Object.keys(current.members).length >= maxMembers;
+      if (full && current.windowEndsAt > now) {
+        return { allowed: false, retryAfterSeconds: (current.windowEndsAt - now) / 1000 };
+      }
     }
-    throw new Error(`rate-limit counter ${key} kept changing`);
+    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
+  }
+
+  /** Writes a counter with a fresh window unless an open one exists; returns whether it did. */
+  private async openWindow(pk: string, counts: Record<string, unknown>, now: number, windowSeconds: number): Promise<boolean> {
+    const windowEndsAt = now + windowSeconds * 1000;
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ pk, ...counts, windowEndsAt, expiresAt: ttlSeconds(windowEndsAt) }),
+          ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt <= :now',
+          ExpressionAttributeValues: marshall({ ':now': now }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
   }
 
   async forget(keys: readonly string[]): Promise<void> {
@@ -78,27 +134,73 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 }
 
-/** Pending OTP challenges, also in the RateLimits table: short-lived, per phone, with TTL. */
+/**
+ * Pending OTP challenges, also in the RateLimits table: short-lived, per phone, with TTL. `expiresAtMs`
+ * is the exact end of the code's life; `expiresAt` is DynamoDB's TTL (seconds, and later for test
+ * numbers, whose attempt window outlives one code).
+ */
 export class DynamoOtpChallengeStore implements OtpChallengeStore {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
   ) {}
 
-  async open(challenge: OtpChallenge): Promise<void> {
+  async open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
-        Item: marshall({
-          pk: otpChallengeKey(challenge.phone),
-          phone: challenge.phone,
-          challengeId: challenge.id,
-          via: challenge.via,
-          failures: challenge.failures,
-          expiresAt: ttlSeconds(challenge.expiresAt),
-        }),
+        Item: marshall({ ...this.challengeItem(challenge, challenge.expiresAt), attempts: 0, sources: {} }),
       }),
     );
+  }
+
+  async openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void> {
+    try {
+      // Within the pending window: a new code, the same count of attempts.
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
+          UpdateExpression:
+            'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
+            ' sources = if_not_exists(sources, :noSources)',
+          ConditionExpression: 'attribute_exists(pk) AND windowEndsAt > :now',
+          ExpressionAttributeValues: marshall({
+            ':phone': challenge.phone,
+            ':id': challenge.id,
+            ':via': challenge.via,
+            ':expiresAtMs': challenge.expiresAt,
+            // The item must outlive the window too; the window is at most `windowEndsAt` away.
+            ':ttl': ttlSeconds(Math.max(challenge.expiresAt, windowEndsAt)),
+            ':now': now,
+            ':noSources': {},
+          }),
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // No window open: start one. A concurrent send may have started it first; either way the count
+    // is never lowered while a window is open.
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            ...this.challengeItem(challenge, Math.max(challenge.expiresAt, windowEndsAt)),
+            attempts: 0,
+            sources: {},
+            windowEndsAt,
+          }),
+          ConditionExpression: 'attribute_not_exists(pk) OR attribute_not_exists(windowEndsAt) OR windowEndsAt <= :now',
+          ExpressionAttributeValues: marshall({ ':now': now }),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      await this.openKeepingAttempts(challenge, windowEndsAt, now);
+    }
   }
 
   async get(phone: string): Promise<OtpChallenge | undefined> {
@@ -109,35 +211,52 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return undefined;
-    const item = unmarshall(Item);
-    return {
-      phone: item.phone,
-      id: item.challengeId,
-      via: item.via,
-      failures: item.failures,
-      expiresAt: item.expiresAt * 1000,
-    };
+    return Item && challengeOf(unmarshall(Item));
   }
 
-  async recordFailure(phone: string, challengeId: string): Promise<number> {
+  async attempt(
+    phone: string,
+    source: string,
+    limit: AttemptLimit,
+    now: number,
+    retried = false,
+  ): Promise<ChallengeAttempt> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(phone) }),
-          UpdateExpression: 'ADD failures :one',
-          ConditionExpression: 'challengeId = :id',
-          ExpressionAttributeValues: marshall({ ':one': 1, ':id': challengeId }),
-          ReturnValues: 'UPDATED_NEW',
+          // Per-source counts live in the challenge: at most `total` entries, gone with it.
+          UpdateExpression: 'SET attempts = attempts + :one, sources.#source = if_not_exists(sources.#source, :zero) + :one',
+          ConditionExpression:
+            'attribute_exists(challengeId) AND expiresAtMs > :now AND attempts < :total' +
+            ' AND (attribute_not_exists(sources.#source) OR sources.#source < :perSource)',
+          ExpressionAttributeNames: { '#source': source },
+          ExpressionAttributeValues: marshall({
+            ':one': 1,
+            ':zero': 0,
+            ':now': now,
+            ':total': limit.total,
+            ':perSource': limit.perSource,
+          }),
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return unmarshall(Attributes!).failures as number;
+      return { outcome: 'counted', challenge: challengeOf(unmarshall(Attributes!)) };
     } catch (error) {
-      // A new code replaced the challenge meanwhile; its count starts afresh.
-      if (isConditionFailure(error)) return 0;
-      throw error;
+      if (!isConditionFailure(error)) throw error;
     }
+    // Refused: only now read why (no challenge, an expired one, or one used up), off the happy path.
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: otpChallengeKey(phone) }), ConsistentRead: true }),
+    );
+    const current = Item && unmarshall(Item);
+    if (!current || challengeOf(current).expiresAt <= now) return { outcome: 'none' };
+    if (current.attempts >= limit.total || (current.sources?.[source] ?? 0) >= limit.perSource) {
+      return { outcome: 'exhausted' };
+    }
+    // A new code replaced the challenge between the write and the read: count against that one, once.
+    return retried ? { outcome: 'none' } : this.attempt(phone, source, limit, now, true);
   }
 
   async consume(phone: string, challengeId: string): Promise<boolean> {
@@ -162,4 +281,26 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
       new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk: otpChallengeKey(phone) }) }),
     );
   }
+
+  private challengeItem(challenge: Omit<OtpChallenge, 'attempts'>, keepUntil: number) {
+    return {
+      pk: otpChallengeKey(challenge.phone),
+      phone: challenge.phone,
+      challengeId: challenge.id,
+      via: challenge.via,
+      expiresAtMs: challenge.expiresAt,
+      expiresAt: ttlSeconds(keepUntil),
+    };
+  }
+}
+
+function challengeOf(item: Record<string, any>): OtpChallenge {
+  return {
+    phone: item.phone,
+    id: item.challengeId,
+    via: item.via,
+    attempts: item.attempts ?? 0,
+    // Items written before attempts were counted up front have no exact expiry: treat them as gone.
+    expiresAt: item.expiresAtMs ?? 0,
+  };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulators, type Emulators } from '../../local/emulators.js';
-import { TestClock } from '../../testing/harness.js';
+import { randomIp, TestClock } from '../../testing/harness.js';
 import { DynamoOtpChallengeStore, DynamoRateLimiter } from './rate-limits.js';
 import { DynamoRefreshTokenStore } from './refresh-tokens.js';
 import { DynamoUserStore } from './users.js';
@@ -34,6 +34,25 @@ describe('DynamoDB stores on dynalite', () => {
       expect(decisions.filter((decision) => decision.allowed)).toHaveLength(10);
     });
 
+    it('counts members of one key apart, atomically, in one window, and forgets them with the key', async () => {
+      const hits = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => limiter().hitMember('phone#m', `10.0.0.${n % 2}`, 3, 3600)),
+      );
+      expect(hits.filter((decision) => decision.allowed)).toHaveLength(6);
+      expect((await limiter().hitMember('phone#m', '2001:db8::7', 3, 3600)).allowed).toBe(true);
+      await limiter().forget(['phone#m']);
+      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(true);
+      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(false);
+    });
+
+    it('refuses a new member once a key counts 100, and keeps counting the ones it has', async () => {
+      for (let n = 0; n < 100; n++) await limiter().hitMember('phone#full', `10.1.0.${n}`, 3, 3600);
+      const refused = await limiter().hitMember('phone#full', '10.2.0.1', 3, 3600);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterSeconds).toBeGreaterThan(3000);
+      expect((await limiter().hitMember('phone#full', '10.1.0.5', 3, 3600)).allowed).toBe(true);
+    });
+
     it('forgets counters', async () => {
       await limiter().hit('forget#c', 1, 60);
       expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(false);
@@ -59,13 +78,47 @@ describe('DynamoDB stores on dynalite', () => {
       expect(await store().get('+14155550100')).toBeUndefined();
     });
 
-    it('counts failures per challenge, and a new challenge starts from zero', async () => {
+    it('counts attempts per challenge, and a new challenge starts from zero', async () => {
       await store().open(challenge('c2'));
-      await Promise.all(Array.from({ length: 4 }, () => store().recordFailure('+14155550100', 'c2')));
-      expect((await store().get('+14155550100'))?.failures).toBe(4);
-      expect(await store().recordFailure('+14155550100', 'stale')).toBe(0);
+      await Promise.all(Array.from({ length: 4 }, () => store().attempt('+14155550100', randomIp(), { total: 5, perSource: 5 }, clock.now())));
+      expect((await store().get('+14155550100'))?.attempts).toBe(4);
       await store().open(challenge('c3'));
-      expect((await store().get('+14155550100'))?.failures).toBe(0);
+      expect((await store().get('+14155550100'))?.attempts).toBe(0);
+    });
+
+    it('counts at most `limit` of many concurrent attempts, and says why it refused the rest', async () => {
+      await store().open(challenge('c4'));
+      const outcomes = await Promise.all(Array.from({ length: 40 }, () => store().attempt('+14155550100', randomIp(), { total: 5, perSource: 5 }, clock.now())));
+      expect(outcomes.filter((o) => o.outcome === 'counted')).toHaveLength(5);
+      expect(outcomes.filter((o) => o.outcome === 'exhausted')).toHaveLength(35);
+      expect((await store().get('+14155550100'))?.attempts).toBe(5);
+      expect(await store().attempt('+14155550199', '10.0.0.1', { total: 5, perSource: 3 }, clock.now())).toEqual({ outcome: 'none' });
+      const late = Date.parse('2026-03-01T00:10:00Z');
+      await store().open(challenge('c5'));
+      expect(await store().attempt('+14155550100', '10.0.0.1', { total: 5, perSource: 3 }, late)).toEqual({ outcome: 'none' });
+    });
+
+    it('lets one source make only its share of the attempts', async () => {
+      await store().open(challenge('c6'));
+      const limit = { total: 5, perSource: 3 };
+      const mine = await Promise.all(Array.from({ length: 10 }, () => store().attempt('+14155550100', '10.0.0.1', limit, clock.now())));
+      expect(mine.filter((o) => o.outcome === 'counted')).toHaveLength(3);
+      expect(mine.filter((o) => o.outcome === 'exhausted')).toHaveLength(7);
+      expect((await store().attempt('+14155550100', '2001:db8::1', limit, clock.now())).outcome).toBe('counted');
+      expect((await store().attempt('+14155550100', '10.0.0.2', limit, clock.now())).outcome).toBe('counted');
+      expect((await store().attempt('+14155550100', '10.0.0.3', limit, clock.now())).outcome).toBe('exhausted');
+    });
+
+    it('keeps the attempts of a test number across new codes until its window ends', async () => {
+      const phone = '+14155550101';
+      const now = clock.now();
+      const code = (id: string) => ({ ...challenge(id), phone, via: 'test-number' as const });
+      await store().openKeepingAttempts(code('t1'), now + 600_000, now);
+      await Promise.all(Array.from({ length: 3 }, () => store().attempt(phone, randomIp(), { total: 5, perSource: 5 }, now)));
+      await store().openKeepingAttempts(code('t2'), now + 600_000, now);
+      expect(await store().get(phone)).toMatchObject({ id: 't2', attempts: 3 });
+      await store().openKeepingAttempts(code('t3'), now + 700_000, now + 600_001);
+      expect(await store().get(phone)).toMatchObject({ id: 't3', attempts: 0 });
     });
   });
 

@@ -1,61 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySecretSource } from '../../testing/fakes.js';
+import { FakeTwilio, twilioCredentials as credentials } from '../../testing/fake-twilio.js';
 import { RecordingLog } from '../../testing/harness.js';
 import { parseTwilioCredentials, TwilioVerifySender } from './verify.js';
 
-const credentials = {
-  accountSid: `AC${'a'.repeat(32)}`,
-  authToken: 'b'.repeat(32),
-  verifyServiceSid: `VA${'c'.repeat(32)}`,
-};
-
-interface Recorded {
-  method: string;
-  url: string;
-  authorization: string | undefined;
-  contentType: string | undefined;
-  form: URLSearchParams;
-}
-
-type Answer = { status: number; body?: unknown; delayMs?: number };
-
-/** A local stand-in for verify.twilio.com: records requests, answers what the test queued. */
-class FakeTwilio {
-  readonly requests: Recorded[] = [];
-  answers: Answer[] = [];
-  private server: Server | undefined;
-  url = '';
-
-  async start() {
-    this.server = createServer((request, response) => void this.handle(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop() {
-    this.server?.closeAllConnections();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-
-  private async handle(request: IncomingMessage, response: ServerResponse) {
-    let text = '';
-    for await (const chunk of request) text += chunk;
-    this.requests.push({
-      method: request.method!,
-      url: request.url!,
-      authorization: request.headers.authorization,
-      contentType: request.headers['content-type'],
-      form: new URLSearchParams(text),
-    });
-    const answer = this.answers.shift() ?? { status: 500 };
-    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
-    if (response.destroyed) return;
-    response.writeHead(answer.status, { 'content-type': 'application/json' });
-    response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
-  }
-}
 
 const twilioError = (status: number, code: number, message: string) => ({
   status,
@@ -119,6 +67,10 @@ describe('Twilio Verify over fetch', () => {
 
   it.each([
     ['send', 60200, 400, 400, 'invalid_phone'],
+    ['send', 21211, 400, 400, 'invalid_phone'],
+    ['send', 21408, 400, 400, 'invalid_phone'],
+    ['send', 21614, 400, 400, 'invalid_phone'],
+    ['check', 60200, 400, 400, 'invalid_phone'],
     ['send', 60205, 400, 400, 'invalid_phone'],
     ['send', 60605, 403, 400, 'invalid_phone'],
     ['send', 60410, 403, 400, 'invalid_phone'],
@@ -175,6 +127,38 @@ describe('Twilio Verify over fetch', () => {
     expect(logged).not.toContain(credentials.authToken);
     expect(logged).not.toContain('987654');
     expect(logged).not.toContain('+14155550123');
+  });
+
+  // Twilio's own wording, which quotes the number in several spellings.
+  const mappedAnswers = [
+    [400, 60200, "Invalid parameter `To`: +14155550177"],
+    [400, 21211, "The 'To' number +14155550177 is not a valid phone number."],
+    [400, 21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +14155550177."],
+    [400, 21614, "'To' number 14155550177 is not a valid mobile number"],
+    [400, 60205, 'SMS is not supported by landline phone number +1 415 555 0177'],
+    [403, 60410, 'Verification delivery attempt blocked for +1-415-555-0177'],
+    [403, 60605, 'Verification delivery to +14155550177 is not allowed'],
+    [429, 60203, 'Max send attempts reached for +14155550177'],
+    [429, 60212, 'Too many concurrent requests for phone number +14155550177'],
+    [429, 60202, 'Max check attempts reached for +14155550177'],
+    [401, 20003, 'Authenticate +14155550177'],
+    [429, 20429, 'Too Many Requests +14155550177'],
+    [500, 20500, 'Internal Server Error for To=%2B14155550177'],
+    [503, 20503, 'Service unavailable +14155550177'],
+  ] as const;
+
+  it('logs no answer with the full number, whichever way Twilio spells it, nor the code', async () => {
+    const phone = '+14155550177';
+    for (const [status, code, message] of mappedAnswers) {
+      twilio.answers.push(twilioError(status, code, message), twilioError(status, code, message));
+      await sender.send(phone).catch(() => undefined);
+      await sender.check(phone, '246810').catch(() => undefined);
+    }
+    const logged = JSON.stringify(log.lines);
+    expect(logged).toContain('+1415•••0177');
+    for (const spelling of ['14155550177', '415 555 0177', '415-555-0177', '4155550177', '246810', credentials.authToken]) {
+      expect(logged).not.toContain(spelling);
+    }
   });
 
   it('validates credentials field by field', () => {

@@ -7,7 +7,7 @@
  * trouble (outage, timeout, rejected credentials, account throttling) is a 502.
  */
 import { BadRequestError, MisconfigurationError, OtpProviderUnavailableError, TooManyRequestsError } from '../../core/errors.js';
-import { maskPhone } from '../../core/phone.js';
+import { maskPhone, redactPhone } from '../../core/phone.js';
 import type { Log, OtpCheckResult, OtpSender, SecretSource } from '../../core/ports.js';
 
 export const twilioVerifyBaseUrl = 'https://verify.twilio.com';
@@ -109,12 +109,22 @@ export class TwilioVerifySender implements OtpSender {
   }
 
   private failure(status: number, body: TwilioErrorBody, phone: string): Error {
-    const fields = { status, twilioCode: body.code, phone: maskPhone(phone) };
+    // Twilio's messages quote the number ("... the 'To' number: +1415..."): only a redacted copy is logged.
+    const fields = {
+      status,
+      twilioCode: body.code,
+      phone: maskPhone(phone),
+      ...(typeof body.message === 'string' && { twilioMessage: redactPhone(body.message, phone).slice(0, 300) }),
+    };
     switch (body.code) {
       case 60200: // invalid parameter: the number
       case 21211: // invalid 'To' number
+      case 21614: // 'To' number is not a valid mobile number
       case 60205: // SMS is not supported by landline
+        this.log.info('twilio refused the number', fields);
         return new BadRequestError('This number cannot receive verification codes.', 'invalid_phone');
+      case 21408: // SMS to this number's region is not enabled on the account
+      case 21612: // the number cannot be reached from the sender
       case 60410: // delivery blocked by fraud protection
       case 60605: // delivery to this country is not allowed
         this.log.warn('twilio refused delivery to this number', fields);
@@ -126,7 +136,7 @@ export class TwilioVerifySender implements OtpSender {
         return new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');
       default:
         // 20003 rejected credentials, 20404 unknown service, 20429 account throttled, 5xx outages.
-        this.log.error('twilio verify failed', { ...fields, twilioMessage: body.message });
+        this.log.error('twilio verify failed', fields);
         return new OtpProviderUnavailableError(new Error(`Twilio answered ${status} (${body.code ?? 'no code'})`));
     }
   }

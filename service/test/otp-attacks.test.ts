@@ -1,0 +1,265 @@
+/**
+ * The OTP login under attack, against dynalite: other spellings of one number, parallel guesses
+ * against a slow provider, brute force of a test number, and a stranger trying to lock a phone out.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TwilioVerifySender } from '../adapters/twilio/verify.js';
+import type { OtpCheckResult, OtpSender } from '../core/ports.js';
+import { FakeTwilio, twilioCredentials } from '../testing/fake-twilio.js';
+import { MemorySecretSource } from '../testing/fakes.js';
+import { randomIp, RecordingLog, startTestService, testPhone, type TestService } from '../testing/harness.js';
+
+const wrongCodeFor = (right: string) => (right === '000000' ? '111111' : '000000');
+
+describe('one canonical phone', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  // [a spelling with a national trunk prefix after the country code, the canonical E.164]
+  const spellings = [
+    ['US', '+114155550330', '+14155550330'],
+    ['UK', '+4407911123456', '+447911123456'],
+    ['FR', '+330612345678', '+33612345678'],
+    ['DE', '+4901701234567', '+491701234567'],
+    ['AU', '+610412345678', '+61412345678'],
+    ['JP', '+8109012345678', '+819012345678'],
+    ['IN', '+9109876543210', '+919876543210'],
+    ['BR', '+55011987654321', '+5511987654321'],
+  ] as const;
+
+  it.each(spellings)('%s: %s and %s are one user, answered in canonical form', async (_country, trunk, canonical) => {
+    expect((await service.call('sendOtp', { body: { phone: trunk } })).status).toBe(200);
+    // The code went to the canonical number, and a resend under the other spelling is the same phone's.
+    const code = service.outbox.latest(canonical)?.code;
+    expect(code).toMatch(/^\d{6}$/);
+    const resend = await service.call('sendOtp', { body: { phone: canonical } });
+    expect(resend.status).toBe(429);
+    const first = await service.call('verifyOtp', { body: { phone: canonical, code } });
+    expect(first.status).toBe(200);
+    expect(first.body.user.phone).toBe(canonical);
+
+    service.clock.advance(31_000);
+    expect((await service.call('sendOtp', { body: { phone: canonical } })).status).toBe(200);
+    const second = await service.call('verifyOtp', {
+      body: { phone: trunk, code: service.outbox.latest(canonical)?.code },
+    });
+    expect(second.status).toBe(200);
+    expect(second.body.user).toMatchObject({ id: first.body.user.id, phone: canonical });
+    expect((await service.scanAll()).filter((item) => item.pk === `phone#${trunk}`)).toEqual([]);
+  });
+
+  it('refuses what does not normalise to a valid number', async () => {
+    for (const phone of ['+1114155550330', '+15555550123', '+61040412345', '+440', '+4407911123456789']) {
+      const response = await service.call('sendOtp', { body: { phone } });
+      expect({ phone, status: response.status, code: response.body.error.code }).toEqual({
+        phone,
+        status: 400,
+        code: 'invalid_phone',
+      });
+    }
+  });
+});
+
+describe('wrong codes against a slow provider', () => {
+  const twilio = new FakeTwilio();
+  let service: TestService;
+  const phone = '+14155550142';
+
+  beforeAll(async () => {
+    await twilio.start();
+    const secrets = new MemorySecretSource();
+    secrets.set('twilio', twilioCredentials);
+    // Twilio Verify, slowly: every check takes 300 ms and finds the code wrong.
+    twilio.otherwise = (request) =>
+      request.url.endsWith('/VerificationCheck')
+        ? { status: 200, body: { status: 'pending', valid: false }, delayMs: 300 }
+        : { status: 201, body: { status: 'pending' } };
+    service = await startTestService({
+      otpSender: new TwilioVerifySender(secrets, new RecordingLog(), { baseUrl: twilio.url, timeoutMs: 5000 }),
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+    await twilio.stop();
+  });
+
+  it('checks at most 5 of 40 parallel guesses with the provider', async () => {
+    expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, n) =>
+        service.call('verifyOtp', { body: { phone, code: String(100000 + n) }, ip: randomIp() }),
+      ),
+    );
+    const checks = twilio.requests.filter((request) => request.url.endsWith('/VerificationCheck'));
+    expect(checks.length).toBeLessThanOrEqual(5);
+    expect(answers.filter((answer) => answer.status === 401)).toHaveLength(checks.length);
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(40 - checks.length);
+    expect(new Set(answers.filter((a) => a.status === 429).map((a) => a.body.error.code))).toEqual(
+      new Set(['too_many_attempts']),
+    );
+  });
+});
+
+describe('test numbers under brute force', () => {
+  const phone = testPhone();
+  const code = '482915';
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService({
+      settings: { allowTestNumbers: true },
+      secrets: (generated) => ({
+        ...generated,
+        'test-numbers': [{ phone, code, expiresAt: '2099-01-01T00:00:00Z' }],
+      }),
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('keep the wrong-code limit across sends: rounds of send + 40 parallel guesses check at most 5', async () => {
+    let checked = 0;
+    for (let round = 0; round < 4; round++) {
+      expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, n) =>
+          service.call('verifyOtp', { body: { phone, code: String(100000 + round * 40 + n) }, ip: randomIp() }),
+        ),
+      );
+      checked += answers.filter((answer) => answer.status === 401).length;
+      expect(answers.every((answer) => answer.status === 401 || answer.status === 429)).toBe(true);
+    }
+    expect(checked).toBe(5);
+    // Even the right code waits for the window to end; a new send does not reopen it.
+    expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+    expect((await service.call('verifyOtp', { body: { phone, code } })).status).toBe(429);
+    service.clock.advance(10 * 60 * 1000 + 1);
+    expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+    expect((await service.call('verifyOtp', { body: { phone, code } })).status).toBe(200);
+  });
+});
+
+describe('a stranger cannot lock a phone out', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('after 5 sends and 5 wrong codes from one address, the owner signs in from another within 30 s', async () => {
+    const phone = testPhone();
+    const attacker = '10.66.0.1';
+    for (let send = 0; send < 5; send++) {
+      await service.call('sendOtp', { body: { phone }, ip: attacker });
+      service.clock.advance(31_000);
+    }
+    for (let guess = 0; guess < 5; guess++) {
+      await service.call('verifyOtp', { body: { phone, code: String(200000 + guess) }, ip: attacker });
+    }
+    // The attacker's last refused attempts must not have opened a window the owner waits on.
+    const owner = '10.77.0.1';
+    const sent = await service.call('sendOtp', { body: { phone }, ip: owner });
+    expect(sent.status).toBe(200);
+    const verified = await service.call('verifyOtp', {
+      body: { phone, code: service.outbox.latest(phone)?.code },
+      ip: owner,
+    });
+    expect(verified.status).toBe(200);
+  });
+
+  it('waits out an attacker\'s fresh send for at most the 30-s cooldown, even under hammering', async () => {
+    const phone = testPhone();
+    const attacker = '10.66.0.2';
+    for (let send = 0; send < 20; send++) await service.call('sendOtp', { body: { phone }, ip: attacker });
+    const owner = '10.77.0.2';
+    const early = await service.call('sendOtp', { body: { phone }, ip: owner });
+    expect(early.status).toBe(429);
+    expect(Number(early.headers['retry-after'])).toBeLessThanOrEqual(30);
+    service.clock.advance(30_000);
+    expect((await service.call('sendOtp', { body: { phone }, ip: owner })).status).toBe(200);
+    const right = service.outbox.latest(phone)!.code;
+    for (let guess = 0; guess < 20; guess++) {
+      await service.call('verifyOtp', { body: { phone, code: wrongCodeFor(right) }, ip: attacker });
+    }
+    expect((await service.call('verifyOtp', { body: { phone, code: right }, ip: owner })).status).toBe(200);
+  });
+
+  it('holds sends from many addresses to the per-phone ceiling of 10 an hour', async () => {
+    const phone = testPhone();
+    const statuses: number[] = [];
+    for (let address = 0; address < 5; address++) {
+      for (let send = 0; send < 3; send++) {
+        statuses.push((await service.call('sendOtp', { body: { phone }, ip: `10.88.0.${address}` })).status);
+        service.clock.advance(31_000);
+      }
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(10);
+    const over = await service.call('sendOtp', { body: { phone }, ip: '10.88.1.1' });
+    expect(over.status).toBe(429);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(2000);
+  });
+});
+
+/** Approves the right code every time (not single use), so only our store can stop a second login. */
+class SlowCountingSender implements OtpSender {
+  checks = 0;
+  readonly right = '314159';
+  delays: number[] = [];
+  async send(): Promise<void> {}
+  async check(_phone: string, code: string): Promise<OtpCheckResult> {
+    this.checks += 1;
+    const delay = this.delays[this.checks % Math.max(this.delays.length, 1)] ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    return code === this.right ? 'approved' : 'rejected';
+  }
+}
+
+describe('any interleaving of concurrent verify calls on one challenge', () => {
+  const sender = new SlowCountingSender();
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService({ otpSender: sender });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('checks at most 5 codes and signs in at most once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ right: fc.boolean(), startAfterMs: fc.integer({ min: 0, max: 15 }) }), {
+          minLength: 1,
+          maxLength: 25,
+        }),
+        fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 8 }),
+        async (callers, delays) => {
+          const phone = testPhone();
+          expect((await service.call('sendOtp', { body: { phone } })).status).toBe(200);
+          sender.checks = 0;
+          sender.delays = delays;
+          const answers = await Promise.all(
+            callers.map(async ({ right, startAfterMs }) => {
+              await new Promise((resolve) => setTimeout(resolve, startAfterMs));
+              return service.call('verifyOtp', {
+                body: { phone, code: right ? sender.right : '271828' },
+                ip: randomIp(),
+              });
+            }),
+          );
+          expect(sender.checks).toBeLessThanOrEqual(5);
+          expect(answers.filter((answer) => answer.status === 200).length).toBeLessThanOrEqual(1);
+          expect(answers.every((answer) => [200, 401, 429].includes(answer.status))).toBe(true);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+});
