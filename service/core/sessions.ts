@@ -33,7 +33,7 @@ export function hashRefreshToken(pepper: Key, token: string): string {
  *
  * Each login starts a family. The family item names its one usable token (`head`), so "at most one
  * live successor" is a single conditional write, however many refreshes race. A refresh:
- *  1. finds the token by its HMAC under the current pepper, then the previous (and next) one;
+ *  1. finds the token by its HMAC under the pepper its tag names (one read);
  *  2. if it is the head: issues a child and moves the head to it;
  *  3. if it is the head's immediate parent and the grace window since its rotation is still open:
  *     a client retry; issues a fresh child, which replaces (and so revokes) the previous child;
@@ -135,7 +135,8 @@ export class Sessions {
 
   private async mint(userId: string, familyId: string, familyExpiresAt: number) {
     const { current } = await this.peppers.ring();
-    const token = randomBytes(32).toString('base64url');
+    // The tag names the pepper, so a refresh hashes once and reads once whatever the ring holds.
+    const token = `${current.tag}.${randomBytes(32).toString('base64url')}`;
     const issuedAt = this.clock.now();
     const record: RefreshTokenRecord = {
       hash: hashRefreshToken(current, token),
@@ -149,13 +150,19 @@ export class Sessions {
   }
 
   /**
-   * Looks the token up under every pepper of the ring. A miss re-reads the ring once (cooldown
-   * permitting): a token hashed by a function that already saw a new pepper must still be found.
+   * A token names its pepper (`<tag>.<secret>`): one hash, one read. An unknown tag re-reads the
+   * ring once (cooldown permitting), since a function that already saw a new pepper may have
+   * issued it. Tokens from before tags (no `.`) are looked up under every pepper until they expire.
    */
   private async find(presented: string): Promise<RefreshTokenRecord | undefined> {
+    const tagged = /^([A-Za-z0-9_-]{8})\.[A-Za-z0-9_-]{43}$/.exec(presented);
+    if (tagged) {
+      const pepper = await this.peppers.findTagged(tagged[1]!);
+      return pepper && this.store.getToken(hashRefreshToken(pepper, presented));
+    }
     if (!/^[A-Za-z0-9_-]{16,128}$/.test(presented)) return undefined;
     const tried = new Set<string>();
-    const lookUp = async (peppers: Key[]) => {
+    const lookUp = async (peppers: readonly Key[]) => {
       for (const pepper of peppers) {
         if (tried.has(pepper.kid)) continue;
         tried.add(pepper.kid);
