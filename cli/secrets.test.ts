@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSecretsDocument, readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
 import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
 import { stageSettings, type ProjectConfig } from './config.js';
-import { runCli, runInProcess, type CliResult } from './testing/run-cli.js';
+import { runCli, runInProcess, startCli, type CliResult } from './testing/run-cli.js';
 
 const config: ProjectConfig = {
   project: 'demo',
@@ -301,5 +301,59 @@ describe('smoke against a deployed stage', () => {
     expect(stderr).toContain('stage dev has no unexpired test number');
     expect(stderr).toContain('chatshyld secrets set test-numbers --stage dev');
     expect(sandbox.outbox.latest('+14155550188')).toEqual(sends);
+  });
+});
+
+describe('interrupting a rotation', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'chatshyld-secrets-sigint-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const useCacheSeconds = (secretsCacheSeconds: number) =>
+    writeFile(join(root, 'chatshyld.config.json'), JSON.stringify({ ...config, stages: { ...config.stages, local: { secretsCacheSeconds } } }));
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s during the wait stops at once with 130, the new key published verify-only; run again, it resumes', async (signal) => {
+    // A cache of 60 s: the wait would last 66 s.
+    await useCacheSeconds(60);
+    expect((await runCli(['secrets', 'init', '--stage', 'local'], { cwd: root })).code).toBe(0);
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const before = (await readSecretsFile(secretsPath))['jwt-secret']!;
+
+    const { child, result } = startCli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local'], { cwd: root });
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (chunk) => {
+        stderr += chunk;
+        if (/waiting for every reader \(\d+ s left\)/.test(stderr)) resolve();
+      });
+      child.on('close', () => reject(new Error(`exited before waiting: ${stderr}`)));
+    });
+    const sentAt = Date.now();
+    child.kill(signal);
+    const interrupted = await result;
+    const stoppedWithin = Date.now() - sentAt;
+    expect(interrupted.code).toBe(130);
+    expect(stoppedWithin).toBeLessThan(10_000); // not the 66 s the wait had left
+    expect(interrupted.stderr).toMatch(/interrupted: \S+ is published \(verify only\); the signing key is unchanged/);
+
+    const published = (await readSecretsFile(secretsPath))['jwt-secret']!;
+    expect(published.current).toEqual(before.current);
+    const pending = (published.verifyOnly ?? []).filter((key) => key.retiredAt === undefined);
+    expect(pending).toHaveLength(1);
+    // Nothing promotes it behind our back.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await readSecretsFile(secretsPath))['jwt-secret']!.current).toEqual(before.current);
+
+    // Run again (with a short cache, so the rest of the wait is seconds): it resumes with that key.
+    await useCacheSeconds(1);
+    const resumed = await runCli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local'], { cwd: root, timeoutMs: 30_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`resuming the rotation to ${pending[0]!.kid}`);
+    const after = (await readSecretsFile(secretsPath))['jwt-secret']!;
+    expect(after.current.kid).toBe(pending[0]!.kid);
+    expect((after.verifyOnly ?? []).map((key) => key.kid)).toContain(before.current.kid);
   });
 });
