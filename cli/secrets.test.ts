@@ -357,3 +357,76 @@ describe('interrupting a rotation', () => {
     expect((after.verifyOnly ?? []).map((key) => key.kid)).toContain(before.current.kid);
   });
 });
+
+describe('history and rollback remember revocations', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await newProject();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const cli = (...args: string[]) => runCli(args, { cwd: root, timeoutMs: 30_000 });
+
+  it('marks the revocation and the revoked keys, and refuses a rollback that would bring one back unless --allow-revoked --yes', async () => {
+    expect((await cli('secrets', 'init', '--stage', 'local')).code).toBe(0);
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const first = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
+    expect((await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local')).code).toBe(0); // versions 2, 3
+    const second = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
+    const revoke = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--revoke-previous', '--yes'); // version 4
+    expect(revoke.code, revoke.stderr).toBe(0);
+
+    const history = JSON.parse((await cli('secrets', 'history', 'jwt-secret', '--stage', 'local', '--json')).stdout) as {
+      version: number;
+      note?: string;
+      revokedKids?: string[];
+    }[];
+    expect(history.map((entry) => entry.version)).toEqual([1, 2, 3, 4]);
+    expect(history[3]!.note).toMatch(new RegExp(`^REVOCATION of (${first}, ${second}|${second}, ${first})$`));
+    expect(history[0]!.revokedKids).toEqual([first]);
+    expect(history[2]!.revokedKids!.sort()).toEqual([first, second].sort());
+    expect(history[3]!.revokedKids).toEqual([]);
+    const table = (await cli('secrets', 'history', 'jwt-secret', '--stage', 'local')).stdout;
+    expect(table).toContain('REVOCATION of');
+    expect(table).toMatch(new RegExp(`holds revoked ${first} \\(revoked \\d{4}-`));
+
+    const refused = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--yes');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(`holds revoked key\\(s\\) .*${second} \\(revoked \\d{4}-\\d\\d-\\d\\dT`));
+    expect(refused.stderr).toContain('--allow-revoked');
+    const noYes = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--allow-revoked');
+    expect(noYes.code).toBe(2);
+    expect(noYes.stderr).toContain('needs --yes');
+    expect((await cli('secrets', 'history', 'jwt-secret', '--stage', 'local', '--json')).stdout).not.toContain('"version": 5');
+
+    const allowed = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--allow-revoked', '--yes');
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stderr).toContain(`bringing back revoked key(s)`);
+    expect((await readSecretsFile(secretsPath))['jwt-secret']!.current.kid).toBe(second);
+  });
+
+  it('refuses a key with trivially low entropy', async () => {
+    const weak = (secret: Buffer) =>
+      new Promise<CliResult>((resolve, reject) => {
+        import('node:child_process').then(({ spawn }) => {
+          const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'chatshyld'), 'secrets', 'set', 'jwt-secret', '--stage', 'local'], {
+            cwd: root,
+            env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (chunk) => (stdout += chunk));
+          child.stderr.on('data', (chunk) => (stderr += chunk));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr, ms: 0 }));
+          child.stdin.end(JSON.stringify({ current: { kid: 'weak', secret: secret.toString('base64url'), createdAt: new Date().toISOString() } }));
+        });
+      });
+    const zeros = await weak(Buffer.alloc(32));
+    expect(zeros.code).toBe(2);
+    expect(zeros.stderr).toContain('key weak is too predictable');
+    expect(zeros.stderr).toContain('nothing was written');
+    expect((await weak(Buffer.from('0123456789abcdef'.repeat(4)))).stderr).toContain('too predictable');
+  });
+});
