@@ -3,11 +3,12 @@
  * `--reveal` is given, and never taken from argv.
  */
 import { readFile } from 'node:fs/promises';
-import { keysOf, newKey, parseKeyRing, type KeyRingDocument } from '../../service/core/key-ring.js';
+import { newKey } from '../../service/core/key-ring.js';
 import { defaultSettings } from '../../service/settings.js';
 import { secrets as secretDefinitions, type SecretName } from '../../service/manifest.js';
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
 import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
+import { RollbackRefused, planRollback, revocationsIn, ringDocument, ringKids, type RollbackPlan } from '../../service/secrets/rollback.js';
 import { RotationInterrupted, RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -273,39 +274,13 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
   });
 }
 
-/** Kid → when it was revoked, from every version kept. */
-function revocationsIn(versions: readonly SecretRecord[]): Map<string, string> {
-  const revoked = new Map<string, string>();
-  for (const record of versions) {
-    for (const entry of ringDocument(record)?.revoked ?? []) if (!revoked.has(entry.kid)) revoked.set(entry.kid, entry.revokedAt);
-  }
-  return revoked;
-}
-
-function ringDocument(record: SecretRecord): KeyRingDocument | undefined {
-  if (record.name !== 'jwt-secret' && record.name !== 'refresh-pepper') return undefined;
-  try {
-    return JSON.parse(record.value) as KeyRingDocument;
-  } catch {
-    return undefined;
-  }
-}
-
-function kidsOf(record: SecretRecord): string[] {
-  try {
-    return keysOf(parseKeyRing(record.name, record.value)).map((key) => key.kid);
-  } catch {
-    return [];
-  }
-}
-
 /** What history says of a version: made by a revocation, or holding keys revoked since. */
 function historyNote(record: SecretRecord, before: SecretRecord | undefined, revoked: Map<string, string>): string {
   const known = new Set((before && ringDocument(before)?.revoked?.map((entry) => entry.kid)) ?? []);
   const made = (ringDocument(record)?.revoked ?? []).filter((entry) => !known.has(entry.kid)).map((entry) => entry.kid);
   const notes: string[] = [];
   if (made.length) notes.push(`REVOCATION of ${made.join(', ')}`);
-  const holds = kidsOf(record).filter((kid) => revoked.has(kid));
+  const holds = ringKids(record).filter((kid) => revoked.has(kid));
   if (holds.length) notes.push(`holds revoked ${holds.map((kid) => `${kid} (revoked ${revoked.get(kid)})`).join(', ')}`);
   return notes.join('; ');
 }
@@ -321,7 +296,7 @@ export async function history(_options: object, context: CommandContext, name: s
       versions.map((record, index) => ({
         ...recordJson(record, validateSecret(secret, record.value, now), false),
         ...(notes[index] && { note: notes[index] }),
-        ...(ringDocument(record) && { revokedKids: kidsOf(record).filter((kid) => revoked.has(kid)) }),
+        ...(ringDocument(record) && { revokedKids: ringKids(record).filter((kid) => revoked.has(kid)) }),
       })),
     );
     if (versions.length === 0) {
@@ -358,32 +333,24 @@ export async function rollback(options: { toVersion: string; allowRevoked?: bool
     const validation = validateSecret(secret, chosen.value, new Date());
     if (!validation.ok) throw usageError(`version ${target} of ${secret} is not well-formed: ${validation.reason}`);
     const current = versions.at(-1)!;
-    let value = chosen.value;
-    if (secret === 'jwt-secret' || secret === 'refresh-pepper') {
-      const revoked = revocationsIn(versions);
-      // The chosen document lists revocations as they stood; carry on every one made since.
-      const back = kidsOf(chosen).filter((kid) => revoked.has(kid));
-      if (back.length) {
-        const named = back.map((kid) => `${kid} (revoked ${revoked.get(kid)})`).join(', ');
-        if (!options.allowRevoked) {
-          throw usageError(
-            `version ${target} of ${secret} holds revoked key(s) ${named}; rolling back would make them verify again`,
-            'pick a version without them (see `secrets history`), or pass --allow-revoked --yes if the revocation was a mistake',
-          );
-        }
-        if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
-        context.out.info(`warning: bringing back revoked key(s) ${named}`);
-      }
-      const keep = [...revoked].filter(([kid]) => !back.includes(kid)).map(([kid, revokedAt]) => ({ kid, revokedAt }));
-      value = JSON.stringify({ ...(JSON.parse(chosen.value) as KeyRingDocument), ...(keep.length && { revoked: keep }) });
-      const lost = kidsOf(current).filter((kid) => !kidsOf(chosen).includes(kid));
-      if (lost.length) context.out.info(`warning: ${lost.join(', ')} would stop verifying: tokens made with them stop working`);
+    let plan: RollbackPlan;
+    try {
+      plan = planRollback(versions, chosen, { allowRevoked: options.allowRevoked });
+    } catch (error) {
+      if (error instanceof RollbackRefused) throw usageError(error.message, error.hint);
+      throw error;
     }
+    if (plan.reinstated.length) {
+      const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
+      if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
+      context.out.info(`warning: bringing back revoked key(s) ${named}`);
+    }
+    if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} would stop verifying: tokens made with them stop working`);
     if (!(await confirm(context, `Make version ${target} of ${secret} current on stage ${stage}?`, 'pass --yes to confirm the rollback'))) {
       context.out.info('nothing changed');
       return exitCodes.failed;
     }
-    const record = await store.put(secret, value, { expectedVersion: current.version });
+    const record = await store.put(secret, plan.value, { expectedVersion: current.version });
     context.out.resultJson({ ...recordJson(record, validation, false), rolledBackTo: target });
     context.out.result(`rolled ${secret} back on stage ${stage}: version ${record.version} holds version ${target} (${fingerprint(record.value)})`);
     return exitCodes.ok;

@@ -97,7 +97,12 @@ function abortableWait(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The ring as a write stores it, pruned; undefined when the secret does not exist. */
 function shapeOf(name: RotatableSecret, record: SecretRecord | undefined, options: RotationOptions, now: Date) {
-  return record && toCurrentShape(record.value, name, options.tokenLifetimeMs, now);
+  return record && toCurrentShape(record.value, name, keptAfterRetirement(options), now);
+}
+
+/** How long a retired key must keep verifying: stale readers may sign with it, then its tokens live. */
+function keptAfterRetirement(options: RotationOptions): number {
+  return options.propagationMs + options.tokenLifetimeMs;
 }
 
 /** The newest published key that never signed, if any. */
@@ -179,7 +184,7 @@ export async function rotateKeyRing(
 
   // Keys past their validUntil, which the next write prunes.
   const expiredIn = (latest: SecretRecord, at: Date) =>
-    toCurrentShape(latest.value, name, options.tokenLifetimeMs, new Date(0))
+    toCurrentShape(latest.value, name, keptAfterRetirement(options), new Date(0))
       .verifyOnly.filter((key) => key.validUntil !== undefined && Date.parse(key.validUntil) <= at.getTime())
       .map((key) => key.kid);
   let incoming = pendingKey(seen) ?? newKey(now());
@@ -234,7 +239,8 @@ export async function rotateKeyRing(
     const retired: KeyEntry = {
       ...withoutRotationFields(ring.current),
       retiredAt: at.toISOString(),
-      validUntil: new Date(at.getTime() + options.tokenLifetimeMs).toISOString(),
+      // A reader that has not seen the promotion yet may sign with it for up to the propagation time.
+      validUntil: new Date(at.getTime() + keptAfterRetirement(options)).toISOString(),
     };
     const next: CurrentKeyRingDocument = {
       current: { ...withoutRotationFields(key), signingSince: at.toISOString() },
@@ -255,6 +261,6 @@ export async function rotateKeyRing(
     previousKid: retiredKid,
     droppedKids: [...dropped],
     versions,
-    previousKeptUntil: new Date(Date.parse(signingSince) + options.tokenLifetimeMs).toISOString(),
+    previousKeptUntil: new Date(Date.parse(signingSince) + keptAfterRetirement(options)).toISOString(),
   };
 }

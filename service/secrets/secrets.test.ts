@@ -125,12 +125,13 @@ describe('key-ring rotation', () => {
       expect.objectContaining({
         kid: before.current.kid,
         retiredAt: new Date(started + 66_000).toISOString(),
-        validUntil: new Date(started + 66_000 + 15 * minute).toISOString(),
+        // Readers that have not seen the promotion may sign with it for 66 s more.
+        validUntil: new Date(started + 66_000 + 66_000 + 15 * minute).toISOString(),
       }),
     ]);
     expect(after.next).toBeUndefined();
     expect(() => parseKeyRing('jwt-secret', JSON.stringify(after))).not.toThrow();
-    expect(result.previousKeptUntil).toBe(new Date(started + 66_000 + 15 * minute).toISOString());
+    expect(result.previousKeptUntil).toBe(new Date(started + 66_000 + 66_000 + 15 * minute).toISOString());
     expect((await store.history('jwt-secret')).map((record) => record.version)).toEqual([1, 2, 3]);
   });
 
