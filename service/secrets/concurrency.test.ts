@@ -163,3 +163,14 @@ describe.each(backends)('concurrent admins on $name', ({ setUp }) => {
     );
   });
 });
+
+describe('the file store lock', () => {
+  it('takes over an empty lock file left by a writer that died before filling it in, once its lease is over', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'chatshyld-lock-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    const path = join(directory, 'secrets.json');
+    await writeFile(`${path}.lock`, '');
+    const store = new FileSecretAdminStore(path, 'alice', () => new Date(), { waitMs: 3000, leaseMs: 300 });
+    await expect(store.put('test-numbers', '[]')).resolves.toMatchObject({ version: 1 });
+  });
+});

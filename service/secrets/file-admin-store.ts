@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SecretName } from '../manifest.js';
 import {
@@ -103,7 +103,9 @@ export class FileSecretAdminStore implements SecretAdminStore {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const holder = await readHolder(lockPath);
-      if (holder && Date.parse(holder.leaseUntil) < Date.now()) {
+      // A lock whose lease ran out, or an empty one left by a writer that died before filling it in.
+      const abandoned = holder ? Date.parse(holder.leaseUntil) < Date.now() : await olderThan(lockPath, this.lockTiming.leaseMs);
+      if (abandoned) {
         await unlink(lockPath).catch(() => {}); // an abandoned lease
         continue;
       }
@@ -137,6 +139,14 @@ export class FileSecretAdminStore implements SecretAdminStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { secrets: {}, history: {} };
       throw error;
     }
+  }
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
+  } catch {
+    return false; // gone: the next attempt takes it
   }
 }
 
