@@ -227,7 +227,7 @@ describe('chatshyld secrets on the sandbox file', () => {
     const revealed = await cli(['secrets', 'get', 'jwt-secret', '--stage', 'local', '--reveal']);
     const current = (await readSecretsFile(secretsPath))['jwt-secret']!.current.secret;
     expect(revealed.stdout).toContain(current);
-  });
+  }, 120_000); // fifteen CLI processes, one after another
 
   it('takes no value from the command line, and needs a stage and a known name', async () => {
     const argv = await cli(['secrets', 'set', 'twilio', '{"accountSid":"AC"}', '--stage', 'local']);
@@ -355,7 +355,7 @@ describe('interrupting a rotation', () => {
     const after = (await readSecretsFile(secretsPath))['jwt-secret']!;
     expect(after.current.kid).toBe(pending[0]!.kid);
     expect((after.verifyOnly ?? []).map((key) => key.kid)).toContain(before.current.kid);
-  });
+  }, 90_000);
 });
 
 describe('history and rollback remember revocations', () => {
@@ -404,7 +404,7 @@ describe('history and rollback remember revocations', () => {
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stderr).toContain(`bringing back revoked key(s)`);
     expect((await readSecretsFile(secretsPath))['jwt-secret']!.current.kid).toBe(second);
-  });
+  }, 120_000);
 
   it('refuses a key with trivially low entropy', async () => {
     const weak = (secret: Buffer) =>
@@ -428,5 +428,5 @@ describe('history and rollback remember revocations', () => {
     expect(zeros.stderr).toContain('key weak is too predictable');
     expect(zeros.stderr).toContain('nothing was written');
     expect((await weak(Buffer.from('0123456789abcdef'.repeat(4)))).stderr).toContain('too predictable');
-  });
+  }, 60_000);
 });

@@ -197,7 +197,7 @@ export async function rotateKeyRing(
   if (pendingKey(seen)) {
     progress(`${name}: resuming the rotation to ${incoming.kid}, published at ${incoming.createdAt}`);
   } else {
-    const candidate = incoming;
+    let candidate = incoming;
     const written = await store.update(name, (latest) => {
       const ring = shapeOf(name, latest, options, now())!;
       const already = pendingKey(ring);
@@ -205,6 +205,8 @@ export async function rotateKeyRing(
         incoming = already; // another admin published one meanwhile: carry on with theirs
         return undefined;
       }
+      // Dated when written (the lock may have kept it waiting): the wait counts from here.
+      candidate = { ...candidate, createdAt: now().toISOString() };
       incoming = candidate;
       for (const kid of expiredIn(latest!, now())) dropped.add(kid);
       return JSON.stringify({ ...ring, verifyOnly: [...ring.verifyOnly, candidate] });
