@@ -255,6 +255,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .command('rollback <name>')
     .description('make an earlier version current again (as a new version)')
     .requiredOption('--to-version <n>', 'the version to restore (see `secrets history`)')
+    .option('--allow-revoked', 'allow a version holding revoked keys (with --yes): they verify again')
     .addHelpText('after', examples(['chatshyld secrets rollback test-numbers --stage dev --to-version 3']))
     .action(action(secretsCommand('rollback')));
   secrets

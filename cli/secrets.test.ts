@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSecretsDocument, readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
 import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
 import { stageSettings, type ProjectConfig } from './config.js';
-import { runCli, runInProcess, type CliResult } from './testing/run-cli.js';
+import { runCli, runInProcess, startCli, type CliResult } from './testing/run-cli.js';
 
 const config: ProjectConfig = {
   project: 'demo',
@@ -66,64 +66,71 @@ describe('secrets rotation under live traffic (sandbox)', () => {
     return (await response.json()) as { token: string; refreshToken: string };
   };
 
-  it('fails no request and logs no one out; --revoke-previous then ends old sessions within the cache age', async () => {
+  const verifyOnlyKids = (ring: { verifyOnly?: readonly { kid: string }[] } | undefined) => (ring?.verifyOnly ?? []).map((key) => key.kid);
+
+  it('fails no request and logs no one out, rotating twice in a row; --revoke-previous then ends old sessions within the cache age', async () => {
     const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
-    const ringBefore = await readSecretsFile(secretsPath);
-    const parked = await login('+14155550170'); // a session left untouched through both rotations
-    const failures: string[] = [];
-    let requests = 0;
-    let running = true;
-    const clients = ['+14155550171', '+14155550172', '+14155550173', '+14155550174'].map(async (phone) => {
-      let session = await login(phone);
-      for (let i = 0; running; i++) {
-        const me = await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${session.token}` } });
-        requests += 1;
-        if (me.status !== 200) failures.push(`GET /profile/me ${me.status} ${await me.text()}`);
-        if (i % 3 === 2) {
-          const refreshed = await post('/auth/refresh', { refreshToken: session.refreshToken });
+    let freshTokens: { token: string; refreshToken: string } | undefined;
+    // Round 2 starts right after round 1: no lifetime is waited out.
+    for (const round of [1, 2]) {
+      const ringBefore = await readSecretsFile(secretsPath);
+      const parked = await login(`+1415555017${round === 1 ? 0 : 5}`); // a session left untouched through both rotations
+      const failures: string[] = [];
+      let requests = 0;
+      let running = true;
+      const clients = [1, 2, 3, 4].map(async (n) => {
+        let session = await login(`+14155550${round}7${n}`);
+        for (let i = 0; running; i++) {
+          const me = await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${session.token}` } });
           requests += 1;
-          if (refreshed.status === 200) session = (await refreshed.json()) as typeof session;
-          else failures.push(`POST /auth/refresh ${refreshed.status} ${await refreshed.text()}`);
+          if (me.status !== 200) failures.push(`GET /profile/me ${me.status} ${await me.text()}`);
+          if (i % 3 === 2) {
+            const refreshed = await post('/auth/refresh', { refreshToken: session.refreshToken });
+            requests += 1;
+            if (refreshed.status === 200) session = (await refreshed.json()) as typeof session;
+            else failures.push(`POST /auth/refresh ${refreshed.status} ${await refreshed.text()}`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 15));
         }
-        await new Promise((resolve) => setTimeout(resolve, 15));
+        return session;
+      });
+
+      const jwt = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--yes');
+      expect(jwt.code, jwt.stderr).toBe(0);
+      expect(jwt.stderr).toContain('published');
+      expect(jwt.stderr).toMatch(/waiting for every reader \(\d+ s left\)/);
+      expect(jwt.stderr).toMatch(/signing with \S+/);
+      const pepper = await cli('secrets', 'rotate', 'refresh-pepper', '--stage', 'local', '--yes');
+      expect(pepper.code, pepper.stderr).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // traffic on the new keys
+      running = false;
+      const sessions = await Promise.all(clients);
+
+      expect(failures, `round ${round}`).toEqual([]);
+      expect(requests).toBeGreaterThan(100);
+
+      const ringAfter = await readSecretsFile(secretsPath);
+      const newKid = ringAfter['jwt-secret']!.current.kid;
+      expect(newKid).not.toBe(ringBefore['jwt-secret']!.current.kid);
+      // The key that signed before keeps verifying, and so does every key before it.
+      expect(verifyOnlyKids(ringAfter['jwt-secret'])).toContain(ringBefore['jwt-secret']!.current.kid);
+      expect(verifyOnlyKids(ringAfter['refresh-pepper'])).toContain(ringBefore['refresh-pepper']!.current.kid);
+      for (const kid of verifyOnlyKids(ringBefore['refresh-pepper'])) expect(verifyOnlyKids(ringAfter['refresh-pepper'])).toContain(kid);
+      // The CLI said "signing with" only once it was true: tokens issued now carry the new kid.
+      const fresh = await post('/auth/refresh', { refreshToken: sessions[0]!.refreshToken });
+      expect(fresh.status).toBe(200);
+      freshTokens = (await fresh.json()) as { token: string; refreshToken: string };
+      expect(kidOf(freshTokens.token)).toBe(newKid);
+      // Every session survives: a refresh token issued before the pepper rotation still refreshes.
+      const parkedRefresh = await post('/auth/refresh', { refreshToken: parked.refreshToken });
+      expect(parkedRefresh.status, `round ${round}`).toBe(200);
+      for (const session of sessions.slice(1)) {
+        expect((await post('/auth/refresh', { refreshToken: session.refreshToken })).status, `round ${round}`).toBe(200);
       }
-      return session;
-    });
+    }
 
-    const jwt = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--yes');
-    expect(jwt.code, jwt.stderr).toBe(0);
-    expect(jwt.stderr).toContain('published');
-    const pepper = await cli('secrets', 'rotate', 'refresh-pepper', '--stage', 'local', '--yes');
-    expect(pepper.code, pepper.stderr).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // traffic on the new keys
-    running = false;
-    const sessions = await Promise.all(clients);
-
-    expect(failures).toEqual([]);
-    expect(requests).toBeGreaterThan(100);
-
-    const ringAfter = await readSecretsFile(secretsPath);
-    const newKid = ringAfter['jwt-secret']!.current.kid;
-    expect(newKid).not.toBe(ringBefore['jwt-secret']!.current.kid);
-    expect(ringAfter['jwt-secret']!.previous?.kid).toBe(ringBefore['jwt-secret']!.current.kid);
-    expect(ringAfter['refresh-pepper']!.previous?.kid).toBe(ringBefore['refresh-pepper']!.current.kid);
-    // Tokens issued after the rotation carry the new kid.
-    const fresh = await post('/auth/refresh', { refreshToken: sessions[0]!.refreshToken });
-    expect(fresh.status).toBe(200);
-    const freshTokens = (await fresh.json()) as { token: string; refreshToken: string };
-    expect(kidOf(freshTokens.token)).toBe(newKid);
-    // A refresh token issued before the pepper rotation still refreshes.
-    const parkedRefresh = await post('/auth/refresh', { refreshToken: parked.refreshToken });
-    expect(parkedRefresh.status).toBe(200);
-
-    // A second ordinary rotation would drop a key that still protects live tokens: refused.
-    const tooSoon = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--yes');
-    expect(tooSoon.code).toBe(2);
-    expect(tooSoon.stderr).toContain('sign those sessions out');
-    expect(tooSoon.stderr).toContain('--revoke-previous');
-
+    const oldToken = freshTokens!.token;
     // The emergency path: tokens signed before it stop working within the cache max age.
-    const oldToken = freshTokens.token;
     expect((await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(200);
     const revoked = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--revoke-previous', '--yes');
     expect(revoked.code, revoked.stderr).toBe(0);
@@ -139,7 +146,7 @@ describe('secrets rotation under live traffic (sandbox)', () => {
     // Nothing the commands printed holds a key.
     const printed = outputs.map((output) => output.stdout + output.stderr).join('\n');
     for (const secret of await allKeySecrets(secretsPath)) expect(printed).not.toContain(secret);
-  });
+  }, 120_000);
 });
 
 describe('chatshyld secrets on the sandbox file', () => {
@@ -226,7 +233,7 @@ describe('chatshyld secrets on the sandbox file', () => {
     const revealed = await cli(['secrets', 'get', 'jwt-secret', '--stage', 'local', '--reveal']);
     const current = (await readSecretsFile(secretsPath))['jwt-secret']!.current.secret;
     expect(revealed.stdout).toContain(current);
-  });
+  }, 120_000); // fifteen CLI processes, one after another
 
   it('takes no value from the command line, and needs a stage and a known name', async () => {
     const argv = await cli(['secrets', 'set', 'twilio', '{"accountSid":"AC"}', '--stage', 'local']);
@@ -301,4 +308,131 @@ describe('smoke against a deployed stage', () => {
     expect(stderr).toContain('chatshyld secrets set test-numbers --stage dev');
     expect(sandbox.outbox.latest('+14155550188')).toEqual(sends);
   });
+});
+
+describe('interrupting a rotation', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'chatshyld-secrets-sigint-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const useCacheSeconds = (secretsCacheSeconds: number) =>
+    writeFile(join(root, 'chatshyld.config.json'), JSON.stringify({ ...config, stages: { ...config.stages, local: { secretsCacheSeconds } } }));
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s during the wait stops at once with 130, the new key published verify-only; run again, it resumes', async (signal) => {
+    // A cache of 60 s: the wait would last 66 s.
+    await useCacheSeconds(60);
+    expect((await runCli(['secrets', 'init', '--stage', 'local'], { cwd: root })).code).toBe(0);
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const before = (await readSecretsFile(secretsPath))['jwt-secret']!;
+
+    const { child, result } = startCli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local'], { cwd: root });
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (chunk) => {
+        stderr += chunk;
+        if (/waiting for every reader \(\d+ s left\)/.test(stderr)) resolve();
+      });
+      child.on('close', () => reject(new Error(`exited before waiting: ${stderr}`)));
+    });
+    const sentAt = Date.now();
+    child.kill(signal);
+    const interrupted = await result;
+    const stoppedWithin = Date.now() - sentAt;
+    expect(interrupted.code).toBe(130);
+    expect(stoppedWithin).toBeLessThan(10_000); // not the 66 s the wait had left
+    expect(interrupted.stderr).toMatch(/interrupted: \S+ is published \(verify only\); the signing key is unchanged/);
+
+    const published = (await readSecretsFile(secretsPath))['jwt-secret']!;
+    expect(published.current).toEqual(before.current);
+    const pending = (published.verifyOnly ?? []).filter((key) => key.retiredAt === undefined);
+    expect(pending).toHaveLength(1);
+    // Nothing promotes it behind our back.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await readSecretsFile(secretsPath))['jwt-secret']!.current).toEqual(before.current);
+
+    // Run again (with a short cache, so the rest of the wait is seconds): it resumes with that key.
+    await useCacheSeconds(1);
+    const resumed = await runCli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local'], { cwd: root, timeoutMs: 30_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`resuming the rotation to ${pending[0]!.kid}`);
+    const after = (await readSecretsFile(secretsPath))['jwt-secret']!;
+    expect(after.current.kid).toBe(pending[0]!.kid);
+    expect((after.verifyOnly ?? []).map((key) => key.kid)).toContain(before.current.kid);
+  }, 90_000);
+});
+
+describe('history and rollback remember revocations', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await newProject();
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const cli = (...args: string[]) => runCli(args, { cwd: root, timeoutMs: 30_000 });
+
+  it('marks the revocation and the revoked keys, and refuses a rollback that would bring one back unless --allow-revoked --yes', async () => {
+    expect((await cli('secrets', 'init', '--stage', 'local')).code).toBe(0);
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const first = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
+    expect((await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local')).code).toBe(0); // versions 2, 3
+    const second = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
+    const revoke = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--revoke-previous', '--yes'); // version 4
+    expect(revoke.code, revoke.stderr).toBe(0);
+
+    const history = JSON.parse((await cli('secrets', 'history', 'jwt-secret', '--stage', 'local', '--json')).stdout) as {
+      version: number;
+      note?: string;
+      revokedKids?: string[];
+    }[];
+    expect(history.map((entry) => entry.version)).toEqual([1, 2, 3, 4]);
+    expect(history[3]!.note).toMatch(new RegExp(`^REVOCATION of (${first}, ${second}|${second}, ${first})$`));
+    expect(history[0]!.revokedKids).toEqual([first]);
+    expect(history[2]!.revokedKids!.sort()).toEqual([first, second].sort());
+    expect(history[3]!.revokedKids).toEqual([]);
+    const table = (await cli('secrets', 'history', 'jwt-secret', '--stage', 'local')).stdout;
+    expect(table).toContain('REVOCATION of');
+    expect(table).toMatch(new RegExp(`holds revoked ${first} \\(revoked \\d{4}-`));
+
+    const refused = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--yes');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(`holds revoked key\\(s\\) .*${second} \\(revoked \\d{4}-\\d\\d-\\d\\dT`));
+    expect(refused.stderr).toContain('--allow-revoked');
+    const noYes = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--allow-revoked');
+    expect(noYes.code).toBe(2);
+    expect(noYes.stderr).toContain('needs --yes');
+    expect((await cli('secrets', 'history', 'jwt-secret', '--stage', 'local', '--json')).stdout).not.toContain('"version": 5');
+
+    const allowed = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--allow-revoked', '--yes');
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stderr).toContain(`bringing back revoked key(s)`);
+    expect((await readSecretsFile(secretsPath))['jwt-secret']!.current.kid).toBe(second);
+  }, 120_000);
+
+  it('refuses a key with trivially low entropy', async () => {
+    const weak = (secret: Buffer) =>
+      new Promise<CliResult>((resolve, reject) => {
+        import('node:child_process').then(({ spawn }) => {
+          const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'chatshyld'), 'secrets', 'set', 'jwt-secret', '--stage', 'local'], {
+            cwd: root,
+            env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (chunk) => (stdout += chunk));
+          child.stderr.on('data', (chunk) => (stderr += chunk));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr, ms: 0 }));
+          child.stdin.end(JSON.stringify({ current: { kid: 'weak', secret: secret.toString('base64url'), createdAt: new Date().toISOString() } }));
+        });
+      });
+    const zeros = await weak(Buffer.alloc(32));
+    expect(zeros.code).toBe(2);
+    expect(zeros.stderr).toContain('key weak is too predictable');
+    expect(zeros.stderr).toContain('nothing was written');
+    expect((await weak(Buffer.from('0123456789abcdef'.repeat(4)))).stderr).toContain('too predictable');
+  }, 60_000);
 });

@@ -8,7 +8,8 @@ import { defaultSettings } from '../../service/settings.js';
 import { secrets as secretDefinitions, type SecretName } from '../../service/manifest.js';
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
 import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
-import { RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
+import { RollbackRefused, planRollback, revocationsIn, ringDocument, ringKids, type RollbackPlan } from '../../service/secrets/rollback.js';
+import { RotationInterrupted, RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
 import { awsError, clientConfig } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -54,6 +55,12 @@ function storeFailure(error: unknown, secrets: StageSecrets & { context: Command
     );
   }
   if (err.name === 'SecretTooLargeError') throw usageError(err.message);
+  if (err.name === 'SecretLockedError') {
+    throw operationFailed('secret_locked', err.message, 'another admin is changing this secret; run the command again when they are done');
+  }
+  if (err.name === 'ConcurrentChangeError') {
+    throw operationFailed('concurrent_change', err.message, `look at \`chatshyld secrets history --stage ${secrets.stage}\`, then run the command again`);
+  }
   // No credentials, a missing profile, no network, a timeout: one line that says which.
   const aws = awsError(error, { global: secrets.context.global, streams: secrets.context.streams }, `stage ${secrets.stage}`);
   if (aws) throw aws;
@@ -223,37 +230,58 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
       };
     }
 
+    // A signal stops the rotation at once, between writes: what is published stays published.
     const interrupt = untilSignal();
+    const abort = new AbortController();
+    void interrupt.promise.then(() => abort.abort(new Error('interrupted')));
+    let lastWaitLine = Number.POSITIVE_INFINITY;
     try {
-      const rotation = rotateKeyRing(store, secret, {
+      const outcome = await rotateKeyRing(store, secret, {
         revokePrevious: Boolean(options.revokePrevious),
         dryRun: Boolean(options.dryRun),
         tokenLifetimeMs,
         propagationMs: (cacheSeconds + Math.max(2, Math.ceil(cacheSeconds / 10))) * 1000,
         ...(restartFunctions && { restartFunctions }),
-        onProgress: (message) => context.out.info(message),
+        signal: abort.signal,
+        onProgress: (message) => {
+          lastWaitLine = Number.POSITIVE_INFINITY;
+          context.out.info(message);
+        },
+        onWaiting: (secondsLeft, what) => {
+          // A line at the start of each wait and every 5 s of it.
+          if (secondsLeft > lastWaitLine - 5) return;
+          lastWaitLine = secondsLeft;
+          context.out.info(`${secret}: waiting for every reader (${secondsLeft} s left) until it ${what}`);
+        },
       });
-      const outcome = await Promise.race([rotation, interrupt.promise.then(() => 'interrupted' as const)]);
-      if (outcome === 'interrupted') {
-        context.out.info(`interrupted: run \`chatshyld secrets rotate ${secret} --stage ${stage}\` again to finish; it resumes with the key already published`);
-        return exitCodes.interrupted;
-      }
       context.out.resultJson(outcome);
       if (outcome.dryRun) {
         context.out.result(
           options.revokePrevious
             ? `dry run: ${secret} would become just ${outcome.newKid}; ${outcome.droppedKids.join(', ')} would stop verifying`
-            : `dry run: ${secret} would publish ${outcome.newKid}, wait ${cacheSeconds} s (or restart functions), then sign with it; ${outcome.previousKid} would keep verifying${outcome.droppedKids.length ? `; ${outcome.droppedKids.join(', ')} would be dropped` : ''}`,
+            : `dry run: ${secret} would publish ${outcome.newKid}, wait ${cacheSeconds} s (or restart functions), then sign with it; ${outcome.previousKid} would keep verifying${outcome.droppedKids.length ? `; ${outcome.droppedKids.join(', ')} (expired) would be pruned` : ''}`,
         );
       } else if (options.revokePrevious) {
         context.out.result(`rotated ${secret} on stage ${stage}: ${outcome.newKid} is the only key (version ${outcome.versions.join(', ')})`);
       } else {
         context.out.result(
-          `rotated ${secret} on stage ${stage}: ${outcome.newKid} signs now; ${outcome.previousKid} keeps verifying until ${outcome.previousKeptUntil} (versions ${outcome.versions.join(', ')})`,
+          `rotated ${secret} on stage ${stage}: every reader is signing with ${outcome.newKid}` +
+            (outcome.previousKid ? `; ${outcome.previousKid} keeps verifying until ${outcome.previousKeptUntil}` : '') +
+            (outcome.versions.length ? ` (versions ${outcome.versions.join(', ')})` : ''),
         );
       }
       return exitCodes.ok;
     } catch (error) {
+      if (error instanceof RotationInterrupted) {
+        const state =
+          error.stage === 'published'
+            ? `${error.kid} is published (verify only); the signing key is unchanged`
+            : error.stage === 'promoted'
+              ? `${error.kid} is promoted; readers switch to it within ${cacheSeconds} s`
+              : 'nothing was written';
+        context.out.info(`interrupted: ${state}. Run \`chatshyld secrets rotate ${secret} --stage ${stage}\` again to finish; it resumes where this stopped`);
+        return exitCodes.interrupted;
+      }
       if (error instanceof RotationRefused) throw new CliError('rotation_refused', error.message, error.hint, exitCodes.usage);
       throw error;
     } finally {
@@ -262,25 +290,45 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
   });
 }
 
+/** What history says of a version: made by a revocation, or holding keys revoked since. */
+function historyNote(record: SecretRecord, before: SecretRecord | undefined, revoked: Map<string, string>): string {
+  const known = new Set((before && ringDocument(before)?.revoked?.map((entry) => entry.kid)) ?? []);
+  const made = (ringDocument(record)?.revoked ?? []).filter((entry) => !known.has(entry.kid)).map((entry) => entry.kid);
+  const notes: string[] = [];
+  if (made.length) notes.push(`REVOCATION of ${made.join(', ')}`);
+  const holds = ringKids(record).filter((kid) => revoked.has(kid));
+  if (holds.length) notes.push(`holds revoked ${holds.map((kid) => `${kid} (revoked ${revoked.get(kid)})`).join(', ')}`);
+  return notes.join('; ');
+}
+
 export async function history(_options: object, context: CommandContext, name: string): Promise<number> {
   const secret = secretName(name);
   return withStore(context, async ({ store, stage }) => {
     const versions = await store.history(secret);
     const now = new Date();
-    context.out.resultJson(versions.map((record) => recordJson(record, validateSecret(secret, record.value, now), false)));
+    const revoked = revocationsIn(versions);
+    const notes = versions.map((record, index) => historyNote(record, versions[index - 1], revoked));
+    context.out.resultJson(
+      versions.map((record, index) => ({
+        ...recordJson(record, validateSecret(secret, record.value, now), false),
+        ...(notes[index] && { note: notes[index] }),
+        ...(ringDocument(record) && { revokedKids: ringKids(record).filter((kid) => revoked.has(kid)) }),
+      })),
+    );
     if (versions.length === 0) {
       context.out.result(`${secret} has no versions on stage ${stage}`);
       return exitCodes.ok;
     }
     context.out.result(
       table([
-        ['VERSION', 'CHANGED', 'BY', 'FINGERPRINT', 'STATE'],
-        ...versions.map((record) => [
+        ['VERSION', 'CHANGED', 'BY', 'FINGERPRINT', 'STATE', 'NOTE'],
+        ...versions.map((record, index) => [
           String(record.version),
           record.modifiedAt,
           record.modifiedBy,
           fingerprint(record.value),
           describeValidation(validateSecret(secret, record.value, now)),
+          notes[index] ?? '',
         ]),
       ]),
     );
@@ -288,7 +336,7 @@ export async function history(_options: object, context: CommandContext, name: s
   });
 }
 
-export async function rollback(options: { toVersion: string }, context: CommandContext, name: string): Promise<number> {
+export async function rollback(options: { toVersion: string; allowRevoked?: boolean }, context: CommandContext, name: string): Promise<number> {
   const secret = secretName(name);
   const target = Number(options.toVersion);
   if (!Number.isInteger(target) || target < 1) throw usageError('--to-version must be a version number (see `secrets history`)');
@@ -301,16 +349,24 @@ export async function rollback(options: { toVersion: string }, context: CommandC
     const validation = validateSecret(secret, chosen.value, new Date());
     if (!validation.ok) throw usageError(`version ${target} of ${secret} is not well-formed: ${validation.reason}`);
     const current = versions.at(-1)!;
-    if (secret === 'jwt-secret' || secret === 'refresh-pepper') {
-      const kids = (value: string) => Object.values(JSON.parse(value) as Record<string, { kid?: string } | null>).flatMap((key) => (key?.kid ? [key.kid] : []));
-      const lost = kids(current.value).filter((kid) => !kids(chosen.value).includes(kid));
-      if (lost.length) context.out.info(`warning: ${lost.join(', ')} would stop verifying: tokens made with them stop working`);
+    let plan: RollbackPlan;
+    try {
+      plan = planRollback(versions, chosen, { allowRevoked: options.allowRevoked });
+    } catch (error) {
+      if (error instanceof RollbackRefused) throw usageError(error.message, error.hint);
+      throw error;
     }
+    if (plan.reinstated.length) {
+      const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
+      if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
+      context.out.info(`warning: bringing back revoked key(s) ${named}`);
+    }
+    if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} would stop verifying: tokens made with them stop working`);
     if (!(await confirm(context, `Make version ${target} of ${secret} current on stage ${stage}?`, 'pass --yes to confirm the rollback'))) {
       context.out.info('nothing changed');
       return exitCodes.failed;
     }
-    const record = await store.put(secret, chosen.value);
+    const record = await store.put(secret, plan.value, { expectedVersion: current.version });
     context.out.resultJson({ ...recordJson(record, validation, false), rolledBackTo: target });
     context.out.result(`rolled ${secret} back on stage ${stage}: version ${record.version} holds version ${target} (${fingerprint(record.value)})`);
     return exitCodes.ok;

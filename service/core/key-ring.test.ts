@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { keysOf, newKey, parseKeyRing } from './key-ring.js';
+import { keysOf, newKey, parseKeyRing, toCurrentShape, weakKeyReason } from './key-ring.js';
 
 const entry = (bytes: number, kid = 'k1') => ({
   kid,
@@ -48,5 +48,47 @@ describe('key rings', () => {
     expect(Buffer.from(a.secret, 'base64url')).toHaveLength(64);
     expect(a.kid < b.kid).toBe(true);
     expect(() => parseKeyRing('jwt-secret', JSON.stringify({ current: a, previous: b }))).not.toThrow();
+  });
+});
+
+describe('rings of any size', () => {
+  const key = (kid: string, extra: object = {}) => ({ ...entry(32, kid), ...extra });
+
+  it('reads a ring of one signing key and many verify-only keys, never a revoked one', () => {
+    const ring = parseKeyRing(
+      'jwt-secret',
+      JSON.stringify({
+        current: key('s'),
+        verifyOnly: [key('a', { retiredAt: '2026-01-01T00:00:00Z', validUntil: '2026-01-01T00:15:00Z' }), key('b'), key('c'), key('x')],
+        revoked: [{ kid: 'x', revokedAt: '2026-01-02T00:00:00Z' }],
+      }),
+    );
+    expect(ring.current.kid).toBe('s');
+    expect(keysOf(ring).map((k) => k.kid)).toEqual(['s', 'a', 'b', 'c']);
+    expect(() => parseKeyRing('jwt-secret', JSON.stringify({ current: key('x'), revoked: [{ kid: 'x', revokedAt: '2026-01-02T00:00:00Z' }] }))).toThrow(
+      /signing key x is listed as revoked/,
+    );
+  });
+
+  it('migrates {current, previous, next} in place: next is published, previous valid for one more token lifetime', () => {
+    const legacy = { current: key('c'), previous: key('p', { retiredAt: '2026-01-01T00:00:00.000Z' }), next: key('n') };
+    const shaped = toCurrentShape(JSON.stringify(legacy), 'jwt-secret', 15 * 60_000, new Date('2026-01-01T00:10:00Z'));
+    expect(shaped.current).toEqual(legacy.current);
+    expect(shaped.verifyOnly).toEqual([legacy.next, { ...legacy.previous, validUntil: '2026-01-01T00:15:00.000Z' }]);
+    expect(shaped.revoked).toEqual([]);
+    // Readers see the same keys either way.
+    const kids = (document: object) => keysOf(parseKeyRing('jwt-secret', JSON.stringify(document))).map((k) => k.kid).sort();
+    expect(kids(shaped)).toEqual(kids(legacy));
+    // Once the previous key's lifetime is over, the next write prunes it.
+    expect(toCurrentShape(JSON.stringify(legacy), 'jwt-secret', 15 * 60_000, new Date('2026-01-01T00:16:00Z')).verifyOnly.map((k) => k.kid)).toEqual(['n']);
+  });
+
+  it('calls 32 zero bytes and repeated patterns weak, and random keys not', () => {
+    expect(weakKeyReason(new Uint8Array(32))).toMatch(/only 1 distinct/);
+    expect(weakKeyReason(Buffer.from('ab'.repeat(32)))).toMatch(/distinct/);
+    // 64 distinct values, twice: enough distinct bytes, but a pattern.
+    const half = Buffer.from([...Array(64).keys()].sort(() => Math.random() - 0.5));
+    expect(weakKeyReason(Buffer.concat([half, half]))).toMatch(/64-byte pattern repeated/);
+    for (let i = 0; i < 200; i++) expect(weakKeyReason(randomBytes(32))).toBeUndefined();
   });
 });

@@ -1,12 +1,19 @@
 /**
  * Key rings: the values of the `jwt-secret` and `refresh-pepper` secrets.
  *
- * Document shape (JSON): `{ current: Key, previous?: Key, next?: Key }`, each key
- * `{ kid, secret, createdAt }` with `secret` the base64url (or base64) of at least 32 random bytes.
- * Only `current` signs or hashes; every key present verifies or is looked up. `previous` keeps tokens
- * made before a rotation valid; `next` lets a rotation publish a key everywhere before any token uses it.
+ * Document shape (JSON):
+ *   `{ current: Key, verifyOnly?: Key[], revoked?: [{kid, revokedAt}] }`
+ * each key `{ kid, secret, createdAt, signingSince?, retiredAt?, validUntil? }` with `secret` the
+ * base64url (or base64) of at least 32 random bytes. Only `current` signs or hashes; every key of the
+ * ring verifies or is looked up. A verify-only key is either published ahead of a rotation (no
+ * `retiredAt`) or a key that signed before (`retiredAt`, and `validUntil`: after it, nothing the key
+ * made can still be valid, and the next write prunes it). `revoked` remembers the kids an emergency
+ * revocation removed; a ring never verifies with a revoked kid.
+ *
+ * Older documents, `{ current, previous?, next? }`, are still read: `next` is a published key and
+ * `previous` a retired one. Every write stores the shape above (see `toCurrentShape`).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { SecretName } from '../manifest.js';
 import { MisconfigurationError } from './errors.js';
 import type { Clock, SecretSource } from './ports.js';
@@ -17,30 +24,58 @@ export interface KeyEntry {
   readonly kid: string;
   readonly secret: string;
   readonly createdAt: string;
-  /** On a previous key: when it stopped signing (tokens it made may live on for their lifetime). */
+  /** On the signing key: when it started signing. */
+  readonly signingSince?: string;
+  /** On a verify-only key that signed before: when it stopped signing. */
   readonly retiredAt?: string;
+  /** On a retired key: after this nothing it made can still be valid. */
+  readonly validUntil?: string;
+}
+
+export interface RevokedKey {
+  readonly kid: string;
+  readonly revokedAt: string;
 }
 
 export interface KeyRingDocument {
   readonly current: KeyEntry;
+  readonly verifyOnly?: readonly KeyEntry[];
+  readonly revoked?: readonly RevokedKey[];
+  /** Older documents only. */
   readonly previous?: KeyEntry | null;
+  /** Older documents only. */
   readonly next?: KeyEntry | null;
+}
+
+/** A ring in the shape every write stores. */
+export interface CurrentKeyRingDocument {
+  readonly current: KeyEntry;
+  readonly verifyOnly: readonly KeyEntry[];
+  readonly revoked: readonly RevokedKey[];
 }
 
 export interface Key {
   readonly kid: string;
   readonly bytes: Uint8Array;
   readonly createdAt: string;
+  /** The short name a refresh token carries for the pepper that hashed it. */
+  readonly tag: string;
 }
 
 export interface KeyRing {
+  /** The key that signs (or hashes). */
   readonly current: Key;
-  readonly previous?: Key;
-  readonly next?: Key;
+  /** Every key that verifies (or is looked up), current first. */
+  readonly keys: readonly Key[];
 }
 
 const base64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const kidPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Eight base64url characters naming a kid: what a refresh token carries in front of its secret part. */
+export function keyTag(kid: string): string {
+  return createHash('sha256').update(kid).digest('base64url').slice(0, 8);
+}
 
 function parseKey(secretName: string, slot: string, value: unknown): Key {
   const where = `${secretName}.${slot}`;
@@ -60,14 +95,16 @@ function parseKey(secretName: string, slot: string, value: unknown): Key {
       `${where} (kid ${kid}) is ${bytes.length} bytes; keys must be at least ${minimumKeyBytes} bytes`,
     );
   }
-  if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt))) {
-    throw new MisconfigurationError(`${where}.createdAt must be an ISO 8601 date`);
+  for (const field of ['createdAt', 'signingSince', 'retiredAt', 'validUntil'] as const) {
+    const date = (value as Record<string, unknown>)[field];
+    if ((field === 'createdAt' || date !== undefined) && (typeof date !== 'string' || Number.isNaN(Date.parse(date)))) {
+      throw new MisconfigurationError(`${where}.${field} must be an ISO 8601 date`);
+    }
   }
-  return { kid, bytes, createdAt };
+  return { kid, bytes, createdAt: createdAt as string, tag: keyTag(kid) };
 }
 
-/** Parses and checks a key-ring document; refuses short keys and duplicate kids. */
-export function parseKeyRing(secretName: string, text: string): KeyRing {
+function parseDocument(secretName: string, text: string): KeyRingDocument {
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -75,28 +112,75 @@ export function parseKeyRing(secretName: string, text: string): KeyRing {
     throw new MisconfigurationError(`${secretName} is not valid JSON`, { cause });
   }
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    throw new MisconfigurationError(`${secretName} must be a JSON object {current, previous?, next?}`);
+    throw new MisconfigurationError(`${secretName} must be a JSON object {current, verifyOnly?, revoked?}`);
   }
-  const { current, previous, next, ...rest } = document as Record<string, unknown>;
+  const { current: _c, previous: _p, next: _n, verifyOnly, revoked, ...rest } = document as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
     throw new MisconfigurationError(`${secretName} has unknown fields: ${unknown.join(', ')}`);
   }
-  const ring: KeyRing = {
-    current: parseKey(secretName, 'current', current),
-    ...(previous == null ? {} : { previous: parseKey(secretName, 'previous', previous) }),
-    ...(next == null ? {} : { next: parseKey(secretName, 'next', next) }),
-  };
-  const kids = keysOf(ring).map((key) => key.kid);
+  if (verifyOnly !== undefined && !Array.isArray(verifyOnly)) {
+    throw new MisconfigurationError(`${secretName}.verifyOnly must be a list of keys`);
+  }
+  const revokedOk = (entry: unknown) =>
+    typeof entry === 'object' && entry !== null && typeof (entry as RevokedKey).kid === 'string' && !Number.isNaN(Date.parse(String((entry as RevokedKey).revokedAt)));
+  if (revoked !== undefined && !(Array.isArray(revoked) && revoked.every(revokedOk))) {
+    throw new MisconfigurationError(`${secretName}.revoked must be a list of {kid, revokedAt}`);
+  }
+  return document as KeyRingDocument;
+}
+
+/** Parses and checks a key-ring document (either shape); refuses short keys, duplicate kids and a revoked signing key. */
+export function parseKeyRing(secretName: string, text: string): KeyRing {
+  const document = parseDocument(secretName, text);
+  const current = parseKey(secretName, 'current', document.current);
+  const others: Key[] = [];
+  if (document.previous != null) others.push(parseKey(secretName, 'previous', document.previous));
+  if (document.next != null) others.push(parseKey(secretName, 'next', document.next));
+  (document.verifyOnly ?? []).forEach((entry, index) => others.push(parseKey(secretName, `verifyOnly[${index}]`, entry)));
+  const kids = [current, ...others].map((key) => key.kid);
   if (new Set(kids).size !== kids.length) {
     throw new MisconfigurationError(`${secretName} uses one kid for two keys`);
   }
-  return ring;
+  const revoked = new Set((document.revoked ?? []).map((entry) => entry.kid));
+  if (revoked.has(current.kid)) {
+    throw new MisconfigurationError(`${secretName}: the signing key ${current.kid} is listed as revoked`);
+  }
+  // A revoked kid never verifies, whatever else the document says.
+  return { current, keys: [current, ...others.filter((key) => !revoked.has(key.kid))] };
 }
 
 /** Every key of the ring, current first. */
-export function keysOf(ring: KeyRing): Key[] {
-  return [ring.current, ring.previous, ring.next].filter((key): key is Key => key !== undefined);
+export function keysOf(ring: KeyRing): readonly Key[] {
+  return ring.keys;
+}
+
+/**
+ * The ring in the shape every write stores: an older `{current, previous?, next?}` document becomes
+ * `verifyOnly: [next, previous]`, the previous key valid until `retiredAt + tokenLifetimeMs`.
+ * Retired keys past their `validUntil` are pruned.
+ */
+export function toCurrentShape(text: string, secretName: string, tokenLifetimeMs: number, now: Date): CurrentKeyRingDocument {
+  parseKeyRing(secretName, text);
+  const document = parseDocument(secretName, text);
+  const verifyOnly: KeyEntry[] = [...(document.verifyOnly ?? [])];
+  if (document.next) verifyOnly.push(document.next);
+  if (document.previous) {
+    const retiredAt = document.previous.retiredAt ?? document.current.createdAt;
+    verifyOnly.push({
+      ...document.previous,
+      retiredAt,
+      validUntil: document.previous.validUntil ?? new Date(Date.parse(retiredAt) + tokenLifetimeMs).toISOString(),
+    });
+  }
+  const revoked = new Set((document.revoked ?? []).map((entry) => entry.kid));
+  return {
+    current: document.current,
+    verifyOnly: verifyOnly.filter(
+      (key) => !revoked.has(key.kid) && (key.validUntil === undefined || Date.parse(key.validUntil) > now.getTime()),
+    ),
+    revoked: [...(document.revoked ?? [])],
+  };
 }
 
 /**
@@ -126,11 +210,14 @@ export class KeyRingReader {
     return this.parsed.ring;
   }
 
+  /** The key with this kid. */
   async find(kid: string): Promise<Key | undefined> {
-    const known = keysOf(await this.ring()).find((key) => key.kid === kid);
-    if (known) return known;
-    const refreshed = await this.refreshed();
-    return refreshed && keysOf(refreshed).find((key) => key.kid === kid);
+    return this.findWhere((key) => key.kid === kid);
+  }
+
+  /** The key with this tag (see `keyTag`). */
+  async findTagged(tag: string): Promise<Key | undefined> {
+    return this.findWhere((key) => key.tag === tag);
   }
 
   /** A freshly read ring, or undefined while the cooldown since the last forced read runs. */
@@ -139,6 +226,13 @@ export class KeyRingReader {
     if (now - this.lastForcedAt < this.forceCooldownMs) return undefined;
     this.lastForcedAt = now;
     return this.ring({ forceFetch: true });
+  }
+
+  private async findWhere(match: (key: Key) => boolean): Promise<Key | undefined> {
+    const known = keysOf(await this.ring()).find(match);
+    if (known) return known;
+    const refreshed = await this.refreshed();
+    return refreshed && keysOf(refreshed).find(match);
   }
 }
 
@@ -150,4 +244,19 @@ export function newKey(now: Date): KeyEntry {
     secret: randomBytes(64).toString('base64url'),
     createdAt: now.toISOString(),
   };
+}
+
+/**
+ * Why a key's bytes are too predictable to use, or undefined: few distinct bytes (32 zero bytes,
+ * "abab…") or a short pattern repeated. 32 random bytes have about 30 distinct values.
+ */
+export function weakKeyReason(bytes: Uint8Array): string | undefined {
+  const distinct = new Set(bytes).size;
+  if (distinct < Math.min(bytes.length, 256) / 2) return `only ${distinct} distinct byte values in ${bytes.length}`;
+  for (let period = 1; period <= bytes.length / 2; period++) {
+    if (bytes.every((byte, index) => index < period || byte === bytes[index - period])) {
+      return `a ${period}-byte pattern repeated`;
+    }
+  }
+  return undefined;
 }

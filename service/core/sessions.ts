@@ -32,10 +32,11 @@ export function hashRefreshToken(pepper: Key, token: string): string {
 /**
  * The token a refresh of `parent` issues: a function of the parent under the pepper, so every
  * concurrent or retried refresh of one parent hands out the same child. The prefix keeps it apart
- * from the token hashes made with the same key (a token never contains a NUL).
+ * from the token hashes made with the same key (a token never contains a NUL). Like a minted token
+ * it carries the pepper's tag, so its own refresh is one read too.
  */
 export function deriveChildToken(pepper: Key, parent: string): string {
-  return createHmac('sha256', pepper.bytes).update(`child\0${parent}`).digest('base64url');
+  return `${pepper.tag}.${createHmac('sha256', pepper.bytes).update(`child\0${parent}`).digest('base64url')}`;
 }
 
 /**
@@ -43,7 +44,7 @@ export function deriveChildToken(pepper: Key, parent: string): string {
  *
  * Each login starts a family. The family item names its one usable token (`head`), so "at most one
  * live successor" is a single conditional write, however many refreshes race. A refresh:
- *  1. finds the token by its HMAC under the current pepper, then the previous (and next) one;
+ *  1. finds the token by its HMAC under the pepper its tag names (one read);
  *  2. reads its family and, at the same time, whether the account is still open;
  *  3. if it is the head: stores the child derived from it and moves the head to it;
  *  4. if it is the head's immediate parent and the grace window since its rotation is still open:
@@ -203,7 +204,8 @@ export class Sessions {
 
   private async mint(userId: string, familyId: string, familyExpiresAt: number) {
     const { current } = await this.peppers.ring();
-    const token = randomBytes(32).toString('base64url');
+    // The tag names the pepper, so a refresh hashes once and reads once whatever the ring holds.
+    const token = `${current.tag}.${randomBytes(32).toString('base64url')}`;
     const issuedAt = this.clock.now();
     const record: RefreshTokenRecord = {
       hash: hashRefreshToken(current, token),
@@ -217,13 +219,19 @@ export class Sessions {
   }
 
   /**
-   * Looks the token up under every pepper of the ring. A miss re-reads the ring once (cooldown
-   * permitting): a token hashed by a function that already saw a new pepper must still be found.
+   * A token names its pepper (`<tag>.<secret>`): one hash, one read. An unknown tag re-reads the
+   * ring once (cooldown permitting), since a function that already saw a new pepper may have
+   * issued it. Tokens from before tags (no `.`) are looked up under every pepper until they expire.
    */
   private async find(presented: string): Promise<RefreshTokenRecord | undefined> {
+    const tagged = /^([A-Za-z0-9_-]{8})\.[A-Za-z0-9_-]{43}$/.exec(presented);
+    if (tagged) {
+      const pepper = await this.peppers.findTagged(tagged[1]!);
+      return pepper && this.store.getToken(hashRefreshToken(pepper, presented));
+    }
     if (!/^[A-Za-z0-9_-]{16,128}$/.test(presented)) return undefined;
     const tried = new Set<string>();
-    const lookUp = async (peppers: Key[]) => {
+    const lookUp = async (peppers: readonly Key[]) => {
       for (const pepper of peppers) {
         if (tried.has(pepper.kid)) continue;
         tried.add(pepper.kid);

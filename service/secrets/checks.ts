@@ -1,5 +1,5 @@
 /** Whether each secret of a stage is present and well-formed: for `list`, `doctor` and deploy preflight. */
-import { parseKeyRing, keysOf } from '../core/key-ring.js';
+import { keysOf, parseKeyRing, weakKeyReason } from '../core/key-ring.js';
 import { parseTestNumbers } from '../core/test-numbers.js';
 import { parseTwilioCredentials } from '../adapters/twilio/verify.js';
 import { secrets, type SecretName } from '../manifest.js';
@@ -18,10 +18,15 @@ export function validateSecret(name: SecretName, value: string, now: Date): Vali
       case 'jwt-secret':
       case 'refresh-pepper': {
         const ring = parseKeyRing(name, value);
-        const parts = [`current ${ring.current.kid}`];
-        if (ring.previous) parts.push(`previous ${ring.previous.kid}`);
-        if (ring.next) parts.push(`next ${ring.next.kid}`);
-        return { ok: true, summary: `${keysOf(ring).length} key(s): ${parts.join(', ')}` };
+        for (const key of keysOf(ring)) {
+          const weak = weakKeyReason(key.bytes);
+          if (weak) return { ok: false, reason: `key ${key.kid} is too predictable (${weak}); generate keys with \`secrets init\` or \`secrets rotate\`` };
+        }
+        const others = keysOf(ring).slice(1).map((key) => key.kid);
+        return {
+          ok: true,
+          summary: `${keysOf(ring).length} key(s): signing ${ring.current.kid}${others.length ? `, verify-only ${others.join(', ')}` : ''}`,
+        };
       }
       case 'twilio': {
         const credentials = parseTwilioCredentials(value);

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { SecretName } from '../manifest.js';
 import {
   localActor,
@@ -6,14 +9,30 @@ import {
   type LocalSecretVersion,
   type SecretsDocument,
 } from '../local/secrets-file.js';
-import type { SecretAdminStore, SecretRecord } from './admin-store.js';
+import {
+  ConcurrentChangeError,
+  SecretLockedError,
+  defaultLockTiming,
+  describeHolder,
+  pause,
+  replaceWith,
+  type LockHolder,
+  type LockTiming,
+  type SecretAdminStore,
+  type SecretChange,
+  type SecretRecord,
+} from './admin-store.js';
 
-/** The `local` stage's secrets: the sandbox's file, with its history standing in for SSM's. */
+/**
+ * The `local` stage's secrets: the sandbox's file, with its history standing in for SSM's. Writers
+ * take `<file>.lock` (created with O_EXCL, holding a lease) and replace the file by rename.
+ */
 export class FileSecretAdminStore implements SecretAdminStore {
   constructor(
     private readonly path: string,
     private readonly actor: string = localActor(),
     private readonly now: () => Date = () => new Date(),
+    private readonly lockTiming: LockTiming = defaultLockTiming,
   ) {}
 
   get location(): string {
@@ -24,24 +43,79 @@ export class FileSecretAdminStore implements SecretAdminStore {
     return (await this.history(name)).at(-1);
   }
 
-  async put(name: SecretName, value: string): Promise<SecretRecord> {
-    const document = await this.read();
-    const versions = this.versionsOf(document, name);
-    const record: LocalSecretVersion = {
-      version: (versions.at(-1)?.version ?? 0) + 1,
-      value: JSON.parse(value) as unknown,
-      modifiedAt: this.now().toISOString(),
-      modifiedBy: this.actor,
-    };
-    await writeSecretsDocument(this.path, {
-      secrets: { ...document.secrets, [name]: record.value },
-      history: { ...document.history, [name]: [...versions, record] },
-    });
-    return toRecord(name, record);
+  async put(name: SecretName, value: string, options: { expectedVersion?: number } = {}): Promise<SecretRecord> {
+    return (await this.update(name, replaceWith(name, value, options.expectedVersion)))!;
+  }
+
+  async update(name: SecretName, change: SecretChange): Promise<SecretRecord | undefined> {
+    const release = await this.lock();
+    try {
+      const document = await this.read();
+      const versions = this.versionsOf(document, name);
+      const latest = versions.at(-1);
+      const value = await change(latest && toRecord(name, latest));
+      if (value === undefined) return latest && toRecord(name, latest);
+      const record: LocalSecretVersion = {
+        version: (latest?.version ?? 0) + 1,
+        value: JSON.parse(value) as unknown,
+        modifiedAt: this.now().toISOString(),
+        modifiedBy: this.actor,
+      };
+      // The version check right before writing: nothing may have changed the file under the lock.
+      if (JSON.stringify(this.versionsOf(await this.read(), name).at(-1)) !== JSON.stringify(latest)) {
+        throw new ConcurrentChangeError(`${name} changed in ${this.path} while locked (edited by hand?); nothing was written`);
+      }
+      await writeSecretsDocument(this.path, {
+        secrets: { ...document.secrets, [name]: record.value },
+        history: { ...document.history, [name]: [...versions, record] },
+      });
+      return toRecord(name, record);
+    } finally {
+      await release();
+    }
   }
 
   async history(name: SecretName): Promise<SecretRecord[]> {
     return this.versionsOf(await this.read(), name).map((version) => toRecord(name, version));
+  }
+
+  /** Takes `<file>.lock`, waiting while another writer's lease runs; returns its release. */
+  private async lock(): Promise<() => Promise<void>> {
+    const lockPath = `${this.path}.lock`;
+    const token = randomUUID();
+    const deadline = Date.now() + this.lockTiming.waitMs;
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    for (;;) {
+      try {
+        const handle = await open(lockPath, 'wx', 0o600);
+        const holder: LockHolder = {
+          owner: `${this.actor}, pid ${process.pid}`,
+          token,
+          leaseUntil: new Date(Date.now() + this.lockTiming.leaseMs).toISOString(),
+        };
+        await handle.writeFile(JSON.stringify(holder));
+        await handle.close();
+        return async () => {
+          // Only our own lock: after a lease ran out, another writer may hold a new one.
+          if ((await readHolder(lockPath))?.token === token) await unlink(lockPath).catch(() => {});
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = await readHolder(lockPath);
+      // A lock whose lease ran out, or an empty one left by a writer that died before filling it in.
+      const abandoned = holder ? Date.parse(holder.leaseUntil) < Date.now() : await olderThan(lockPath, this.lockTiming.leaseMs);
+      if (abandoned) {
+        await unlink(lockPath).catch(() => {}); // an abandoned lease
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new SecretLockedError(
+          `${this.path} is being changed by ${describeHolder(holder)}; waited ${Math.round(this.lockTiming.waitMs / 1000)} s`,
+        );
+      }
+      await pause(25 + Math.random() * 75);
+    }
   }
 
   /** The versions of a secret; a value written without history (an older file) counts as version 1. */
@@ -65,6 +139,22 @@ export class FileSecretAdminStore implements SecretAdminStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { secrets: {}, history: {} };
       throw error;
     }
+  }
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
+  } catch {
+    return false; // gone: the next attempt takes it
+  }
+}
+
+async function readHolder(path: string): Promise<LockHolder | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockHolder;
+  } catch {
+    return undefined; // gone, or being written this instant
   }
 }
 

@@ -11,7 +11,6 @@ import {
 import {
   GetParameterHistoryCommand,
   ParameterMaxVersionLimitExceeded,
-  ParameterNotFound,
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -22,7 +21,8 @@ import { fingerprint, type SecretAdminStore } from './admin-store.js';
 import { validateSecret } from './checks.js';
 import { FileSecretAdminStore } from './file-admin-store.js';
 import { restartStageFunctions } from './restart.js';
-import { RotationRefused, rotateKeyRing } from './rotation.js';
+import { rotateKeyRing } from './rotation.js';
+import { fakeSsm } from './testing/fake-ssm.js';
 import { SecretTooLargeError, SsmSecretAdminStore, VersionLimitError } from './ssm-admin-store.js';
 
 const minute = 60_000;
@@ -103,46 +103,71 @@ describe('key-ring rotation', () => {
       location: store.location,
       get: (name) => store.get(name),
       history: (name) => store.history(name),
-      put: async (name, value) => {
-        published.push(JSON.parse(value));
-        return store.put(name, value);
-      },
+      put: (name, value, options) => store.put(name, value, options),
+      update: (name, change) =>
+        store.update(name, async (latest) => {
+          const value = await change(latest);
+          if (value !== undefined) published.push(JSON.parse(value));
+          return value;
+        }),
     };
+    const started = now;
     const result = await rotateKeyRing(watching, 'jwt-secret', options());
 
     expect(published).toHaveLength(2);
-    expect(published[0]).toEqual({ current: before.current, next: expect.objectContaining({ kid: result.newKid }) });
-    expect(sleeps).toEqual([66_000]);
+    expect(published[0]).toEqual({ current: before.current, verifyOnly: [expect.objectContaining({ kid: result.newKid })], revoked: [] });
+    // One wait for every reader to verify with the new key, one for every reader to sign with it.
+    expect(sleeps.reduce((sum, ms) => sum + ms, 0)).toBe(2 * 66_000);
     const after = await ring(store);
     expect(after.current.kid).toBe(result.newKid);
-    expect(after.previous).toMatchObject({ kid: before.current.kid, retiredAt: new Date(now).toISOString() });
+    expect(after.current.signingSince).toBe(new Date(started + 66_000).toISOString());
+    expect(after.verifyOnly).toEqual([
+      expect.objectContaining({
+        kid: before.current.kid,
+        retiredAt: new Date(started + 66_000).toISOString(),
+        // Readers that have not seen the promotion may sign with it for 66 s more.
+        validUntil: new Date(started + 66_000 + 66_000 + 15 * minute).toISOString(),
+      }),
+    ]);
     expect(after.next).toBeUndefined();
     expect(() => parseKeyRing('jwt-secret', JSON.stringify(after))).not.toThrow();
-    expect(result.previousKeptUntil).toBe(new Date(now + 15 * minute).toISOString());
+    expect(result.previousKeptUntil).toBe(new Date(started + 66_000 + 66_000 + 15 * minute).toISOString());
     expect((await store.history('jwt-secret')).map((record) => record.version)).toEqual([1, 2, 3]);
   });
 
-  it('refuses to drop a previous key that may still protect live tokens, and allows it once they expired', async () => {
-    const store = await freshStore('guard');
-    await rotateKeyRing(store, 'jwt-secret', options());
-    now += 5 * minute;
-    await expect(rotateKeyRing(store, 'jwt-secret', options())).rejects.toBeInstanceOf(RotationRefused);
-    await expect(rotateKeyRing(store, 'jwt-secret', options())).rejects.toThrow(/may still protect live tokens until/);
-    expect((await store.history('jwt-secret')).length).toBe(3); // nothing written
-    now += 11 * minute;
-    const result = await rotateKeyRing(store, 'jwt-secret', options());
-    expect(result.droppedKids).toHaveLength(1);
+  it('rotates again at once without dropping a key that may protect live tokens, and prunes keys past their lifetime', async () => {
+    const store = await freshStore('again');
+    const first = (await ring(store)).current.kid;
+    const a = await rotateKeyRing(store, 'jwt-secret', options());
+    const b = await rotateKeyRing(store, 'jwt-secret', options());
+    const c = await rotateKeyRing(store, 'jwt-secret', options());
+    const kids = (document: KeyRingDocument) => [document.current.kid, ...(document.verifyOnly ?? []).map((key) => key.kid)].sort();
+    expect(kids(await ring(store))).toEqual([first, a.newKid, b.newKid, c.newKid].sort());
+    expect(a.droppedKids).toEqual([]);
+    expect(c.droppedKids).toEqual([]);
+    // 15 minutes after the first retirement, the next write prunes that key, and only that one.
+    now = Date.parse(a.previousKeptUntil!) + 1;
+    const d = await rotateKeyRing(store, 'jwt-secret', options());
+    expect(d.droppedKids).toEqual([first]);
+    expect(kids(await ring(store))).not.toContain(first);
   });
 
-  it('keeps a previous pepper for the whole refresh-token lifetime', async () => {
+  it('keeps a retired pepper for the whole refresh-token lifetime however often it rotates', async () => {
     const store = new FileSecretAdminStore(join(directory, 'pepper.json'), 'oncall', () => new Date(now));
-    await store.put('refresh-pepper', JSON.stringify({ current: newKey(new Date(now)) }));
+    const original = newKey(new Date(now));
+    await store.put('refresh-pepper', JSON.stringify({ current: original }));
     const pepperOptions = options({ tokenLifetimeMs: 30 * day });
     await rotateKeyRing(store, 'refresh-pepper', pepperOptions);
-    now += 29 * day;
-    await expect(rotateKeyRing(store, 'refresh-pepper', pepperOptions)).rejects.toThrow(/refresh-pepper: the previous key/);
-    now += 2 * day;
-    await expect(rotateKeyRing(store, 'refresh-pepper', pepperOptions)).resolves.toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      now += 5 * day;
+      await rotateKeyRing(store, 'refresh-pepper', pepperOptions);
+    }
+    const kids = () => store.get('refresh-pepper').then((record) => parseKeyRing('refresh-pepper', record!.value).keys.map((key) => key.kid));
+    expect(await kids()).toContain(original.kid);
+    expect(await kids()).toHaveLength(7);
+    now += 6 * day;
+    await rotateKeyRing(store, 'refresh-pepper', pepperOptions);
+    expect(await kids()).not.toContain(original.kid);
   });
 
   it('resumes a rotation cut short after publishing, with the key it published', async () => {
@@ -159,7 +184,8 @@ describe('key-ring rotation', () => {
     const store = await freshStore('restart');
     let restarted = 0;
     await rotateKeyRing(store, 'jwt-secret', options({ restartFunctions: async () => void (restarted += 1) }));
-    expect(restarted).toBe(1);
+    // Once so every reader verifies with the new key, once so every reader signs with it.
+    expect(restarted).toBe(2);
     expect(sleeps).toEqual([]);
   });
 
@@ -168,9 +194,10 @@ describe('key-ring rotation', () => {
     await rotateKeyRing(store, 'jwt-secret', options());
     const result = await rotateKeyRing(store, 'jwt-secret', options({ revokePrevious: true }));
     const after = await ring(store);
-    expect(Object.keys(after)).toEqual(['current']);
+    expect(after.verifyOnly).toEqual([]);
     expect(after.current.kid).toBe(result.newKid);
     expect(result.droppedKids).toHaveLength(2);
+    expect(after.revoked!.map((entry) => entry.kid).sort()).toEqual([...result.droppedKids].sort());
   });
 
   it('changes nothing on a dry run', async () => {
@@ -195,12 +222,13 @@ describe('SSM secret store (call shapes)', () => {
   const store = (kms?: string) => new SsmSecretAdminStore(new SSMClient({ region: 'eu-west-1' }), 'dev', kms);
   beforeEach(() => ssm.reset());
 
+  const secretWrites = () => ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input).filter((input) => input.Type === 'SecureString');
+
   it('writes SecureStrings with Overwrite, a tier by size, and the stage KMS key', async () => {
-    ssm.on(GetParameterHistoryCommand).rejects(new ParameterNotFound({ message: 'none', $metadata: {} }));
-    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    fakeSsm(ssm);
     await store('alias/chatshyld').put('test-numbers', '[]');
     await store().put('test-numbers', JSON.stringify('x'.repeat(5000)));
-    const [small, large] = ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input);
+    const [small, large] = secretWrites();
     expect(small).toMatchObject({
       Name: '/chatshyld/dev/test-numbers',
       Value: '[]',
@@ -214,10 +242,9 @@ describe('SSM secret store (call shapes)', () => {
   });
 
   it('keeps an advanced parameter advanced', async () => {
-    ssm.on(GetParameterHistoryCommand).resolves({ Parameters: [{ Version: 1, Tier: 'Advanced', Value: '[]' }] });
-    ssm.on(PutParameterCommand).resolves({ Version: 2 });
+    fakeSsm(ssm).parameters.set('/chatshyld/dev/test-numbers', [{ Version: 1, Tier: 'Advanced', Value: '[]', Type: 'SecureString' }]);
     await store().put('test-numbers', '[]');
-    expect(ssm.commandCalls(PutParameterCommand)[0]!.args[0].input.Tier).toBe('Advanced');
+    expect(secretWrites()[0]!.Tier).toBe('Advanced');
   });
 
   it('pages through the history, decrypted, oldest first', async () => {
@@ -243,15 +270,16 @@ describe('SSM secret store (call shapes)', () => {
   });
 
   it('says what to do when SSM keeps 100 versions and will not drop the oldest', async () => {
-    ssm.on(GetParameterHistoryCommand).resolves({ Parameters: [] });
-    ssm.on(PutParameterCommand).rejects(new ParameterMaxVersionLimitExceeded({ message: 'limit', $metadata: {} }));
+    fakeSsm(ssm);
+    ssm.on(PutParameterCommand, { Name: '/chatshyld/dev/twilio' }).rejects(new ParameterMaxVersionLimitExceeded({ message: 'limit', $metadata: {} }));
     await expect(store().put('twilio', '{}')).rejects.toBeInstanceOf(VersionLimitError);
     await expect(store().put('twilio', '{}')).rejects.toThrow(/100 versions and its oldest carries a label/);
   });
 
   it('refuses values SSM cannot hold, before calling it', async () => {
+    fakeSsm(ssm);
     await expect(store().put('test-numbers', 'x'.repeat(9000))).rejects.toBeInstanceOf(SecretTooLargeError);
-    expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
+    expect(secretWrites()).toHaveLength(0);
   });
 });
 

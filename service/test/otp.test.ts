@@ -24,7 +24,8 @@ describe('OTP login', () => {
     expect(Object.keys(first.body.user).sort()).toEqual(
       ['createdAt', 'id', 'name', 'phone', 'photoKey', 'photoUrl', 'updatedAt'].sort(),
     );
-    expect(first.body.refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // <pepper tag>.<32 random bytes>: the tag names the pepper that hashed it.
+    expect(first.body.refreshToken).toMatch(/^[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}$/);
 
     service.clock.advance(31_000);
     await send(phone);

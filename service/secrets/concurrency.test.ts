@@ -1,0 +1,176 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { newKey, parseKeyRing, type KeyRingDocument } from '../core/key-ring.js';
+import type { SecretAdminStore } from './admin-store.js';
+import { FileSecretAdminStore } from './file-admin-store.js';
+import { RotationRefused, rotateKeyRing } from './rotation.js';
+import { SsmSecretAdminStore } from './ssm-admin-store.js';
+import { fakeSsm, type FakeSsm } from './testing/fake-ssm.js';
+
+const lockTiming = { waitMs: 1500, leaseMs: 4000 };
+const options = (overrides: object = {}) => ({ tokenLifetimeMs: 15 * 60_000, propagationMs: 200, ...overrides });
+
+/** A store whose writer, once it holds the lock and has read the ring, waits for `release()`. */
+function heldMidWrite(store: SecretAdminStore) {
+  let release = () => {};
+  let holding = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const held = new Promise<void>((resolve) => (holding = resolve));
+  const wrapped: SecretAdminStore = {
+    location: store.location,
+    get: (name) => store.get(name),
+    history: (name) => store.history(name),
+    put: (name, value, putOptions) => store.put(name, value, putOptions),
+    update: (name, change) =>
+      store.update(name, async (latest) => {
+        holding();
+        await gate;
+        return change(latest);
+      }),
+  };
+  return { store: wrapped, held, release };
+}
+
+async function ringOf(store: SecretAdminStore) {
+  const record = (await store.get('jwt-secret'))!;
+  return { kids: parseKeyRing('jwt-secret', record.value).keys.map((key) => key.kid), document: JSON.parse(record.value) as KeyRingDocument };
+}
+
+const backends: { name: string; setUp: () => Promise<{ admin: (who: string) => SecretAdminStore; holdLock: (owner: string, leaseUntil: Date) => Promise<void> }> }[] = [
+  {
+    name: 'the file store',
+    setUp: async () => {
+      const directory = await mkdtemp(join(tmpdir(), 'chatshyld-race-'));
+      cleanups.push(() => rm(directory, { recursive: true, force: true }));
+      const path = join(directory, 'secrets.json');
+      return {
+        admin: (who) => new FileSecretAdminStore(path, who, () => new Date(), lockTiming),
+        holdLock: (owner, leaseUntil) =>
+          writeFile(`${path}.lock`, JSON.stringify({ owner, token: 'someone-else', leaseUntil: leaseUntil.toISOString() })),
+      };
+    },
+  },
+  {
+    name: 'the SSM store (mocked at the call shape)',
+    setUp: async () => {
+      ssm.reset();
+      fake = fakeSsm(ssm);
+      return {
+        admin: (who) => new SsmSecretAdminStore(new SSMClient({ region: 'eu-west-1' }), 'dev', undefined, who, lockTiming),
+        holdLock: async (owner, leaseUntil) => {
+          fake.parameters.set('/chatshyld/dev/locks/jwt-secret', [
+            { Version: 1, Type: 'String', Value: JSON.stringify({ owner, token: 'someone-else', leaseUntil: leaseUntil.toISOString() }) },
+          ]);
+        },
+      };
+    },
+  },
+];
+const ssm = mockClient(SSMClient);
+let fake: FakeSsm;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  ssm.restore();
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
+});
+
+describe.each(backends)('concurrent admins on $name', ({ setUp }) => {
+  let admin: (who: string) => SecretAdminStore;
+  let holdLock: (owner: string, leaseUntil: Date) => Promise<void>;
+  let original: string;
+  beforeAll(() => {
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  });
+  beforeEach(async () => {
+    ({ admin, holdLock } = await setUp());
+    const key = newKey(new Date(Date.now() - 3600_000));
+    original = key.kid;
+    await admin('setup').put('jwt-secret', JSON.stringify({ current: key }));
+  });
+
+  it('a revocation while a rotation waits: the promotion stops with a clear message, and the revocation stands', async () => {
+    let revokedKid = '';
+    let revocation: Promise<unknown> | undefined;
+    const rotation = rotateKeyRing(admin('alice'), 'jwt-secret', {
+      ...options(),
+      // During alice's wait, bob revokes.
+      sleep: async (ms: number) => {
+        revocation ??= rotateKeyRing(admin('bob'), 'jwt-secret', options({ revokePrevious: true })).then((result) => (revokedKid = result.newKid));
+        await revocation;
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
+    });
+    await expect(rotation).rejects.toBeInstanceOf(RotationRefused);
+    await expect(rotation).rejects.toThrow(/is no longer in the ring: it was revoked at .*nothing was promoted/);
+    const { kids, document } = await ringOf(admin('carol'));
+    expect(kids).toEqual([revokedKid]);
+    expect(document.revoked!.map((entry) => entry.kid)).toContain(original);
+  });
+
+  it('a rotation while a revocation holds the lock: the rotation waits, then builds on the revoked ring', async () => {
+    const bob = heldMidWrite(admin('bob'));
+    const revocation = rotateKeyRing(bob.store, 'jwt-secret', options({ revokePrevious: true }));
+    await bob.held;
+    let rotated = false;
+    const rotation = rotateKeyRing(admin('alice'), 'jwt-secret', options()).then((result) => {
+      rotated = true;
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(rotated).toBe(false);
+    expect((await admin('carol').history('jwt-secret')).length).toBe(1); // alice is waiting, not writing
+    bob.release();
+    const revoked = await revocation;
+    const result = await rotation;
+    const { kids, document } = await ringOf(admin('carol'));
+    expect(kids).not.toContain(original);
+    expect(kids.sort()).toEqual([revoked.newKid, result.newKid].sort());
+    expect(document.current.kid).toBe(result.newKid);
+    expect(document.revoked!.map((entry) => entry.kid)).toEqual([original]);
+  });
+
+  it('two rotations at once: the later waits, then carries on with the key the first published (or rotates after it), dropping nothing', async () => {
+    const [a, b] = await Promise.all([
+      rotateKeyRing(admin('alice'), 'jwt-secret', options()),
+      rotateKeyRing(admin('bob'), 'jwt-secret', options()),
+    ]);
+    const { kids, document } = await ringOf(admin('carol'));
+    expect(kids.sort()).toEqual([...new Set([original, a.newKid, b.newKid])].sort());
+    expect([a.newKid, b.newKid]).toContain(document.current.kid);
+    // publish + promote, once per distinct key
+    expect((await admin('carol').history('jwt-secret')).length).toBe(1 + 2 * new Set([a.newKid, b.newKid]).size);
+  });
+
+  it('a lock held by another admin: waits, then fails naming the holder; an abandoned lease is taken over', async () => {
+    await holdLock('dave (on another laptop)', new Date(Date.now() + 60_000));
+    const blocked = rotateKeyRing(admin('alice'), 'jwt-secret', options());
+    await expect(blocked).rejects.toThrow(/is being changed by dave \(on another laptop\) \(lease until .*\); waited 2 s/);
+    expect((await admin('carol').history('jwt-secret')).length).toBe(1);
+
+    await holdLock('dave (on another laptop)', new Date(Date.now() - 1000));
+    await expect(rotateKeyRing(admin('alice'), 'jwt-secret', options())).resolves.toMatchObject({ previousKid: original });
+  });
+
+  it('a rollback refuses to write over a version it did not see', async () => {
+    const seen = (await admin('alice').get('jwt-secret'))!;
+    await rotateKeyRing(admin('bob'), 'jwt-secret', options());
+    await expect(admin('alice').put('jwt-secret', seen.value, { expectedVersion: seen.version })).rejects.toThrow(
+      /changed since it was read: version 3 by .*, not 1; nothing was written/,
+    );
+  });
+});
+
+describe('the file store lock', () => {
+  it('takes over an empty lock file left by a writer that died before filling it in, once its lease is over', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'chatshyld-lock-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    const path = join(directory, 'secrets.json');
+    await writeFile(`${path}.lock`, '');
+    const store = new FileSecretAdminStore(path, 'alice', () => new Date(), { waitMs: 3000, leaseMs: 300 });
+    await expect(store.put('test-numbers', '[]')).resolves.toMatchObject({ version: 1 });
+  });
+});
