@@ -38,6 +38,13 @@ export class ForbiddenError extends ServiceError {
   }
 }
 
+/** Another write changed the item first, too often to retry here: the caller may send it again. */
+export class ConflictError extends ServiceError {
+  constructor(code: string, message: string) {
+    super(409, code, message);
+  }
+}
+
 export class TooManyRequestsError extends ServiceError {
   constructor(
     code: 'rate_limited' | 'too_many_attempts',

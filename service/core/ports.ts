@@ -46,7 +46,11 @@ export interface UserStore {
    * Sets the status of an existing user in one conditional write (so no later replaceUser can undo
    * it) and returns the user as it now is, or undefined when there is no such user.
    */
-  setStatus(id: string, status: Exclude<AccountStatus, 'active'>): Promise<User | undefined>;
+  /**
+   * Marks the account; the user as marked, or undefined when there is no such user or (unless
+   * `overBlock`) it is blocked: a block is lifted by an operator, never by the user's own deletion.
+   */
+  setStatus(id: string, status: Exclude<AccountStatus, 'active'>, options?: { overBlock?: boolean }): Promise<User | undefined>;
   /** Deletes the phone claim if it still belongs to `userId`. */
   releasePhone(phone: string, userId: string): Promise<void>;
   deleteUser(id: string): Promise<void>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { avatarBucket, avatarContentTypes, type AvatarContentType } from '../manifest.js';
 import type { ServiceSettings } from '../settings.js';
 import { isOpen, type Accounts } from './accounts.js';
-import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
+import { BadRequestError, ConflictError, ForbiddenError, UnauthorizedError } from './errors.js';
 import type {
   AvatarStore,
   AvatarUploadSigner,
@@ -112,11 +112,16 @@ export class Profiles {
         // Strictly increasing, so it can serve as the version in the conditional write.
         updatedAt: new Date(Math.max(this.clock.now(), Date.parse(user.updatedAt) + 1)).toISOString(),
       };
-      if (!(await this.users.replaceUser(next, user.updatedAt))) continue;
+      if (!(await this.users.replaceUser(next, user.updatedAt))) {
+        // Spread the retries of a burst apart, so they stop colliding on the same version.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (attempt + 1)));
+        continue;
+      }
       if (user.photoKey && user.photoKey !== next.photoKey) await this.discardPhoto(user.photoKey);
       return this.present(next);
     }
-    throw new Error(`profile ${userId} kept changing under concurrent updates`);
+    // Many concurrent updates of one profile: a client burst, not a fault of ours. Not a 5xx.
+    throw new ConflictError('profile_conflict', 'The profile changed while this update was applied; send it again.');
   }
 
   private async checkUploadedPhoto(userId: string, key: string): Promise<void> {
@@ -198,7 +203,7 @@ export class AvatarUploads {
  * account, and a session a racing login starts finds the mark and removes itself (Sessions.start).
  * Then the sweep: refresh tokens and families, avatar objects, counters, the phone claim, and last
  * the user item, so a deletion cut short can be asked for again with the same access token
- * (this route alone accepts a marked account).
+ * (this route alone accepts an account marked deleted; a blocked one it refuses).
  */
 export class AccountDeletion {
   constructor(
@@ -212,7 +217,12 @@ export class AccountDeletion {
 
   async delete(userId: string): Promise<void> {
     const user = await this.users.setStatus(userId, 'deleted');
-    if (!user) return;
+    if (!user) {
+      // A blocked account is refused here as on every other route: deleting itself would free its
+      // phone for a fresh, unblocked account.
+      if ((await this.users.get(userId))?.status === 'blocked') throw new UnauthorizedError();
+      return;
+    }
     await this.sessions.endAll(userId);
     await this.avatars.deleteAllUnder(avatarPrefix(userId));
     await this.limiter.forget([...phoneRateLimitKeys(user.phone), ...userRateLimitKeys(userId)]);

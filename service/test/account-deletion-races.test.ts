@@ -55,6 +55,17 @@ describe('account deletion', () => {
     expect((await users.get(session.user.id))?.status).toBe('blocked');
   });
 
+  it('refuses a blocked account its own deletion, so a block cannot be shed by deleting and signing in again', async () => {
+    const session = await service.login();
+    const users = new DynamoUserStore(service.emulators.dynamo, service.emulators.tableNames.users);
+    await users.setStatus(session.user.id, 'blocked');
+    const answer = await service.call('deleteMe', { token: session.token });
+    expect(answer.status).toBe(401);
+    const after = await users.get(session.user.id);
+    expect(after?.status).toBe('blocked');
+    expect(await users.phoneOwner(session.phone)).toBe(session.user.id);
+  });
+
   it('limits presigns per user', async () => {
     const session = await service.login();
     const answers = await Promise.all(Array.from({ length: 30 }, () => presign(session.token)));

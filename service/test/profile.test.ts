@@ -38,6 +38,16 @@ describe('profile and avatars', () => {
     expect(tampered.status).toBe(401);
   });
 
+  it('answers no 5xx to many concurrent updates of one profile; each one applied or a retryable 409', async () => {
+    const { token } = await service.login();
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => patch(token, { name: `Name ${i}` })));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status !== 200 && status !== 409)).toEqual([]);
+    for (const answer of answers.filter((a) => a.status === 409)) expect(answer.body.error.code).toBe('profile_conflict');
+    const final = (await service.call('getMe', { token })).body.name;
+    expect(answers.filter((a) => a.status === 200).map((a) => a.body.name)).toContain(final);
+  });
+
   it('updates the name after trimming, and refuses bad names', async () => {
     const { token } = await service.login();
     const renamed = await patch(token, { name: '  Ada Lovelace 👩‍💻 ' });

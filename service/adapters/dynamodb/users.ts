@@ -32,16 +32,23 @@ export class DynamoUserStore implements UserStore {
     return Item && (unmarshall(Item).userId as string);
   }
 
-  async setStatus(id: string, status: Exclude<AccountStatus, 'active'>): Promise<User | undefined> {
+  async setStatus(
+    id: string,
+    status: Exclude<AccountStatus, 'active'>,
+    options: { overBlock?: boolean } = {},
+  ): Promise<User | undefined> {
+    const keepBlock = status !== 'blocked' && !options.overBlock;
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: userKey(id) }),
           UpdateExpression: 'SET #status = :status',
-          ConditionExpression: 'attribute_exists(pk)',
+          ConditionExpression: keepBlock
+            ? 'attribute_exists(pk) AND (attribute_not_exists(#status) OR #status <> :blocked)'
+            : 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':status': status }),
+          ExpressionAttributeValues: marshall({ ':status': status, ...(keepBlock && { ':blocked': 'blocked' }) }),
           ReturnValues: 'ALL_NEW',
         }),
       );
