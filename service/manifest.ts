@@ -129,12 +129,19 @@ export type DynamoAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'Del
  * entry tests record every command a route sends and hold it to this.
  */
 export const storeCalls = {
-  rateLimiter: { table: 'rateLimits', hit: ['UpdateItem', 'PutItem'], forget: ['DeleteItem'] },
+  rateLimiter: {
+    table: 'rateLimits',
+    hit: ['UpdateItem', 'PutItem'],
+    // The counters of one key per member (per source): a refused update reads the item to say why.
+    hitMember: ['UpdateItem', 'PutItem', 'GetItem'],
+    forget: ['DeleteItem'],
+  },
   otpChallenges: {
     table: 'rateLimits',
     open: ['PutItem'],
+    openKeepingAttempts: ['UpdateItem', 'PutItem'],
     get: ['GetItem'],
-    recordFailure: ['UpdateItem'],
+    attempt: ['UpdateItem', 'GetItem'],
     consume: ['DeleteItem'],
     forget: ['DeleteItem'],
   },
@@ -219,7 +226,7 @@ export const routes: readonly RouteDefinition[] = [
     body: true,
     access: {
       tables: { rateLimits: 'readwrite' },
-      calls: ['rateLimiter.hit', 'otpChallenges.open'],
+      calls: ['rateLimiter.hit', 'rateLimiter.hitMember', 'otpChallenges.open', 'otpChallenges.openKeepingAttempts'],
       secrets: ['twilio', 'test-numbers'],
     },
   },
@@ -234,14 +241,20 @@ export const routes: readonly RouteDefinition[] = [
       tables: { rateLimits: 'readwrite', users: 'readwrite', refreshTokens: 'readwrite' },
       calls: [
         'rateLimiter.hit',
-        'otpChallenges.get',
-        'otpChallenges.recordFailure',
+        'otpChallenges.attempt',
         'otpChallenges.consume',
         'userStore.claimPhone',
         'userStore.get',
         'userStore.createUser',
+        // A login meeting a deletion: frees the deleted account's claim, or removes a user item
+        // written for a claim that vanished; its new session removes itself if the account closed.
+        'userStore.phoneOwner',
+        'userStore.releasePhone',
+        'userStore.deleteUser',
         'refreshTokenStore.putToken',
         'refreshTokenStore.createFamily',
+        'refreshTokenStore.deleteFamily',
+        'refreshTokenStore.deleteToken',
       ],
       // read: the user in the answer carries a presigned URL of their photo.
       bucket: ['read'],
@@ -328,6 +341,8 @@ export const routes: readonly RouteDefinition[] = [
       tables: { users: 'readwrite', refreshTokens: 'readwrite', rateLimits: 'readwrite' },
       calls: [
         'userStore.setStatus',
+        // Only after a refused mark: to tell a blocked account (401) from one already gone (204).
+        'userStore.get',
         'refreshTokenStore.deleteAllForUser',
         'rateLimiter.forget',
         'otpChallenges.forget',

@@ -17,6 +17,7 @@ import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
 import { resolveSettings, type SettingsOverrides } from '../settings.js';
 import { localAdapters } from './adapters.js';
 import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from './emulators.js';
+import { routeDynamoClient } from './dynamo-grants.js';
 import { routeS3Client, startS3Front } from './s3-front.js';
 import { apiGatewayEvent } from './events.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
@@ -123,9 +124,11 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   const routeClients: { destroy(): void }[] = [];
   for (const route of routes) {
     const s3 = routeS3Client(s3Front.endpoint, route.id, emulatorCredentials, emulatorRegion);
-    routeClients.push(s3);
+    // DynamoDB as the route's role sees it: what its grants do not allow is AccessDenied, as in AWS.
+    const dynamo = routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route);
+    routeClients.push(s3, dynamo);
     const services = composeServices(
-      localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3 }),
+      localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo }),
     );
     const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
     handlers.set(`${route.method} ${route.path}`, {

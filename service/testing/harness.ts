@@ -16,6 +16,7 @@ import { routeHandlers, type Services } from '../http/routes.js';
 import { startEmulators, type Emulators } from '../local/emulators.js';
 import { apiGatewayEvent } from '../local/events.js';
 import { localAdapters } from '../local/adapters.js';
+import { routeDynamoClient } from '../local/dynamo-grants.js';
 import { initialSecrets, readSecretsFile, writeSecretsFile, type LocalSecrets } from '../local/secrets-file.js';
 import { routeById, routes, type RouteId } from '../manifest.js';
 import { resolveSettings, type SettingsOverrides } from '../settings.js';
@@ -111,24 +112,26 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const outbox = new SandboxOtpSender(clock, { ttlSeconds: settings.otpTtlSeconds });
   const log = new RecordingLog();
   const metrics = new RecordingMetrics();
-  const services = composeServices(
-    localAdapters({
-      emulators,
-      secretsPath,
-      otpSender: options.otpSender ?? outbox,
-      settings,
-      clock,
-      log,
-      metrics,
-      stage: 'test',
-      version: 'test',
-    }),
-  );
+  const adapterOptions = {
+    emulators,
+    secretsPath,
+    otpSender: options.otpSender ?? outbox,
+    settings,
+    clock,
+    log,
+    metrics,
+    stage: 'test',
+    version: 'test',
+  };
+  // For tests that drive the use cases directly: every grant.
+  const services = composeServices(localAdapters(adapterOptions));
+  // Each route's handler gets DynamoDB as its role would: a store call its grants miss fails as in AWS.
+  const routeClients = routes.map((route) => routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route));
   const handlers = Object.fromEntries(
-    routes.map((route) => [
-      route.id,
-      lambdaHandler(route, routeHandlers[route.id], async () => services, log),
-    ]),
+    routes.map((route, index) => {
+      const routeServices = composeServices(localAdapters({ ...adapterOptions, dynamo: routeClients[index] }));
+      return [route.id, lambdaHandler(route, routeHandlers[route.id], async () => routeServices, log)];
+    }),
   ) as Record<RouteId, LambdaHandler>;
 
   const call = async (routeId: RouteId, callOptions: CallOptions = {}): Promise<CallResult> => {
@@ -188,6 +191,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       return items;
     },
     async close() {
+      for (const client of routeClients) client.destroy();
       await emulators.close();
       await rm(directory, { recursive: true, force: true });
     },
