@@ -230,6 +230,16 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     const sourceArn = JSON.stringify(cloudWatch[0]!.Condition.ArnLike['aws:SourceArn']);
     expect(sourceArn).toContain(`:alarm:ChatShyld-${stage}-*`);
     for (const [, alarm] of notifying) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^ChatShyld-${stage}-`));
+    // The topic's own policy (enforceSSL makes one, replacing SNS's default) must let those alarms publish.
+    const [, topicPolicy] = resources(template, 'AWS::SNS::TopicPolicy')[0]!;
+    expect(topicPolicy.Properties.Topics).toEqual([{ Ref: topicId }]);
+    const publish = (topicPolicy.Properties.PolicyDocument.Statement as Record<string, any>[]).filter(
+      (statement) => statement.Effect === 'Allow' && statement.Principal?.Service === 'cloudwatch.amazonaws.com',
+    );
+    expect(publish).toHaveLength(1);
+    expect(publish[0]!.Action).toBe('sns:Publish');
+    expect(publish[0]!.Condition.StringEquals['aws:SourceAccount']).toBe((await shippedStage(stage)).account);
+    expect(JSON.stringify(publish[0]!.Condition.ArnLike['aws:SourceArn'])).toContain(`:alarm:ChatShyld-${stage}-*`);
     const email = (await shippedStage(stage)).alarmEmail;
     expect(resources(template, 'AWS::SNS::Subscription').map(([, s]) => s.Properties.Endpoint)).toEqual(email ? [email] : []);
   });

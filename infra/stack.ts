@@ -275,6 +275,8 @@ export class ChatShyldStack extends Stack {
     const alarmNamePrefix = `${stackName(stage)}-`;
     // CloudWatch cannot use the AWS-managed alias/aws/sns key: alarm actions on a topic encrypted
     // with it fail. A key of our own lets cloudwatch.amazonaws.com use it for this stage's alarms only.
+    const alarmArns = this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${alarmNamePrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const fromOurAlarms = { StringEquals: { 'aws:SourceAccount': this.account }, ArnLike: { 'aws:SourceArn': alarmArns } };
     const key = new Key(this, 'AlarmTopicKey', {
       description: `ChatShyld ${stage}: encrypts the alarm topic`,
       enableKeyRotation: true,
@@ -286,12 +288,7 @@ export class ChatShyldStack extends Stack {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': this.account },
-          ArnLike: {
-            'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${alarmNamePrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-          },
-        },
+        conditions: fromOurAlarms,
       }),
     );
     const topic = new Topic(this, 'AlarmTopic', {
@@ -299,6 +296,18 @@ export class ChatShyldStack extends Stack {
       enforceSSL: true,
       masterKey: key,
     });
+    // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: without this
+    // statement nothing allows CloudWatch to publish, and every alarm action fails ("not authorized
+    // to perform: SNS:Publish … because no resource-based policy allows").
+    topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
     if (stageConfig.alarmEmail) topic.addSubscription(new EmailSubscription(stageConfig.alarmEmail));
     const action = new SnsAction(topic);
     const period = Duration.minutes(5);
