@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { avatarBucket } from '../manifest.js';
 import { startSandbox, type Sandbox } from './sandbox.js';
@@ -136,6 +136,38 @@ describe('the sandbox S3 front refuses what S3 refuses', () => {
     const swapped = new URL(photoUrl);
     swapped.pathname = swapped.pathname.replace(/[^/]+$/, 'someone-else.png');
     expect(await s3Error(await fetch(swapped))).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
+  });
+
+  it('refuses anonymous requests and SDK requests signed with a wrong secret, as S3 does for this bucket', async () => {
+    const grant = await presign();
+    await upload(grant, png, 'image/png');
+    const { photoUrl } = (await api('PATCH', '/profile/me', { photoKey: grant.key })).body as { photoUrl: string };
+    const front = new URL(photoUrl);
+    const objectUrl = `${front.origin}${front.pathname}`;
+    const bucketUrl = `${front.origin}/${front.pathname.split('/')[1]}`;
+    // Unsigned: list, read, overwrite, delete — each AccessDenied, and the photo is untouched.
+    expect(await s3Error(await fetch(`${bucketUrl}?list-type=2`))).toMatchObject({ status: 403, code: 'AccessDenied' });
+    expect(await s3Error(await fetch(objectUrl))).toMatchObject({ status: 403, code: 'AccessDenied' });
+    const overwrite = await fetch(objectUrl, { method: 'PUT', headers: { 'content-type': 'text/html' }, body: '<script>1</script>' });
+    expect(await s3Error(overwrite)).toMatchObject({ status: 403, code: 'AccessDenied' });
+    expect(await s3Error(await fetch(objectUrl, { method: 'DELETE' }))).toMatchObject({ status: 403, code: 'AccessDenied' });
+    // Header-signed by the SDK, but with a secret the front does not know for that key id.
+    const forger = new S3Client({
+      region: emulatorRegion,
+      endpoint: front.origin,
+      forcePathStyle: true,
+      credentials: { accessKeyId: emulatorCredentials.accessKeyId, secretAccessKey: 'not-the-secret' },
+    });
+    try {
+      await expect(forger.send(new ListObjectsV2Command({ Bucket: front.pathname.split('/')[1]! }))).rejects.toMatchObject({
+        name: 'SignatureDoesNotMatch',
+      });
+    } finally {
+      forger.destroy();
+    }
+    const served = await fetch(photoUrl);
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
   });
 
   it('refuses an expired presigned POST and an expired presigned GET', async () => {

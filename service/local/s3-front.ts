@@ -5,7 +5,8 @@
  * - Grants. Each route's S3 client carries a session token naming its route (as a Lambda's role
  *   session names its role); the front allows only what that route's manifest grants, under
  *   `avatar/`. Without `s3:ListBucket`, S3 answers a read of a missing key with 403, not 404: so
- *   does the front. A request with no route token (the test harness) is the bucket owner.
+ *   does the front. A signed request with no route token is the bucket owner; an unsigned one
+ *   (not presigned, not a POST form) is refused, as S3 refuses anonymous requests to this bucket.
  * - Presigned GETs: the SigV4 query signature and `X-Amz-Expires`, against the sandbox clock.
  * - Presigned POSTs: the policy's signature and expiration, every condition (exact key, bucket,
  *   Content-Type, `content-length-range`), and no form field the policy does not cover.
@@ -97,6 +98,9 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     const formKey = form.get('key') ?? '';
     authorize(principal, action, formKey);
   } else {
+    // S3 serves nothing anonymously from a bucket that blocks public access: every other request
+    // is SigV4 header-signed with a key we know, or refused.
+    verifyHeaderSignature(method, rawPath, query, request, options);
     principal = routeOfToken(headerValue(request, 'x-amz-security-token'));
   }
 
@@ -236,6 +240,36 @@ function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchP
   const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
   const expected = hmac(signingKey(secret, scope), stringToSign).toString('hex');
   if (!sameSignature(expected, query.get('X-Amz-Signature') ?? '')) throw signatureMismatch();
+}
+
+/** A header-signed SigV4 request (the SDK's own calls): signed with a key we know, and in date. */
+function verifyHeaderSignature(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
+  const authorization = headerValue(request, 'authorization');
+  if (!authorization) throw accessDenied();
+  const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)$/.exec(authorization.trim());
+  if (!parts) throw new S3Refusal(400, 'InvalidArgument', 'Unsupported Authorization Type');
+  const [, accessKeyId = '', scope = '', signedHeaderList = '', signature = ''] = parts;
+  const secret = options.secrets[accessKeyId];
+  if (secret === undefined) {
+    throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  }
+  const date = headerValue(request, 'x-amz-date') ?? '';
+  const signedAt = amzDate(date);
+  // S3 refuses a request signed more than 15 minutes away from its own clock. The SDK signs with the
+  // machine's clock, so that is the one to compare with (tests move the sandbox clock on purpose).
+  if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > 15 * 60 * 1000) {
+    throw new S3Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+  }
+  const signedHeaders = signedHeaderList.split(';');
+  const canonicalQuery = [...query]
+    .map(([name, value]) => `${escape(name)}=${escape(value)}`)
+    .sort()
+    .join('&');
+  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const payloadHash = headerValue(request, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
+  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaderList, payloadHash].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  if (!sameSignature(hmac(signingKey(secret, scope), stringToSign).toString('hex'), signature)) throw signatureMismatch();
 }
 
 type PolicyCondition = Record<string, string> | [string, string | number, string | number];
