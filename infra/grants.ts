@@ -23,6 +23,7 @@ export const tableActions: Record<TableAccess, string[]> = {
 export const bucketActions = {
   read: 's3:GetObject',
   put: 's3:PutObject',
+  tag: 's3:PutObjectTagging',
   delete: 's3:DeleteObject',
   list: 's3:ListBucket',
 } as const;

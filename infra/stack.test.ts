@@ -99,7 +99,7 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
       const objectStatement = statements.find((statement) => statement.Sid === 'AvatarObjects');
       const expectedObjectActions = bucket
         .filter((access) => access !== 'list')
-        .map((access) => ({ read: 's3:GetObject', put: 's3:PutObject', delete: 's3:DeleteObject' })[access as 'read']);
+        .map((access) => ({ read: 's3:GetObject', put: 's3:PutObject', tag: 's3:PutObjectTagging', delete: 's3:DeleteObject' })[access as 'read']);
       expect([objectStatement?.Action ?? []].flat().sort(), route.id).toEqual(expectedObjectActions.sort());
       if (objectStatement) expect(JSON.stringify(objectStatement.Resource)).toContain('/avatar/*');
       const listing = statements.find((statement) => statement.Sid === 'AvatarListing');
@@ -117,6 +117,35 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
         expect(definition.env in env, `${route.id} ${definition.env}`).toBe(Boolean(route.access.tables?.[definition.id]));
       }
       expect(env.CHATSHYLD_STAGE).toBe(stage);
+    }
+  });
+
+  it('tags only from the routes that tag: presign (the POST carries the tag) and PATCH (attach and release)', () => {
+    const objectActions = (id: string) =>
+      ([policyOf(routes.find((route) => route.id === id)!).statements.find((statement) => statement.Sid === 'AvatarObjects')?.Action ?? []] as unknown[])
+        .flat()
+        .sort();
+    expect(objectActions('presignAvatar')).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+    expect(objectActions('patchMe')).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObjectTagging']);
+    for (const route of routes.filter((candidate) => !['presignAvatar', 'patchMe'].includes(candidate.id))) {
+      expect(JSON.stringify(policyOf(route).statements), route.id).not.toContain('s3:PutObjectTagging');
+    }
+  });
+
+  it('expires avatar objects tagged state=pending after a day, and still aborts stale multipart uploads', () => {
+    const buckets = resources(template, 'AWS::S3::Bucket');
+    expect(buckets).toHaveLength(1);
+    const rules = (buckets[0]![1].Properties as any).LifecycleConfiguration.Rules as Record<string, unknown>[];
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Status: 'Enabled', ExpirationInDays: 1, TagFilters: [{ Key: 'state', Value: 'pending' }] }),
+        expect.objectContaining({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+      ]),
+    );
+    // No rule may expire anything but pending objects: an attached photo (or an untagged one) must live.
+    for (const rule of rules.filter((candidate) => 'ExpirationInDays' in candidate || 'ExpirationDate' in candidate)) {
+      expect(rule.TagFilters, JSON.stringify(rule)).toEqual([{ Key: 'state', Value: 'pending' }]);
+      expect(rule.Prefix ?? '', JSON.stringify(rule)).toBe('');
     }
   });
 

@@ -28,7 +28,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../service/stage.js';
-import { routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
+import { avatarBucket, routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import { routeStatements, stageKeyGrant, type StageKeyGrant } from './grants.js';
 import { functionLogGroup, functionName, stackName } from './names.js';
@@ -104,7 +104,17 @@ export class ChatShyldStack extends Stack {
           maxAge: 3000,
         },
       ],
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      lifecycleRules: [
+        { abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Every presigned upload is tagged state=pending (its POST policy requires the tag); PATCH
+        // re-tags the photo it attaches. So uploads never attached, photos replaced or removed, and
+        // uploads into a deleted account expire here.
+        {
+          id: 'ExpirePendingAvatars',
+          tagFilters: { [avatarBucket.stateTag]: 'pending' },
+          expiration: Duration.days(avatarBucket.pendingExpirationDays),
+        },
+      ],
     });
     Validations.of(bucket).acknowledge({
       id: 'AwsSolutions-S1',

@@ -10,7 +10,8 @@
 export type TableId = 'users' | 'refreshTokens' | 'rateLimits';
 export type SecretName = 'jwt-secret' | 'refresh-pepper' | 'twilio' | 'test-numbers';
 export type TableAccess = 'read' | 'readwrite';
-export type BucketAccess = 'read' | 'put' | 'delete' | 'list';
+/** `tag`: set an object's tags (s3:PutObjectTagging), which a POST carrying a `tagging` field needs too. */
+export type BucketAccess = 'read' | 'put' | 'tag' | 'delete' | 'list';
 
 export interface KeyAttribute {
   readonly name: string;
@@ -73,7 +74,16 @@ export const avatarBucket = {
   /** Every object the service writes lives under this prefix; write grants are scoped to it. */
   keyPrefix: 'avatar/',
   maxBytes: 5 * 1024 * 1024,
+  /**
+   * Every upload is tagged `state=pending` by its POST policy, and a lifecycle rule expires pending
+   * objects after `pendingExpirationDays`; attaching a photo re-tags it `attached`, and a photo that
+   * is replaced or removed goes back to `pending` before it is deleted.
+   */
+  stateTag: 'state',
+  pendingExpirationDays: 1,
 } as const;
+
+export type AvatarState = 'pending' | 'attached';
 
 export interface SecretDefinition {
   readonly name: SecretName;
@@ -314,7 +324,8 @@ export const routes: readonly RouteDefinition[] = [
     entry: 'service/lambda/patch-me.ts',
     auth: true,
     body: true,
-    access: { tables: { users: 'readwrite' }, calls: ['userStore.get', 'userStore.replaceUser'], bucket: ['read', 'delete'], secrets: [jwt] },
+    // tag: an attached photo is re-tagged `attached`, a replaced one `pending`, before it is deleted.
+    access: { tables: { users: 'readwrite' }, calls: ['userStore.get', 'userStore.replaceUser'], bucket: ['read', 'tag', 'delete'], secrets: [jwt] },
   },
   {
     id: 'presignAvatar',
@@ -326,7 +337,8 @@ export const routes: readonly RouteDefinition[] = [
     access: {
       tables: { users: 'read', rateLimits: 'readwrite' },
       calls: ['userStore.get', 'rateLimiter.hit'],
-      bucket: ['put'],
+      // tag: the POST it signs carries the `state=pending` tag, which S3 authorizes as PutObjectTagging.
+      bucket: ['put', 'tag'],
       secrets: [jwt],
     },
   },

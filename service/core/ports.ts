@@ -2,7 +2,7 @@
  * The small interfaces the domain core depends on. Adapters (DynamoDB, S3, SSM, Twilio, the sandbox)
  * implement them and are injected at the edge; the core imports no AWS SDK and reads no environment.
  */
-import type { SecretName } from '../manifest.js';
+import type { AvatarState, SecretName } from '../manifest.js';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -209,6 +209,8 @@ export interface AvatarUrlSigner {
 
 export interface AvatarStore {
   describe(key: string): Promise<AvatarObject | undefined>;
+  /** Replaces the object's tags with its state: a lifecycle rule expires `pending` objects. */
+  setState(key: string, state: AvatarState): Promise<void>;
   delete(key: string): Promise<void>;
   deleteAllUnder(prefix: string): Promise<void>;
 }

@@ -93,6 +93,10 @@ export class Profiles {
   /**
    * Applies name and photo changes with optimistic concurrency, then deletes the replaced photo
    * object (only once the new key is stored, so a failed write never loses the photo in use).
+   *
+   * Every upload starts tagged `pending`, and the bucket expires pending objects. So a new photo is
+   * tagged `attached` before the user item names it (if that fails, nothing is written), and a
+   * replaced one goes back to `pending` before its delete, so a failed delete still expires.
    */
   async update(userId: string, changes: ProfileChanges): Promise<UserView> {
     const name = changes.name === undefined ? undefined : normalizeName(changes.name);
@@ -101,7 +105,10 @@ export class Profiles {
     if (changes.photoKey === '') {
       throw new BadRequestError('photoKey must be a key returned by the presign route, or null to remove the photo.');
     }
-    if (changes.photoKey) await this.checkUploadedPhoto(userId, changes.photoKey);
+    if (changes.photoKey) {
+      await this.checkUploadedPhoto(userId, changes.photoKey);
+      await this.avatars.setState(changes.photoKey, 'attached');
+    }
 
     for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {
       const user = await this.existing(userId);
@@ -121,6 +128,8 @@ export class Profiles {
       return this.present(next);
     }
     // Many concurrent updates of one profile: a client burst, not a fault of ours. Not a 5xx.
+    // The new photo stays `attached`: a concurrent update may have stored the same key, and a
+    // photo in use that went back to pending would expire (docs/api.md, avatar objects).
     throw new ConflictError('profile_conflict', 'The profile changed while this update was applied; send it again.');
   }
 
@@ -141,13 +150,20 @@ export class Profiles {
     }
   }
 
+  /**
+   * Removes a photo nothing refers to any more. The profile is already right, so neither step
+   * fails the request: the object goes back to `pending` first, so that if the delete fails the
+   * lifecycle rule still removes it; and if that fails too, account deletion still does.
+   */
   private async discardPhoto(key: string): Promise<void> {
+    try {
+      await this.avatars.setState(key, 'pending');
+    } catch (error) {
+      this.log.warn('could not mark a replaced photo pending', { key, reason: (error as Error).message });
+    }
     try {
       await this.avatars.delete(key);
     } catch (error) {
-      // The profile is already right; the stray object is only storage. No lifecycle rule removes it
-      // (the bucket's rule aborts incomplete multipart uploads, which presigned POSTs never make);
-      // it goes when the account is deleted. docs/aws-fidelity.md describes the cleanup still owed.
       this.log.warn('could not delete a replaced photo', { key, reason: (error as Error).message });
     }
   }

@@ -9,7 +9,13 @@
  *   (not presigned, not a POST form) is refused, as S3 refuses anonymous requests to this bucket.
  * - Presigned GETs: the SigV4 query signature and `X-Amz-Expires`, against the sandbox clock.
  * - Presigned POSTs: the policy's signature and expiration, every condition (exact key, bucket,
- *   Content-Type, `content-length-range`), and no form field the policy does not cover.
+ *   Content-Type, `tagging`, `content-length-range`), and no form field the policy does not cover.
+ * - Object tags. s3rver stores tags set with PutObjectTagging but ignores a POST's `tagging` field;
+ *   the front applies that field's tag set after the upload (as S3 stores it with the object), and
+ *   a POST with tags needs the route's s3:PutObjectTagging grant, as in S3. Reading or deleting
+ *   tags is refused to every route (none is granted s3:GetObjectTagging or s3:DeleteObjectTagging).
+ *   Lifecycle rules are not emulated: the template test holds the rule, the tags show what it
+ *   would expire.
  *
  * Refusals carry S3's own XML error codes. s3rver still stores and serves what passes.
  */
@@ -88,6 +94,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
 
   let principal: RouteId | undefined;
   let action: BucketAccess | undefined;
+  let uploadTagging: string | undefined;
+  let uploadKey: string | undefined;
   if (query.has('X-Amz-Signature')) {
     verifyPresignedQuery(method, rawPath, query, request, options);
     principal = routeOfToken(query.get('X-Amz-Security-Token') ?? undefined);
@@ -97,6 +105,15 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     action = 'put';
     const formKey = form.get('key') ?? '';
     authorize(principal, action, formKey);
+    uploadTagging = form.get('tagging');
+    if (uploadTagging !== undefined) {
+      // S3 authorizes the tags of an upload as s3:PutObjectTagging, besides s3:PutObject.
+      authorize(principal, 'tag', formKey);
+      if (!wellFormedTagging.test(uploadTagging)) {
+        throw new S3Refusal(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+      }
+    }
+    uploadKey = formKey;
   } else {
     // S3 serves nothing anonymously from a bucket that blocks public access: every other request
     // is SigV4 header-signed with a key we know, or refused.
@@ -105,6 +122,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   }
 
   if (!action) {
+    // No route is granted s3:GetObjectTagging or s3:DeleteObjectTagging.
+    if (principal && key && query.has('tagging') && method !== 'PUT') throw accessDenied();
     action = actionOf(method, key, query);
     if (action === 'list') {
       if (principal && !(query.get('prefix') ?? '').startsWith(avatarBucket.keyPrefix)) throw accessDenied();
@@ -117,6 +136,11 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     }
   }
   const upstream = await forward(options.target, request, method, body);
+  if (uploadKey !== undefined && upstream.status < 300) {
+    // S3 stores a POST's tags with its object (and a new object has only the tags it came with).
+    const bucket = rawPath.split('/')[1] ?? '';
+    await putTagging(options.target, bucket, uploadKey, uploadTagging ?? '<Tagging><TagSet></TagSet></Tagging>');
+  }
   const grants = principal ? grantsOf(principal) : undefined;
   // Without s3:ListBucket, S3 will not say whether a key exists: a missing key is 403 too.
   if (upstream.status === 404 && key && (method === 'GET' || method === 'HEAD') && grants && !grants.includes('list')) {
@@ -143,6 +167,7 @@ function actionOf(method: string, key: string, query: URLSearchParams): BucketAc
     if (method === 'POST' && query.has('delete')) return 'delete';
     return undefined;
   }
+  if (method === 'PUT' && query.has('tagging')) return 'tag';
   if (method === 'GET' || method === 'HEAD') return 'read';
   if (method === 'PUT' || method === 'POST') return 'put';
   if (method === 'DELETE') return 'delete';
@@ -176,6 +201,16 @@ function forward(target: string, request: IncomingMessage, method: string, body:
     upstream.once('error', reject);
     upstream.end(body);
   });
+}
+
+/** A Tagging document as S3 reads it: tags of a key and a value, nothing else. */
+const wellFormedTagging = /^\s*(<\?xml[^>]*\?>\s*)?<Tagging( xmlns="[^"]*")?>\s*<TagSet>\s*(<Tag>\s*<Key>[^<]+<\/Key>\s*<Value>[^<]*<\/Value>\s*<\/Tag>\s*)*<\/TagSet>\s*<\/Tagging>\s*$/;
+
+/** Sets an object's tag set in s3rver, as the bucket owner. */
+async function putTagging(target: string, bucket: string, key: string, tagging: string): Promise<void> {
+  const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}?tagging`;
+  const answer = await fetch(new URL(path, target), { method: 'PUT', body: tagging, headers: { 'content-type': 'application/xml' } });
+  if (!answer.ok) throw new Error(`s3rver refused the tags of ${key}: ${answer.status} ${await answer.text()}`);
 }
 
 function writeError(response: ServerResponse, refusal: S3Refusal, head: boolean): void {

@@ -4,10 +4,12 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AvatarObject, AvatarStore, AvatarUrlSigner } from '../../core/ports.js';
+import { avatarBucket, type AvatarState } from '../../manifest.js';
 
 /** Avatar objects in S3: their metadata, presigned downloads (through the S3 client), and deletion. */
 export class S3AvatarStore implements AvatarStore, AvatarUrlSigner {
@@ -34,6 +36,13 @@ export class S3AvatarStore implements AvatarStore, AvatarUrlSigner {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
       expiresIn: expiresInSeconds,
     });
+  }
+
+  async setState(key: string, state: AvatarState): Promise<void> {
+    // PutObjectTagging replaces the whole tag set; the state is the only tag an avatar carries.
+    await this.client.send(
+      new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet: [{ Key: avatarBucket.stateTag, Value: state }] } }),
+    );
   }
 
   async delete(key: string): Promise<void> {
