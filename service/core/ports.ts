@@ -157,10 +157,17 @@ export interface OtpChallengeStore {
   /** Opens a challenge, replacing any pending one (and so starting its attempts from zero). */
   open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void>;
   /**
-   * Opens a challenge that inherits the attempts of the pending one while the attempt window that
-   * started at `windowEndsAt - window` is still open (test numbers: a new send must not reset them).
+   * Opens a challenge that keeps, while the attempt window ending at `windowEndsAt` is open, what
+   * earlier sends counted: every source's share
+   * always, and the total too unless `resetTotal` (a new code of the provider gets 5 attempts again,
+   * but no source gets more than its share of the window).
    */
-  openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void>;
+  openKeepingAttempts(
+    challenge: Omit<OtpChallenge, 'attempts'>,
+    windowEndsAt: number,
+    now: number,
+    options?: { resetTotal?: boolean },
+  ): Promise<void>;
   get(phone: string): Promise<OtpChallenge | undefined>;
   /**
    * Counts one attempt in a single conditional write, unless the challenge is missing, expired,

@@ -165,6 +165,21 @@ describe('a stranger cannot lock a phone out', () => {
     expect(statuses.filter((status) => status === 200)).toHaveLength(1);
   });
 
+  it('a resend after the cooldown gives one address no more than its share of attempts', async () => {
+    const phone = testPhone();
+    const attacker = '10.67.0.1';
+    const guess = (code: string) => service.call('verifyOtp', { body: { phone, code }, ip: attacker });
+    expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await guess(String(300000 + i))).status).toBe(401);
+    service.clock.advance(31_000);
+    expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(200);
+    // Before, the resend gave this address 3 more checks of the same Twilio verification.
+    for (let i = 0; i < 3; i++) expect((await guess(String(310000 + i))).status).toBe(429);
+    const owner = '10.78.0.1';
+    const verified = await service.call('verifyOtp', { body: { phone, code: service.outbox.latest(phone)?.code }, ip: owner });
+    expect(verified.status).toBe(200);
+  });
+
   it('after 5 sends and 5 wrong codes from one address, the owner signs in from another within 30 s', async () => {
     const phone = testPhone();
     const attacker = '10.66.0.1';

@@ -154,16 +154,23 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
     );
   }
 
-  async openKeepingAttempts(challenge: Omit<OtpChallenge, 'attempts'>, windowEndsAt: number, now: number): Promise<void> {
+  async openKeepingAttempts(
+    challenge: Omit<OtpChallenge, 'attempts'>,
+    windowEndsAt: number,
+    now: number,
+    options: { resetTotal?: boolean } = {},
+  ): Promise<void> {
     try {
-      // Within the pending window: a new code, the same count of attempts.
+      // Within the pending window: a new code; the same per-source counts, and the same total
+      // unless asked to reset it.
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
           UpdateExpression:
             'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
-            ' sources = if_not_exists(sources, :noSources)',
+            ' sources = if_not_exists(sources, :noSources)' +
+            (options.resetTotal ? ', attempts = :zero' : ''),
           ConditionExpression: 'attribute_exists(pk) AND windowEndsAt > :now',
           ExpressionAttributeValues: marshall({
             ':phone': challenge.phone,
@@ -174,6 +181,7 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
             ':ttl': ttlSeconds(Math.max(challenge.expiresAt, windowEndsAt)),
             ':now': now,
             ':noSources': {},
+            ...(options.resetTotal && { ':zero': 0 }),
           }),
         }),
       );
@@ -199,7 +207,7 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      await this.openKeepingAttempts(challenge, windowEndsAt, now);
+      await this.openKeepingAttempts(challenge, windowEndsAt, now, options);
     }
   }
 
