@@ -221,6 +221,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .command('set <name>')
     .description('write a new version: from a masked prompt, --from-file, or stdin (never from the command line)')
     .option('--from-file <path>', 'read the value (JSON) from this file')
+    .option('--allow-revoked', 'let a key ring bring back a revoked key (with --yes)')
     .addHelpText(
       'after',
       examples([

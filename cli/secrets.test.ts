@@ -380,6 +380,8 @@ describe('history and rollback remember revocations', () => {
     const first = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
     expect((await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local')).code).toBe(0); // versions 2, 3
     const second = (await readSecretsFile(secretsPath))['jwt-secret']!.current.kid;
+    const backup = join(root, 'jwt-backup.json');
+    await writeFile(backup, JSON.stringify((await readSecretsFile(secretsPath))['jwt-secret']));
     const revoke = await cli('secrets', 'rotate', 'jwt-secret', '--stage', 'local', '--revoke-previous', '--yes'); // version 4
     expect(revoke.code, revoke.stderr).toBe(0);
 
@@ -396,6 +398,12 @@ describe('history and rollback remember revocations', () => {
     const table = (await cli('secrets', 'history', 'jwt-secret', '--stage', 'local')).stdout;
     expect(table).toContain('REVOCATION of');
     expect(table).toMatch(new RegExp(`holds revoked ${first} \\(revoked \\d{4}-`));
+
+    // An old backup written back by `secrets set` follows the same rule as a rollback.
+    const setBack = await cli('secrets', 'set', 'jwt-secret', '--stage', 'local', '--from-file', backup, '--yes');
+    expect(setBack.code, setBack.stderr).toBe(2);
+    expect(setBack.stderr).toMatch(new RegExp(`the new jwt-secret holds revoked key\\(s\\) .*${second} \\(revoked \\d{4}-`));
+    expect((await cli('secrets', 'history', 'jwt-secret', '--stage', 'local', '--json')).stdout).not.toContain('"version": 5');
 
     const refused = await cli('secrets', 'rollback', 'jwt-secret', '--stage', 'local', '--to-version', '3', '--yes');
     expect(refused.code).toBe(2);

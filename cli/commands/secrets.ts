@@ -59,7 +59,7 @@ function storeFailure(error: unknown, secrets: StageSecrets & { context: Command
     throw operationFailed('secret_locked', err.message, 'another admin is changing this secret; run the command again when they are done');
   }
   if (err.name === 'ConcurrentChangeError') {
-    throw operationFailed('concurrent_change', err.message, `look at \`chatshyld secrets history --stage ${secrets.stage}\`, then run the command again`);
+    throw operationFailed('concurrent_change', err.message, `look at \`chatshyld secrets history <name> --stage ${secrets.stage}\`, then run the command again`);
   }
   // No credentials, a missing profile, no network, a timeout: one line that says which.
   const aws = awsError(error, { global: secrets.context.global, streams: secrets.context.streams }, `stage ${secrets.stage}`);
@@ -168,7 +168,7 @@ async function readValue(options: { fromFile?: string }, context: CommandContext
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-export async function set(options: { fromFile?: string }, context: CommandContext, name: string): Promise<number> {
+export async function set(options: { fromFile?: string; allowRevoked?: boolean }, context: CommandContext, name: string): Promise<number> {
   const secret = secretName(name);
   return withStore(context, async ({ store, stage }) => {
     const value = await readValue(options, context, secret);
@@ -176,7 +176,33 @@ export async function set(options: { fromFile?: string }, context: CommandContex
     const validation = validateSecret(secret, value, new Date());
     if (!validation.ok) throw usageError(`${secret} is not well-formed: ${validation.reason}`, 'fix the value; nothing was written');
     // Stored compactly, as the functions parse it.
-    const record = await store.put(secret, JSON.stringify(JSON.parse(value)));
+    let stored = JSON.stringify(JSON.parse(value));
+    let expectedVersion: number | undefined;
+    if (secret === 'jwt-secret' || secret === 'refresh-pepper') {
+      // A ring written by hand (often an old backup) follows the rollback rules: every revocation
+      // is carried on, and a revoked key comes back only with --allow-revoked --yes.
+      const versions = await store.history(secret);
+      const current = versions.at(-1);
+      expectedVersion = current?.version;
+      const offered: SecretRecord = { name: secret, value: stored, version: (current?.version ?? 0) + 1, modifiedAt: '', modifiedBy: '' };
+      let plan: RollbackPlan;
+      try {
+        plan = planRollback(versions, offered, { allowRevoked: options.allowRevoked });
+      } catch (error) {
+        if (error instanceof RollbackRefused) {
+          throw usageError(error.message.replace(/^version \d+ of (\S+) holds/, 'the new $1 holds').replace('rolling back', 'setting it'), error.hint);
+        }
+        throw error;
+      }
+      if (plan.reinstated.length) {
+        const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
+        if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
+        context.out.info(`warning: bringing back revoked key(s) ${named}`);
+      }
+      if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} stop verifying: tokens made with them stop working`);
+      stored = plan.value;
+    }
+    const record = await store.put(secret, stored, expectedVersion === undefined ? {} : { expectedVersion });
     context.out.resultJson(recordJson(record, validation, false));
     context.out.result(`set ${secret} for stage ${stage}: version ${record.version}, ${fingerprint(record.value)} (${validation.summary})`);
     return exitCodes.ok;
