@@ -362,6 +362,26 @@ describe('interrupting a rotation', () => {
     expect(after.current.kid).toBe(pending[0]!.kid);
     expect((after.verifyOnly ?? []).map((key) => key.kid)).toContain(before.current.kid);
   }, 90_000);
+
+  it('SIGINT while waiting for another writer\'s lock stops at once with 130 and writes nothing', async () => {
+    expect((await runCli(['secrets', 'init', '--stage', 'local'], { cwd: root })).code).toBe(0);
+    const secretsPath = join(root, '.chatshyld', 'local', 'secrets.json');
+    const before = await readFile(secretsPath, 'utf8');
+    // Another admin's live lock, held well past this test.
+    const lease = new Date(Date.now() + 120_000).toISOString();
+    await writeFile(`${secretsPath}.lock`, JSON.stringify({ owner: 'someone else, pid 1', token: 'theirs', leaseUntil: lease }));
+    const { child, result } = startCli(['secrets', 'rotate', 'jwt-secret', '--stage', 'local'], { cwd: root });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const sentAt = Date.now();
+    child.kill('SIGINT');
+    const interrupted = await result;
+    expect(interrupted.code, interrupted.stderr).toBe(130);
+    expect(Date.now() - sentAt).toBeLessThan(5_000); // not the rest of the 30 s lock wait
+    // Their lock is theirs still, and the ring is as it was: nothing published, nothing promoted.
+    await rm(`${secretsPath}.lock`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await readFile(secretsPath, 'utf8')).toBe(before);
+  }, 60_000);
 });
 
 describe('history and rollback remember revocations', () => {

@@ -27,8 +27,11 @@ export interface SecretAdminStore {
   get(name: SecretName): Promise<SecretRecord | undefined>;
   /** Writes a new version; with `expectedVersion`, only while that is still the latest. */
   put(name: SecretName, value: string, options?: { expectedVersion?: number }): Promise<SecretRecord>;
-  /** Holding the write lock: reads the latest version and writes what `change` makes of it. */
-  update(name: SecretName, change: SecretChange): Promise<SecretRecord | undefined>;
+  /**
+   * Holding the write lock: reads the latest version and writes what `change` makes of it. An abort
+   * of `signal` while it waits for the lock ends the wait at once, with `signal.reason`, writing nothing.
+   */
+  update(name: SecretName, change: SecretChange, options?: { signal?: AbortSignal }): Promise<SecretRecord | undefined>;
   /** Every version kept, oldest first. */
   history(name: SecretName): Promise<SecretRecord[]>;
 }

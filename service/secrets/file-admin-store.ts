@@ -47,8 +47,8 @@ export class FileSecretAdminStore implements SecretAdminStore {
     return (await this.update(name, replaceWith(name, value, options.expectedVersion)))!;
   }
 
-  async update(name: SecretName, change: SecretChange): Promise<SecretRecord | undefined> {
-    const release = await this.lock();
+  async update(name: SecretName, change: SecretChange, options: { signal?: AbortSignal } = {}): Promise<SecretRecord | undefined> {
+    const release = await this.lock(options.signal);
     try {
       const document = await this.read();
       const versions = this.versionsOf(document, name);
@@ -80,12 +80,13 @@ export class FileSecretAdminStore implements SecretAdminStore {
   }
 
   /** Takes `<file>.lock`, waiting while another writer's lease runs; returns its release. */
-  private async lock(): Promise<() => Promise<void>> {
+  private async lock(signal?: AbortSignal): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     const token = randomUUID();
     const deadline = Date.now() + this.lockTiming.waitMs;
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
     for (;;) {
+      signal?.throwIfAborted();
       try {
         const handle = await open(lockPath, 'wx', 0o600);
         const holder: LockHolder = {

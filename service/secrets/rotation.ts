@@ -25,7 +25,7 @@ import {
   type KeyEntry,
   type RevokedKey,
 } from '../core/key-ring.js';
-import type { SecretAdminStore, SecretRecord } from './admin-store.js';
+import type { SecretAdminStore, SecretChange, SecretRecord } from './admin-store.js';
 
 export type RotatableSecret = 'jwt-secret' | 'refresh-pepper';
 
@@ -149,6 +149,16 @@ export async function rotateKeyRing(
     return { dryRun, newKid: fresh.kid, previousKid: null, droppedKids: dropped, versions, previousKeptUntil: null };
   }
 
+  // A write under the lock; Ctrl-C while it waits for the lock ends the wait and writes nothing.
+  const lockedUpdate = async (interrupted: RotationInterrupted, change: SecretChange) => {
+    try {
+      return await store.update(name, change, { ...(signal && { signal }) });
+    } catch (error) {
+      if (signal?.aborted) throw interrupted;
+      throw error;
+    }
+  };
+
   const waitForReaders = async (from: string, what: string, interrupted: RotationInterrupted) => {
     try {
       if (options.restartFunctions) {
@@ -198,7 +208,7 @@ export async function rotateKeyRing(
     progress(`${name}: resuming the rotation to ${incoming.kid}, published at ${incoming.createdAt}`);
   } else {
     let candidate = incoming;
-    const written = await store.update(name, (latest) => {
+    const written = await lockedUpdate(new RotationInterrupted('nothing-written', undefined), (latest) => {
       const ring = shapeOf(name, latest, options, now())!;
       const already = pendingKey(ring);
       if (already) {
@@ -223,7 +233,7 @@ export async function rotateKeyRing(
 
   let retiredKid = previousKid;
   let promoted = false;
-  const written = await store.update(name, (latest) => {
+  const written = await lockedUpdate(new RotationInterrupted('published', incoming.kid), (latest) => {
     const at = now();
     const ring = shapeOf(name, latest, options, at)!;
     if (ring.current.kid === incoming.kid) return undefined; // another admin promoted it already

@@ -63,8 +63,8 @@ export class SsmSecretAdminStore implements SecretAdminStore {
     return (await this.update(name, replaceWith(name, value, options.expectedVersion)))!;
   }
 
-  async update(name: SecretName, change: SecretChange): Promise<SecretRecord | undefined> {
-    const release = await this.lock(name);
+  async update(name: SecretName, change: SecretChange, options: { signal?: AbortSignal } = {}): Promise<SecretRecord | undefined> {
+    const release = await this.lock(name, options.signal);
     try {
       const existing = await this.rawHistory(name);
       const latest = existing.at(-1);
@@ -132,11 +132,12 @@ export class SsmSecretAdminStore implements SecretAdminStore {
     return `/chatshyld/${this.stage}/locks/${name}`;
   }
 
-  private async lock(name: SecretName): Promise<() => Promise<void>> {
+  private async lock(name: SecretName, signal?: AbortSignal): Promise<() => Promise<void>> {
     const Name = this.lockName(name);
     const token = randomUUID();
     const deadline = Date.now() + this.lockTiming.waitMs;
     for (;;) {
+      signal?.throwIfAborted();
       const holder: LockHolder = { owner: this.actor, token, leaseUntil: new Date(Date.now() + this.lockTiming.leaseMs).toISOString() };
       try {
         await this.client.send(
