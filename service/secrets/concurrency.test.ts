@@ -111,6 +111,26 @@ describe.each(backends)('concurrent admins on $name', ({ setUp }) => {
     expect(document.revoked!.map((entry) => entry.kid)).toContain(original);
   });
 
+  it('a revocation after the promotion, during the last wait: the rotation does not claim its key signs', async () => {
+    let revocation: Promise<unknown> | undefined;
+    let revokedKid = '';
+    const rotation = rotateKeyRing(admin('alice'), 'jwt-secret', {
+      ...options(),
+      sleep: async (ms: number) => {
+        const { document } = await ringOf(admin('watcher'));
+        // Only once alice's key signs: bob's emergency revocation lands in her second wait.
+        if (document.current.kid !== original) {
+          revocation ??= rotateKeyRing(admin('bob'), 'jwt-secret', options({ revokePrevious: true })).then((result) => (revokedKid = result.newKid));
+          await revocation;
+        }
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
+    });
+    await expect(rotation).rejects.toThrow(/a later change replaced it while this rotation waited; the ring now signs with/);
+    const { kids } = await ringOf(admin('carol'));
+    expect(kids).toEqual([revokedKid]);
+  });
+
   it('a rotation while a revocation holds the lock: the rotation waits, then builds on the revoked ring', async () => {
     const bob = heldMidWrite(admin('bob'));
     const revocation = rotateKeyRing(bob.store, 'jwt-secret', options({ revokePrevious: true }));

@@ -149,6 +149,17 @@ export async function rotateKeyRing(
     return { dryRun, newKid: fresh.kid, previousKid: null, droppedKids: dropped, versions, previousKeptUntil: null };
   }
 
+  // "signing with" only if it still is: a revocation or rollback during the last wait replaced it.
+  const stillSigning = async (kid: string) => {
+    const ring = shapeOf(name, await store.get(name), options, now());
+    if (ring && ring.current.kid !== kid) {
+      throw new RotationRefused(
+        `${name}: ${kid} was promoted, but a later change replaced it while this rotation waited; the ring now signs with ${ring.current.kid}`,
+        'check `chatshyld secrets history` to see what changed',
+      );
+    }
+  };
+
   // A write under the lock; Ctrl-C while it waits for the lock ends the wait and writes nothing.
   const lockedUpdate = async (interrupted: RotationInterrupted, change: SecretChange) => {
     try {
@@ -188,6 +199,7 @@ export async function rotateKeyRing(
     if (dryRun) return { dryRun, newKid: seen.current.kid, previousKid: null, droppedKids: [], versions, previousKeptUntil: null };
     progress(`${name}: resuming: ${seen.current.kid} was promoted at ${seen.current.signingSince}`);
     await waitForReaders(seen.current.signingSince!, `signs with ${seen.current.kid}`, new RotationInterrupted('promoted', seen.current.kid));
+    await stillSigning(seen.current.kid);
     progress(`${name}: signing with ${seen.current.kid}`);
     return { dryRun, newKid: seen.current.kid, previousKid: null, droppedKids: [], versions, previousKeptUntil: null };
   }
@@ -266,6 +278,7 @@ export async function rotateKeyRing(
   progress(`${name}: promoted ${incoming.kid}; ${retiredKid} keeps verifying${dropped.size ? `; pruned ${[...dropped].join(', ')}` : ''}`);
 
   await waitForReaders(signingSince, `signs with ${incoming.kid}`, new RotationInterrupted('promoted', incoming.kid));
+  await stillSigning(incoming.kid);
   progress(`${name}: signing with ${incoming.kid}`);
   return {
     dryRun,
