@@ -46,8 +46,11 @@ export function parsePhone(value: string): string {
  */
 export function maskPhone(phone: string): string {
   const digits = phone.replace(/^\+/, '');
-  if (digits.length <= 8) return `+${digits.slice(0, 2)}•••${digits.slice(-2)}`;
-  return `+${digits.slice(0, 4)}•••${digits.slice(-4)}`;
+  // At least 3 digits hidden, whatever the length (a short Nordic number once kept only 1 hidden),
+  // and at most 4 shown at either end: `+1415•••0777`.
+  const shown = Math.max(0, Math.min(8, digits.length - 3));
+  const tail = Math.min(4, Math.floor(shown / 2));
+  return `+${digits.slice(0, shown - tail)}•••${tail ? digits.slice(-tail) : ''}`;
 }
 
 /** Replaces every spelling of `phone` in free text (a provider's message) with its mask. */
