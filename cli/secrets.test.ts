@@ -210,6 +210,17 @@ describe('chatshyld secrets on the sandbox file', () => {
       expect(weak.code).toBe(2);
       expect(weak.stderr).toContain('6-10 digits');
     }
+    // Two spellings of one number, or a date Date.parse happens to accept: refused, nothing written.
+    const later = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
+    const twice = JSON.stringify([
+      { phone: '+14155550123', code: '333333', expiresAt: later },
+      { phone: '+114155550123', code: '444444', expiresAt: later },
+    ]);
+    const spelled = await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], twice));
+    expect(spelled.code).toBe(2);
+    expect(spelled.stderr).toContain('again (+14155550123)');
+    const loose = JSON.stringify([{ phone: '+14155550123', code: '333333', expiresAt: 'Dec 25 2026' }]);
+    expect((await record(cli(['secrets', 'set', 'test-numbers', '--stage', 'local'], loose))).code).toBe(2);
 
     const history = await record(cli(['secrets', 'history', 'test-numbers', '--stage', 'local', '--json']));
     expect((JSON.parse(history.stdout) as { version: number }[]).map((entry) => entry.version)).toEqual([1, 2, 3]);

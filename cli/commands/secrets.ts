@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { newKey } from '../../service/core/key-ring.js';
+import { parseTestNumbers } from '../../service/core/test-numbers.js';
 import { defaultSettings } from '../../service/settings.js';
 import { secrets as secretDefinitions, type SecretName } from '../../service/manifest.js';
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
@@ -177,6 +178,8 @@ export async function set(options: { fromFile?: string; allowRevoked?: boolean }
     if (!validation.ok) throw usageError(`${secret} is not well-formed: ${validation.reason}`, 'fix the value; nothing was written');
     // Stored compactly, as the functions parse it.
     let stored = JSON.stringify(JSON.parse(value));
+    // Numbers stored as the service keys them (validation already parsed them).
+    if (secret === 'test-numbers') stored = JSON.stringify(parseTestNumbers(stored));
     let expectedVersion: number | undefined;
     if (secret === 'jwt-secret' || secret === 'refresh-pepper') {
       // A ring written by hand (often an old backup) follows the rollback rules: every revocation

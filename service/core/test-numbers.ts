@@ -30,6 +30,7 @@ export function parseTestNumbers(text: string): TestNumber[] {
     throw new MisconfigurationError('test-numbers is not valid JSON', { cause });
   }
   if (!Array.isArray(list)) throw new MisconfigurationError('test-numbers must be a JSON array');
+  const seen = new Map<string, number>();
   return list.map((entry, index) => {
     const where = `test-numbers[${index}]`;
     if (typeof entry !== 'object' || entry === null) {
@@ -45,9 +46,14 @@ export function parseTestNumbers(text: string): TestNumber[] {
     if (typeof code !== 'string' || !testNumberCodePattern.test(code)) {
       throw new MisconfigurationError(`${where}.code must be 6-10 digits`);
     }
-    if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) {
-      throw new MisconfigurationError(`${where}.expiresAt must be an ISO 8601 date`);
+    // Date.parse takes "1" or "Dec 25 2026" too; only a real ISO 8601 date-time is meant.
+    if (typeof expiresAt !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(expiresAt) || Number.isNaN(Date.parse(expiresAt))) {
+      throw new MisconfigurationError(`${where}.expiresAt must be an ISO 8601 date-time, such as 2026-12-31T00:00:00Z`);
     }
+    // Two spellings of one number would be one number with two codes.
+    const earlier = seen.get(canonical);
+    if (earlier !== undefined) throw new MisconfigurationError(`${where}.phone is test-numbers[${earlier}].phone again (${canonical})`);
+    seen.set(canonical, index);
     return { phone: canonical, code, expiresAt };
   });
 }
