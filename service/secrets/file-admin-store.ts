@@ -48,7 +48,7 @@ export class FileSecretAdminStore implements SecretAdminStore {
   }
 
   async update(name: SecretName, change: SecretChange, options: { signal?: AbortSignal } = {}): Promise<SecretRecord | undefined> {
-    const release = await this.lock(options.signal);
+    const { release, held } = await this.lock(options.signal);
     try {
       const document = await this.read();
       const versions = this.versionsOf(document, name);
@@ -61,6 +61,11 @@ export class FileSecretAdminStore implements SecretAdminStore {
         modifiedAt: this.now().toISOString(),
         modifiedBy: this.actor,
       };
+      // Still ours? Two writers that both found a lease run out could each remove the lock and the
+      // second remove the first's fresh one: the first finds that here and writes nothing.
+      if (!(await held())) {
+        throw new ConcurrentChangeError(`another writer took the lock of ${this.path} while this change was made; nothing was written`);
+      }
       // The version check right before writing: nothing may have changed the file under the lock.
       if (JSON.stringify(this.versionsOf(await this.read(), name).at(-1)) !== JSON.stringify(latest)) {
         throw new ConcurrentChangeError(`${name} changed in ${this.path} while locked (edited by hand?); nothing was written`);
@@ -80,7 +85,7 @@ export class FileSecretAdminStore implements SecretAdminStore {
   }
 
   /** Takes `<file>.lock`, waiting while another writer's lease runs; returns its release. */
-  private async lock(signal?: AbortSignal): Promise<() => Promise<void>> {
+  private async lock(signal?: AbortSignal): Promise<{ release: () => Promise<void>; held: () => Promise<boolean> }> {
     const lockPath = `${this.path}.lock`;
     const token = randomUUID();
     const deadline = Date.now() + this.lockTiming.waitMs;
@@ -96,9 +101,13 @@ export class FileSecretAdminStore implements SecretAdminStore {
         };
         await handle.writeFile(JSON.stringify(holder));
         await handle.close();
-        return async () => {
+        const held = async () => (await readHolder(lockPath))?.token === token;
+        return {
+          held,
           // Only our own lock: after a lease ran out, another writer may hold a new one.
-          if ((await readHolder(lockPath))?.token === token) await unlink(lockPath).catch(() => {});
+          release: async () => {
+            if (await held()) await unlink(lockPath).catch(() => {});
+          },
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -107,7 +116,9 @@ export class FileSecretAdminStore implements SecretAdminStore {
       // A lock whose lease ran out, or an empty one left by a writer that died before filling it in.
       const abandoned = holder ? Date.parse(holder.leaseUntil) < Date.now() : await olderThan(lockPath, this.lockTiming.leaseMs);
       if (abandoned) {
-        await unlink(lockPath).catch(() => {}); // an abandoned lease
+        // An abandoned lease: removed only if it is still the one judged abandoned, not a fresh lock
+        // another writer took meanwhile (whatever slips through, `held()` catches before writing).
+        if ((await readHolder(lockPath))?.token === holder?.token) await unlink(lockPath).catch(() => {});
         continue;
       }
       if (Date.now() >= deadline) {
