@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -59,6 +60,21 @@ describe('exit codes that mean one thing', () => {
     const wrongAccount = await runInProcess(['diff', '--stage', 'dev', '--fail'], root);
     expect(wrongAccount.code).toBe(2);
     expect(wrongAccount.stderr).toContain('999999999999');
+  });
+
+  it('secrets commands touch no parameter with credentials of another account: exit 2, no SSM call', async () => {
+    const ssm = mockClient(SSMClient);
+    try {
+      sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999' });
+      for (const args of [['secrets', 'list', '--stage', 'dev'], ['secrets', 'init', '--stage', 'dev', '--yes']]) {
+        const result = await runInProcess(args, root);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toContain('the credentials are for account 999999999999, but stage dev lives in 111111111111');
+      }
+      expect(ssm.calls()).toHaveLength(0);
+    } finally {
+      ssm.restore();
+    }
   });
 
   it('runs the prod preflight before asking to confirm: a failing preflight never reaches the question', async () => {

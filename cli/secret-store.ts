@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { SecretAdminStore } from '../service/secrets/admin-store.js';
-import { announce, clientConfig } from './aws.js';
+import { announce, checkCredentials, clientConfig } from './aws.js';
 import { findConfig, loadConfig, localStage, resolveStage, stageName, type StageConfig } from './config.js';
 import { configError, usageError } from './errors.js';
 import type { CommandContext } from './main.js';
@@ -31,6 +31,8 @@ export async function openStageSecrets(context: CommandContext): Promise<StageSe
     import('@aws-sdk/client-ssm'),
     import('../service/secrets/ssm-admin-store.js'),
   ]);
+  // Never read or write another account's parameters: the same bounded check deploy makes.
+  await checkCredentials(context, { stage, region, ...(config?.account && { account: config.account }) });
   const client = new SSMClient(clientConfig(context, region));
   announce(context, `reading the secrets of stage ${stage} from SSM in ${region}`, `stage ${stage} (${region})`);
   return { stage, stageConfig: config, store: new SsmSecretAdminStore(client, stage, config?.kmsKeyId), region };

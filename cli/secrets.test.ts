@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSecretsDocument, readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
@@ -272,10 +273,14 @@ describe('chatshyld secrets on the sandbox file', () => {
 
 describe('smoke against a deployed stage', () => {
   const ssm = mockClient(SSMClient);
+  // The stage's own account: secrets are read only after this check.
+  const sts = mockClient(STSClient);
   const testNumbers = [{ phone: '+14155550188', code: '135790', expiresAt: new Date(Date.now() + 86_400_000).toISOString() }];
   let root: string;
   let sandbox: Sandbox;
   beforeEach(() => {
+    sts.reset();
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '111111111111' });
     ssm.reset();
     ssm
       .on(GetParameterHistoryCommand, { Name: '/chatshyld/dev/test-numbers', WithDecryption: true })
@@ -292,6 +297,7 @@ describe('smoke against a deployed stage', () => {
   });
   afterAll(async () => {
     ssm.restore();
+    sts.restore();
     await sandbox?.close();
     await rm(root, { recursive: true, force: true });
   });
