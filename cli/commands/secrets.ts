@@ -197,12 +197,7 @@ export async function set(options: { fromFile?: string; allowRevoked?: boolean }
         }
         throw error;
       }
-      if (plan.reinstated.length) {
-        const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
-        if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
-        context.out.info(`warning: bringing back revoked key(s) ${named}`);
-      }
-      if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} stop verifying: tokens made with them stop working`);
+      warnOfRingChange(plan, context);
       stored = plan.value;
     }
     const record = await store.put(secret, stored, expectedVersion === undefined ? {} : { expectedVersion });
@@ -365,6 +360,16 @@ export async function history(_options: object, context: CommandContext, name: s
   });
 }
 
+/** What writing a planned ring changes that the caller must know of; revoked keys need --yes too. */
+function warnOfRingChange(plan: RollbackPlan, context: CommandContext): void {
+  if (plan.reinstated.length) {
+    const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
+    if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
+    context.out.info(`warning: bringing back revoked key(s) ${named}`);
+  }
+  if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} would stop verifying: tokens made with them stop working`);
+}
+
 export async function rollback(options: { toVersion: string; allowRevoked?: boolean }, context: CommandContext, name: string): Promise<number> {
   const secret = secretName(name);
   const target = Number(options.toVersion);
@@ -385,12 +390,7 @@ export async function rollback(options: { toVersion: string; allowRevoked?: bool
       if (error instanceof RollbackRefused) throw usageError(error.message, error.hint);
       throw error;
     }
-    if (plan.reinstated.length) {
-      const named = plan.reinstated.map((entry) => `${entry.kid} (revoked ${entry.revokedAt})`).join(', ');
-      if (!context.global.yes) throw usageError(`--allow-revoked brings back ${named}; it needs --yes as well`);
-      context.out.info(`warning: bringing back revoked key(s) ${named}`);
-    }
-    if (plan.lost.length) context.out.info(`warning: ${plan.lost.join(', ')} would stop verifying: tokens made with them stop working`);
+    warnOfRingChange(plan, context);
     if (!(await confirm(context, `Make version ${target} of ${secret} current on stage ${stage}?`, 'pass --yes to confirm the rollback'))) {
       context.out.info('nothing changed');
       return exitCodes.failed;
