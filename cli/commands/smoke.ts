@@ -247,6 +247,13 @@ async function report(
   }
   if (files.length > 0) out.info(`reports: ${files.join(', ')}`);
   if (!reporters.has('pretty') && !out.json) {
-    out.info(result.passed ? 'smoke passed' : `smoke failed at ${result.steps.find((s) => s.status === 'failed')?.name}`);
+    out.info(summaryLine(result));
   }
+}
+
+function summaryLine(result: SmokeReport): string {
+  if (result.passed) return 'smoke passed';
+  const failed = result.steps.find((step) => step.status === 'failed');
+  if (failed) return `smoke failed at ${failed.name}`;
+  return result.interrupted ? 'smoke interrupted before it finished' : 'smoke failed';
 }
