@@ -106,6 +106,13 @@ describe('synth --out', () => {
     expect(await readFile(join(root, 'site', 'manifest.json'), 'utf8')).toBe('{"name":"pwa"}');
   });
 
+  it.runIf(process.platform === 'linux')('answers an --out whose parent cannot hold folders, where a recursive mkdir would spin', async () => {
+    const result = await runCli(['synth', '--stage', 'dev', '--out', '/proc/chatshyld-none/cdk.out'], { cwd: root, env: noAws, timeoutMs: 60_000 });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/^error: .*\/proc\/chatshyld-none/m);
+    expect(result.stderr).toContain('hint:');
+  });
+
   it('writes a new folder, and replaces a cloud assembly a previous synth wrote', async () => {
     const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
     expect(first.code, first.stderr).toBe(0);
