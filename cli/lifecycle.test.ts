@@ -174,6 +174,23 @@ describe('deploy preflight (control plane mocked)', () => {
     expect(result.stderr).toContain('chatshyld bootstrap --stage dev');
   });
 
+  it('says a bootstrap read that timed out or was denied is that, not a missing bootstrap', async () => {
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).rejects(Object.assign(new Error('socket hang up: exceeded the configured 5000 ms'), { name: 'TimeoutError' }));
+    const slow = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(slow.code).toBe(2);
+    expect(slow.stderr).toMatch(/did not answer/);
+    expect(slow.stderr).toMatch(/network/);
+    expect(slow.stderr).not.toContain('chatshyld bootstrap --stage dev');
+
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).rejects(
+      Object.assign(new Error('User: arn:aws:iam::111111111111:user/dev is not authorized to perform: cloudformation:DescribeStacks'), { name: 'AccessDenied' }),
+    );
+    const denied = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/refused access/);
+    expect(denied.stderr).not.toContain('chatshyld bootstrap --stage dev');
+  });
+
   it('stops a deploy when the bootstrap stack is older than version 6, or does not say its version', async () => {
     cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
       Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: bootstrapVersion('5') }],
