@@ -176,6 +176,23 @@ describe('user operations', () => {
     expect(await refusal(admin.delete('00000000-0000-4000-8000-000000000000'))).toBe('not_found');
   });
 
+  it('leaves nothing usable when refreshes race a block or a revoke (looped)', async () => {
+    for (let run = 0; run < 8; run++) {
+      const session = await service.login();
+      const change = run % 2 === 0 ? () => admin.block(session.user.id) : () => admin.revoke(session.user.id);
+      const [results] = await Promise.all([
+        Promise.all(Array.from({ length: 4 }, () => refresh(session.refreshToken))),
+        change(),
+      ]);
+      // Once the block or revoke has answered, no token from before or from the race works.
+      const tokens = [session.token, ...results.filter((r) => r.status === 200).map((r) => r.body.token as string)];
+      for (const token of tokens) expect((await getMe(token)).status).toBe(401);
+      const refreshTokens = [session.refreshToken, ...results.filter((r) => r.status === 200).map((r) => r.body.refreshToken as string)];
+      for (const refreshToken of refreshTokens) expect([401, 403]).toContain((await refresh(refreshToken)).status);
+      if (run % 2 === 0) await admin.unblock(session.user.id);
+    }
+  });
+
   it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {
     const since = new Date(service.clock.now());
     const session = await service.login();
