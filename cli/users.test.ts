@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,4 +221,99 @@ describe('chatshyld users --stage local without a sandbox', () => {
     expect(result.stderr).toContain('does not answer');
     expect(JSON.parse(await readFile(join(cwd, '.chatshyld', 'local', 'sandbox.json'), 'utf8')).pid).toBe(process.pid);
   });
+});
+
+/** Runs the CLI on a pseudo-terminal (python3's pty) and answers its first prompt with `answer`. */
+function onTerminal(args: readonly string[], cwd: string, answer: string): Promise<{ code: number | null; output: string }> {
+  const driver = `
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+answer = sys.argv[1].encode().decode('unicode_escape').encode()
+out = b''
+deadline = time.time() + 60
+sent = False
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if not sent and b'confirm' in out:
+        time.sleep(0.3)
+        os.write(fd, answer)
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf8', 'replace'))
+sys.exit(os.waitstatus_to_exitcode(status) if hasattr(os, 'waitstatus_to_exitcode') else status >> 8)
+`;
+  const env = { ...process.env, NO_COLOR: '1' } as NodeJS.ProcessEnv;
+  delete env.CI;
+  const child = spawn('python3', ['-c', driver, answer, process.execPath, binPath, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
+}
+
+const python = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
+
+describe.runIf(python)('chatshyld users on a protected stage, at a terminal', () => {
+  let cwd: string;
+  let url: string;
+  let stop: () => Promise<unknown>;
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'chatshyld-users-protected-'));
+    // The sandbox stands in for prod: the same question as on any protected stage.
+    await writeFile(join(cwd, 'chatshyld.config.json'), JSON.stringify({ project: 'demo', stages: { local: { protected: true } } }));
+    const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd, timeoutMs: 600_000 });
+    url = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout!.on('data', (chunk) => {
+        text += chunk;
+        try {
+          resolve((JSON.parse(text) as { url: string }).url);
+        } catch {
+          // not all of it yet
+        }
+      });
+      result.then((done) => reject(new Error(`the sandbox stopped: ${done.stderr}`)), reject);
+    });
+    stop = async () => {
+      child.kill('SIGINT');
+      return result;
+    };
+  }, 60_000);
+  afterAll(async () => {
+    await stop?.();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('asks for the last 4 digits: wrong ones and Ctrl-C change nothing, the right ones block', async () => {
+    const phone = '+14155550177';
+    const post = (path: string, body: unknown) =>
+      fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await post('/auth/send-otp', { phone });
+    const { code } = (await (await fetch(`${url}/__sandbox/otp/${encodeURIComponent(phone)}`)).json()) as { code: string };
+    expect((await post('/auth/verify-otp', { phone, code })).status).toBe(200);
+    const blocked = async () => (await runCli(['users', 'find', phone, '--stage', 'local', '--json'], { cwd })).stdout.includes('"status": "blocked"');
+
+    const wrong = await onTerminal(['users', 'block', phone, '--stage', 'local'], cwd, '0000\\r');
+    expect(wrong.output).toContain('last 4 digits');
+    expect(wrong.code).toBe(1);
+    expect(await blocked()).toBe(false);
+
+    const interrupted = await onTerminal(['users', 'block', phone, '--stage', 'local'], cwd, '\\x03');
+    expect(interrupted.code).toBe(130);
+    expect(await blocked()).toBe(false);
+
+    const right = await onTerminal(['users', 'block', phone, '--stage', 'local'], cwd, '0177\\r');
+    expect(right.code, right.output).toBe(0);
+    expect(await blocked()).toBe(true);
+  }, 120_000);
 });
