@@ -6,6 +6,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskPhone } from '../service/core/phone.js';
 import { binPath, runCli, startCli } from './testing/run-cli.js';
 
+/** `chatshyld dev` on a free port in `cwd`, as its own process, until `stop` (Ctrl-C). */
+async function startDev(cwd: string): Promise<{ url: string; stop: () => Promise<unknown> }> {
+  const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd, timeoutMs: 600_000 });
+  const url = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk) => {
+      text += chunk;
+      try {
+        resolve((JSON.parse(text) as { url: string }).url);
+      } catch {
+        // not all of it yet
+      }
+    });
+    result.then((done) => reject(new Error(`the sandbox stopped: ${done.stderr}`)), reject);
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGINT');
+      return result;
+    },
+  };
+}
+
 /**
  * `chatshyld users` end to end: the built CLI as a subprocess, against a sandbox (`chatshyld dev`)
  * that this test starts and stops, as on-call would use them side by side.
@@ -18,24 +42,8 @@ describe('chatshyld users --stage local', () => {
 
   beforeAll(async () => {
     cwd = await mkdtemp(join(tmpdir(), 'chatshyld-users-'));
-    // Up for the whole file: every command below runs as its own process against it.
-    const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd, timeoutMs: 600_000 });
-    url = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stdout!.on('data', (chunk) => {
-        text += chunk;
-        try {
-          resolve((JSON.parse(text) as { url: string }).url);
-        } catch {
-          // not all of it yet
-        }
-      });
-      result.then((done) => reject(new Error(`the sandbox stopped: ${done.stderr}`)), reject);
-    });
-    stopSandbox = async () => {
-      child.kill('SIGINT');
-      return result;
-    };
+    // Up for the whole describe: every command below runs as its own process against it.
+    ({ url, stop: stopSandbox } = await startDev(cwd));
   }, 60_000);
   afterAll(async () => {
     await stopSandbox?.();
@@ -271,23 +279,7 @@ describe.runIf(python)('chatshyld users on a protected stage, at a terminal', ()
     cwd = await mkdtemp(join(tmpdir(), 'chatshyld-users-protected-'));
     // The sandbox stands in for prod: the same question as on any protected stage.
     await writeFile(join(cwd, 'chatshyld.config.json'), JSON.stringify({ project: 'demo', stages: { local: { protected: true } } }));
-    const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd, timeoutMs: 600_000 });
-    url = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stdout!.on('data', (chunk) => {
-        text += chunk;
-        try {
-          resolve((JSON.parse(text) as { url: string }).url);
-        } catch {
-          // not all of it yet
-        }
-      });
-      result.then((done) => reject(new Error(`the sandbox stopped: ${done.stderr}`)), reject);
-    });
-    stop = async () => {
-      child.kill('SIGINT');
-      return result;
-    };
+    ({ url, stop } = await startDev(cwd));
   }, 60_000);
   afterAll(async () => {
     await stop?.();
