@@ -1,36 +1,34 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwsCallRecorder } from '../local/aws-calls.js';
 import type { RouteId } from '../manifest.js';
 import { startTestService, type CallOptions, type TestService } from '../testing/harness.js';
 
 /**
- * DynamoDB calls per route, counted by a middleware on the very client the adapters use. A "round"
- * is a call that starts while no other is in flight: the sequential round trips a request waits for.
+ * DynamoDB calls per route, recorded by a middleware on the clients the route handlers use. A
+ * "round" is a call that starts while no other is in flight: the sequential round trips a request
+ * waits for. (`aws-calls.test.ts` holds the finer measure, the sequential depth, for every route.)
  */
 class CallCounter {
   calls: string[] = [];
   rounds = 0;
-  private inFlight = 0;
 
-  constructor(client: DynamoDBClient) {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        this.calls.push(context.commandName ?? 'unknown');
-        if (this.inFlight === 0) this.rounds += 1;
-        this.inFlight += 1;
-        try {
-          return await next(args);
-        } finally {
-          this.inFlight -= 1;
-        }
-      },
-      { step: 'initialize', name: 'countDynamoCalls' },
-    );
-  }
+  constructor(private readonly recorder: AwsCallRecorder) {}
 
   reset(): void {
+    this.recorder.take();
     this.calls = [];
     this.rounds = 0;
+  }
+
+  /** Reads what the recorder saw since the last reset. */
+  collect(): void {
+    const taken = this.recorder.take();
+    let lastEnd = -Infinity;
+    for (const call of taken) {
+      this.calls.push(`${call.command}Command`);
+      if (call.start >= lastEnd) this.rounds += 1;
+      lastEnd = Math.max(lastEnd, call.end);
+    }
   }
 }
 
@@ -40,8 +38,9 @@ describe('DynamoDB calls per route', () => {
   const seen: Record<string, { calls: number; rounds: number; commands: string[] }> = {};
 
   beforeAll(async () => {
-    service = await startTestService();
-    counter = new CallCounter(service.emulators.dynamo);
+    const recorder = new AwsCallRecorder({ delayMs: 2 });
+    service = await startTestService({ awsCalls: recorder });
+    counter = new CallCounter(recorder);
   });
   afterAll(async () => {
     if (process.env.DEBUG_DYNAMO_CALLS) console.log(JSON.stringify(seen, null, 1));
@@ -51,6 +50,7 @@ describe('DynamoDB calls per route', () => {
   const measure = async (label: string, routeId: RouteId, options: CallOptions) => {
     counter.reset();
     const response = await service.call(routeId, options);
+    counter.collect();
     seen[label] = { calls: counter.calls.length, rounds: counter.rounds, commands: counter.calls };
     return { response, ...seen[label]! };
   };
