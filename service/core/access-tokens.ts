@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
 import { UnauthorizedError } from './errors.js';
+import { readHeader, signHs256, verifyHs256 } from './jwt-hs256.js';
 import type { KeyRingReader } from './key-ring.js';
 import type { Clock } from './ports.js';
 
@@ -38,15 +38,18 @@ export class AccessTokens {
   async issue(userId: string): Promise<IssuedAccessToken> {
     const { current } = await this.keys.ring();
     const issuedAt = Math.floor(this.clock.now() / 1000);
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: algorithm, kid: current.kid, typ: accessTokenType })
-      .setIssuer(this.issuer)
-      .setAudience(accessTokenAudience)
-      .setSubject(userId)
-      .setIssuedAt(issuedAt)
-      .setExpirationTime(issuedAt + this.ttlSeconds)
-      .setJti(randomUUID())
-      .sign(current.bytes);
+    const token = signHs256(
+      { kid: current.kid, typ: accessTokenType },
+      {
+        iss: this.issuer,
+        aud: accessTokenAudience,
+        sub: userId,
+        iat: issuedAt,
+        exp: issuedAt + this.ttlSeconds,
+        jti: randomUUID(),
+      },
+      current.bytes,
+    );
     return { token, expiresIn: this.ttlSeconds };
   }
 
@@ -55,7 +58,7 @@ export class AccessTokens {
     let kid: unknown;
     let alg: unknown;
     try {
-      ({ kid, alg } = decodeProtectedHeader(token));
+      ({ kid, alg } = readHeader(token));
     } catch {
       throw new UnauthorizedError();
     }
@@ -66,22 +69,21 @@ export class AccessTokens {
     const key = await this.keys.find(kid);
     if (!key) throw new UnauthorizedError();
     try {
-      const { payload } = await jwtVerify(token, key.bytes, {
-        algorithms: [algorithm],
+      const now = Math.floor(this.clock.now() / 1000);
+      const payload = verifyHs256(token, key.bytes, {
         issuer: this.issuer,
         audience: accessTokenAudience,
         typ: accessTokenType,
         requiredClaims: ['sub', 'iat', 'exp', 'jti'],
-        currentDate: new Date(this.clock.now()),
+        now,
       });
       if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new UnauthorizedError();
       const { iat, exp } = payload;
-      const now = Math.floor(this.clock.now() / 1000);
       if (typeof iat !== 'number' || typeof exp !== 'number') throw new UnauthorizedError();
       if (iat > now + accessTokenSkewSeconds || exp - iat > this.ttlSeconds + accessTokenSkewSeconds) {
         throw new UnauthorizedError();
       }
-      return payload.sub;
+      return payload.sub as string;
     } catch {
       throw new UnauthorizedError();
     }
