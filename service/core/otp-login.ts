@@ -75,13 +75,14 @@ export function attemptsPerSource(total: number): number {
 
 /**
  * Signing in with a code:
- * 1. the per-IP limit;
- * 2. one attempt counted on the challenge in a single conditional write, before any code is
+ * 1. the per-IP limit and, beside it, one attempt counted on the challenge in a single conditional
+ *    write, before any code is
  *    checked, so whatever the concurrency at most `verifyOtpFailures.limit` codes are ever checked
  *    against one challenge (and reach the provider), and one source may make only
  *    `attemptsPerSource` of them, leaving the owner tries a stranger cannot take;
- * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
- *    session, creating the user on first login.
+ * 2. the check; the right code consumes the challenge (once, even under concurrency) while the
+ *    phone's owner is read, then starts a session, creating the user on first login
+ *    (`Users.openSession`: four round trips deep in all).
  * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
@@ -100,14 +101,13 @@ export class VerifyOtp {
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
     const { limits } = this.settings;
-    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp);
     const total = limits.verifyOtpFailures.limit;
-    const attempt = await this.challenges.attempt(
-      phone,
-      sourceIp,
-      { total, perSource: attemptsPerSource(total) },
-      this.clock.now(),
-    );
+    // Together: an attempt refused by the per-IP limit is still counted on the challenge, within
+    // the source's share, which is all a source could use anyway.
+    const [, attempt] = await Promise.all([
+      enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
+      this.challenges.attempt(phone, sourceIp, { total, perSource: attemptsPerSource(total) }, this.clock.now()),
+    ]);
     if (attempt.outcome === 'none') throw invalidCode();
     if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');
@@ -122,11 +122,15 @@ export class VerifyOtp {
       this.log.info('otp rejected', { phone: maskPhone(phone), attempts: challenge.attempts });
       throw invalidCode();
     }
-    // Two requests with the right code may both get here; only one consumes the challenge.
-    if (!(await this.challenges.consume(phone, challenge.id))) throw invalidCode();
+    // Two requests with the right code may both get here; only one consumes the challenge. Who
+    // owns the phone is read at the same time.
+    const [consumed, owner] = await Promise.all([this.challenges.consume(phone, challenge.id), this.users.ownerOf(phone)]);
+    if (!consumed) throw invalidCode();
 
-    const { user, created } = await this.users.findOrCreate(phone);
-    const tokens = await this.sessions.start(user.id);
+    const opened = await this.users.openSession(phone, owner, (userId) => this.sessions.begin(userId));
+    if (!opened) throw invalidCode();
+    const { user, created, session } = opened;
+    const tokens = await session.tokens();
     this.metrics.count('OtpVerified');
     this.log.info('otp verified', { userId: user.id, created });
     return { ...tokens, user, created };

@@ -9,11 +9,15 @@
  * round trip to DynamoDB or S3 in the same region (single-digit ms) on an emulator that answers in
  * well under one.
  *
- * **Sequential depth** is the length of the longest chain of calls c1, c2, … ck in which each call
- * started only after the one before it had ended (end(ci) ≤ start(ci+1)). Calls a function issues
- * together overlap and so never share a chain; a call that waits for another's answer starts after
- * it ends. With every call taking about the same time t, a request spends about depth × t waiting
- * for DynamoDB and S3, whatever its total number of calls.
+ * **Sequential depth** is the length of the longest chain of calls that wait on each other, where a
+ * call is taken to have waited on the call that finished last before it started (if any): code
+ * that awaits an answer sends its next call right after that answer, and calls issued together
+ * overlap, so none of them finished before another started. The depth of a call is one more than
+ * the depth of the call it waited on, and a request's depth is the greatest depth of its calls.
+ * (The longest chain of merely non-overlapping calls would over-count: after a fork, a call of one
+ * branch often starts after an unrelated, shorter call of the other branch has ended.) With every
+ * call taking about the same time t, a request spends about depth × t waiting for DynamoDB and S3,
+ * whatever its total number of calls.
  */
 import type { RouteId } from '../manifest.js';
 
@@ -84,20 +88,19 @@ export class AwsCallRecorder {
   }
 }
 
-/** The longest chain of calls each of which started after the previous one ended (see above). */
+/** The sequential depth of a request's calls (see above). */
 export function sequentialDepth(calls: readonly AwsCall[]): number {
   const byStart = [...calls].sort((a, b) => a.start - b.start);
-  const chain: number[] = [];
-  let deepest = 0;
+  const depths: number[] = [];
   byStart.forEach((call, index) => {
-    let before = 0;
+    let waitedOn = -1;
     for (let earlier = 0; earlier < index; earlier++) {
-      if (byStart[earlier]!.end <= call.start) before = Math.max(before, chain[earlier]!);
+      const candidate = byStart[earlier]!;
+      if (candidate.end <= call.start && (waitedOn < 0 || candidate.end > byStart[waitedOn]!.end)) waitedOn = earlier;
     }
-    chain[index] = before + 1;
-    deepest = Math.max(deepest, chain[index]!);
+    depths[index] = waitedOn < 0 ? 1 : depths[waitedOn]! + 1;
   });
-  return deepest;
+  return Math.max(0, ...depths);
 }
 
 export function callFigures(calls: readonly AwsCall[]): CallFigures {

@@ -76,6 +76,17 @@ describe('DynamoDB calls per route', () => {
     logout: { rounds: 4, calls: 4 },
     deleteMe: { rounds: 7, calls: 10 },
   };
+  /**
+   * Issue 15 measured, before → after: refresh 6 (7) → 3 (6); its retry 4 (5) → 2 (5); presign
+   * 2 (3) → 1 (2); logout 4 (4) → 2 (3); deleteMe 7 (10) → 4 (10). These tighter budgets hold too.
+   */
+  const issue15: Record<string, { rounds: number; calls: number }> = {
+    refresh: { rounds: 3, calls: 6 },
+    'refresh (retry in grace)': { rounds: 2, calls: 5 },
+    presign: { rounds: 1, calls: 2 },
+    logout: { rounds: 2, calls: 3 },
+    deleteMe: { rounds: 4, calls: 10 },
+  };
 
   it('stays within each route budget', async () => {
     const session = await service.login();
@@ -89,7 +100,7 @@ describe('DynamoDB calls per route', () => {
     expect((await measure('presign', 'presignAvatar', { token, body: { contentType: 'image/png' } })).response.status).toBe(200);
     expect((await measure('logout', 'logout', { body: { refreshToken: refreshed.response.body.refreshToken } })).response.status).toBe(204);
     expect((await measure('deleteMe', 'deleteMe', { token })).response.status).toBe(204);
-    for (const [label, budget] of Object.entries(budgets)) {
+    for (const [label, budget] of [...Object.entries(budgets), ...Object.entries(issue15)]) {
       expect({ label, rounds: seen[label]!.rounds }).toEqual({ label, rounds: expect.toSatisfy((n: number) => n <= budget.rounds) });
       expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n <= budget.calls) });
     }
