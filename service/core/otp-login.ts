@@ -1,6 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServiceSettings } from '../settings.js';
-import { invalidCode, TooManyRequestsError } from './errors.js';
+import type { Accounts } from './accounts.js';
+import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
 import { enforceLimit } from './rate-limits.js';
@@ -34,6 +35,7 @@ export class SendOtp {
     private readonly settings: ServiceSettings,
     private readonly metrics: Metrics,
     private readonly log: Log,
+    private readonly accounts: Accounts,
   ) {}
 
   async send(phone: string, sourceIp: string): Promise<void> {
@@ -41,6 +43,8 @@ export class SendOtp {
     // Usually a cache hit; knowing it first lets the two source limits below go together.
     const testNumber = await this.testNumbers.find(phone);
     await Promise.all([
+      // A blocked number gets no code (403 `account_blocked`); read beside the counters.
+      this.accounts.refuseBlockedPhone(phone),
       enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
       testNumber ||
         enforceLimit(this.limiter, 'send-otp-phone-ip', phone, limits.sendOtpPhoneIp, sourceIp),
@@ -83,6 +87,8 @@ export function attemptsPerSource(total: number): number {
  * 2. the check; the right code consumes the challenge (once, even under concurrency) while the
  *    phone's owner is read, then starts a session, creating the user on first login
  *    (`Users.openSession`: four round trips deep in all).
+ * A blocked number is refused with 403 `account_blocked`: read beside step 1, and again once the
+ * session is written (a block placed while the login ran).
  * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
@@ -97,14 +103,17 @@ export class VerifyOtp {
     private readonly settings: ServiceSettings,
     private readonly metrics: Metrics,
     private readonly log: Log,
+    private readonly accounts: Accounts,
   ) {}
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
     const { limits } = this.settings;
     const total = limits.verifyOtpFailures.limit;
     // Together: an attempt refused by the per-IP limit is still counted on the challenge, within
-    // the source's share, which is all a source could use anyway.
-    const [, attempt] = await Promise.all([
+    // the source's share, which is all a source could use anyway. A blocked number signs in to
+    // nothing, nor makes a new account.
+    const [, , attempt] = await Promise.all([
+      this.accounts.refuseBlockedPhone(phone),
       enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
       this.challenges.attempt(phone, sourceIp, { total, perSource: attemptsPerSource(total) }, this.clock.now()),
     ]);
@@ -127,10 +136,16 @@ export class VerifyOtp {
     const [consumed, owner] = await Promise.all([this.challenges.consume(phone, challenge.id), this.users.ownerOf(phone)]);
     if (!consumed) throw invalidCode();
 
-    const opened = await this.users.openSession(phone, owner, (userId) => this.sessions.begin(userId));
-    if (!opened) throw invalidCode();
+    const opened = await this.users.openSession(
+      phone,
+      owner,
+      (userId) => this.sessions.begin(userId),
+      // The phone's block is read again once the session is written: a block placed meanwhile is met.
+      () => this.accounts.phoneBlocked(phone),
+    );
+    if (opened.state === 'blocked') throw accountBlocked();
     const { user, created, session } = opened;
-    const tokens = await session.tokens();
+    const tokens = await session.tokens(user.accessNotBefore);
     this.metrics.count('OtpVerified');
     this.log.info('otp verified', { userId: user.id, created });
     return { ...tokens, user, created };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isOpen } from './accounts.js';
+import { isBlocked, isOpen } from './accounts.js';
 import type { Clock, User, UserStore } from './ports.js';
 import type { PendingSession } from './sessions.js';
 
@@ -53,11 +53,13 @@ export class Users {
   }
 
   /**
-   * The account of `phone`, with a session `begin` wrote for it; undefined for a blocked account.
-   * The same rules as `findOrCreate`, in fewer round trips, given the owner read beforehand:
+   * The account of `phone`, with a session `begin` wrote for it, or `blocked` (the session is then
+   * abandoned). The same rules as `findOrCreate`, in fewer round trips, given the owner read
+   * beforehand; `phoneBlocked` is read beside the step after the session's writes:
    * - a known owner: the session is written, then the user read. That read comes after the write,
-   *   so a deletion that began before it is seen (the session is abandoned, the claim released
-   *   and the phone claimed afresh) and one that begins after it finds the session when it sweeps.
+   *   so a deletion (or block) that began before it is seen (a deleted account's session is
+   *   abandoned, the claim released and the phone claimed afresh) and one that begins after it
+   *   finds the session when it sweeps.
    * - no owner: the claim for a fresh id and that id's session are written together, then the user
    *   item. A deletion cannot find an account before its user item exists, so none can have begun
    *   that this login outlives. A lost claim (a concurrent first login) abandons the session and
@@ -69,7 +71,8 @@ export class Users {
     phone: string,
     knownOwner: string | undefined,
     begin: (userId: string) => Promise<PendingSession>,
-  ): Promise<{ user: User; created: boolean; session: PendingSession } | undefined> {
+    phoneBlocked: () => Promise<boolean>,
+  ): Promise<{ state: 'open'; user: User; created: boolean; session: PendingSession } | { state: 'blocked' }> {
     let owner = knownOwner;
     for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {
       if (owner === undefined) {
@@ -87,23 +90,30 @@ export class Users {
           continue;
         }
         const user = this.newUser(freshId, phone);
-        if (await this.store.createUser(user)) return { user, created: true, session };
+        const [created, blocked] = await Promise.all([this.store.createUser(user), phoneBlocked()]);
+        if (created && !blocked) return { state: 'open', user, created: true, session };
         await session.abandon();
+        if (blocked) return { state: 'blocked' };
         continue;
       }
 
       const session = await begin(owner);
-      const existing: User | undefined = await this.store.get(owner);
-      if (isOpen(existing)) return { user: existing, created: false, session };
-      const status = (existing as User | undefined)?.status;
+      const [existing, blocked]: [User | undefined, boolean] = await Promise.all([this.store.get(owner), phoneBlocked()]);
+      const now = this.clock.now();
+      const status = existing?.status;
+      if (isOpen(existing, now)) {
+        if (!blocked) return { state: 'open', user: existing, created: false, session };
+        await session.abandon();
+        return { state: 'blocked' };
+      }
       if (status === 'deleted') {
         await Promise.all([session.abandon(), this.store.releasePhone(phone, owner)]);
         owner = undefined;
         continue;
       }
-      if (status) {
+      if (isBlocked(existing, now)) {
         await session.abandon();
-        return undefined;
+        return { state: 'blocked' };
       }
       const user = this.newUser(owner, phone);
       if (!(await this.store.createUser(user))) {
@@ -111,7 +121,11 @@ export class Users {
         await session.abandon();
         continue;
       }
-      if ((await this.store.phoneOwner(phone)) === owner) return { user, created: true, session };
+      if (blocked) {
+        await session.abandon();
+        return { state: 'blocked' };
+      }
+      if ((await this.store.phoneOwner(phone)) === owner) return { state: 'open', user, created: true, session };
       // The claim went meanwhile (a deletion finished): never undo it.
       await Promise.all([session.abandon(), this.store.deleteUser(owner)]);
       owner = undefined;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsCallRecorder } from '../local/aws-calls.js';
 import type { RouteId } from '../manifest.js';
-import { startTestService, type CallOptions, type TestService } from '../testing/harness.js';
+import { startTestService, testPhone, type CallOptions, type TestService } from '../testing/harness.js';
 
 /**
  * DynamoDB calls per route, recorded by a middleware on the clients the route handlers use. A
@@ -38,6 +38,7 @@ describe('DynamoDB calls per route', () => {
   const seen: Record<string, { calls: number; rounds: number; commands: string[] }> = {};
 
   beforeAll(async () => {
+    // On the handlers' own clients: each route has one, held to its grants (not `emulators.dynamo`).
     const recorder = new AwsCallRecorder({ delayMs: 2 });
     service = await startTestService({ awsCalls: recorder });
     counter = new CallCounter(recorder);
@@ -66,8 +67,18 @@ describe('DynamoDB calls per route', () => {
    *   logout 2 (2) → 4 (4): the per-IP counter, first, before any read;
    *   deleteMe 7 (8) → 7 (10): the status write replaces the read; the presign counter and the
    *   per-source send counter of the phone are forgotten too (in the same round as the others).
+   * Until issue 14 the counter watched `emulators.dynamo`, which no handler uses since each route got
+   * its own client held to its grants: it counted 0 everywhere. Counted again on the handlers' clients,
+   * the figures above held, and send-otp (first, new IP) 7 (10) and verify-otp (new user) 10 (10)
+   * were added.
+   * Issue 14 (blocks and the revocation marker): send-otp 7 (10) → 7 (11), the phone's block read
+   * beside the counters; verify-otp 10 (10) → 10 (12), the block read beside the per-IP counter and
+   * again beside the account read once the session is written (a block racing the login); refresh
+   * and the bearer routes unchanged: the marker is an attribute of the user item they read anyway.
    */
   const budgets: Record<string, { rounds: number; calls: number }> = {
+    sendOtp: { rounds: 7, calls: 11 },
+    'verifyOtp (new user)': { rounds: 10, calls: 12 },
     refresh: { rounds: 6, calls: 7 },
     'refresh (retry in grace)': { rounds: 4, calls: 5 },
     getMe: { rounds: 1, calls: 1 },
@@ -77,10 +88,15 @@ describe('DynamoDB calls per route', () => {
     deleteMe: { rounds: 7, calls: 10 },
   };
   /**
-   * Issue 15 measured, before → after: refresh 6 (7) → 3 (6); its retry 4 (5) → 2 (5); presign
-   * 2 (3) → 1 (2); logout 4 (4) → 2 (3); deleteMe 7 (10) → 4 (10). These tighter budgets hold too.
+   * Issue 15 measured, before → after (with issue 14 merged): send-otp 7 (11) → 5 (7): a counter's
+   * first hit opens its window in the same write; verify-otp (new user) 10 (12) → 4 (10); refresh
+   * 6 (7) → 3 (6); its retry 4 (5) → 2 (5); presign 2 (3) → 1 (2); logout 4 (4) → 2 (3); deleteMe
+   * 7 (10) → 4 (10) (rounds undercount a fork of unequal branches; aws-calls.test.ts holds the
+   * depth). These tighter budgets hold too.
    */
   const issue15: Record<string, { rounds: number; calls: number }> = {
+    sendOtp: { rounds: 5, calls: 7 },
+    'verifyOtp (new user)': { rounds: 4, calls: 10 },
     refresh: { rounds: 3, calls: 6 },
     'refresh (retry in grace)': { rounds: 2, calls: 5 },
     presign: { rounds: 1, calls: 2 },
@@ -89,6 +105,10 @@ describe('DynamoDB calls per route', () => {
   };
 
   it('stays within each route budget', async () => {
+    const phone = testPhone();
+    expect((await measure('sendOtp', 'sendOtp', { body: { phone } })).response.status).toBe(200);
+    const code = service.outbox.latest(phone)!.code;
+    expect((await measure('verifyOtp (new user)', 'verifyOtp', { body: { phone, code } })).response.status).toBe(200);
     const session = await service.login();
     const token = session.token as string;
     const refreshed = await measure('refresh', 'refresh', { body: { refreshToken: session.refreshToken } });
@@ -101,6 +121,8 @@ describe('DynamoDB calls per route', () => {
     expect((await measure('logout', 'logout', { body: { refreshToken: refreshed.response.body.refreshToken } })).response.status).toBe(204);
     expect((await measure('deleteMe', 'deleteMe', { token })).response.status).toBe(204);
     for (const [label, budget] of [...Object.entries(budgets), ...Object.entries(issue15)]) {
+      // A counter that sees nothing would pass every budget.
+      expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n > 0) });
       expect({ label, rounds: seen[label]!.rounds }).toEqual({ label, rounds: expect.toSatisfy((n: number) => n <= budget.rounds) });
       expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n <= budget.calls) });
     }
