@@ -9,7 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { fmt, interleaved, summarize, timeProcess, type Figure } from './stats.js';
+import { fmt, interleaved, percentile, summarize, timeProcess, type Figure } from './stats.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = `${root}bin/chatshyld`;
@@ -323,6 +323,61 @@ async function throughput() {
   }
 }
 
+/**
+ * Every route through an in-process sandbox, one request at a time: the DynamoDB and S3 calls each
+ * function sends and their sequential depth (counted by SDK middleware, service/local/aws-calls.ts),
+ * and the latency with a fixed delay held before every such call, which models a Lambda talking to
+ * DynamoDB and S3 in its own region (BENCH_AWS_DELAY_MS, default 5).
+ */
+async function routes() {
+  const delayMs = Number(process.env.BENCH_AWS_DELAY_MS ?? 5);
+  const journeys = Number(process.env.BENCH_ROUTE_JOURNEYS ?? 60);
+  log(`routes: ${journeys} journeys through every route, ${delayMs} ms before each DynamoDB and S3 call`);
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { AwsCallRecorder, depthTargets } = await import('../service/local/aws-calls.js');
+  const { startSandbox } = await import('../service/local/sandbox.js');
+  const { journeyAddress, journeyLabels, runRouteJourney } = await import('../service/testing/route-journey.js');
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  const recorder = new AwsCallRecorder({ delayMs });
+  const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-bench-routes-'));
+  const sandbox = await startSandbox({ stateDir, awsCalls: recorder });
+  try {
+    await runRouteJourney(sandbox, recorder, journeyAddress(1)); // warm-up
+    const byLabel = new Map<string, { routeId: string; ms: number[]; figures: Set<string>; calls: { dynamodb: number; s3: number; depth: number } }>();
+    for (let n = 0; n < journeys; n++) {
+      for (const step of await runRouteJourney(sandbox, recorder, journeyAddress(n + 2))) {
+        const entry = byLabel.get(step.label) ?? { routeId: step.routeId, ms: [] as number[], figures: new Set<string>(), calls: step };
+        entry.ms.push(step.ms);
+        entry.figures.add(`${step.dynamodb}/${step.s3}/${step.depth}`);
+        byLabel.set(step.label, entry);
+      }
+    }
+    const summary: Record<string, unknown> = {};
+    for (const label of journeyLabels) {
+      const entry = byLabel.get(label)!;
+      const { dynamodb, s3, depth } = entry.calls;
+      const p50 = percentile(entry.ms, 0.5);
+      const p99 = percentile(entry.ms, 0.99);
+      // Counts are the same on every journey; say so if one ever differed.
+      const varied = entry.figures.size > 1 ? ` (varied: ${[...entry.figures].join(', ')})` : '';
+      const target = depthTargets[entry.routeId as keyof typeof depthTargets];
+      summary[label] = { routeId: entry.routeId, dynamodb, s3, depth, p50, p99, samples: entry.ms.length, varied: entry.figures.size > 1 };
+      rows.push({
+        name: `route ${label}`,
+        value: `${dynamodb} DynamoDB + ${s3} S3, depth ${depth}, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms${varied}`,
+        target: target === undefined ? '' : `depth ≤ ${target}`,
+        met: target === undefined ? undefined : depth <= target && entry.figures.size === 1,
+      });
+    }
+    results.routes = { delayMs, journeys, steps: summary };
+  } finally {
+    await sandbox.close();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
 async function bundles() {
   log('function bundles: size, and module init in a fresh Node process');
   const { mkdtemp } = await import('node:fs/promises');
@@ -411,7 +466,7 @@ function row(name: string, figure: Figure, target: string, met: boolean | undefi
 }
 
 const only = process.argv.slice(2);
-const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, smokeVsNewman, throughput, bundles, synth };
+const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, smokeVsNewman, throughput, routes, bundles, synth };
 for (const [name, section] of Object.entries(sections)) {
   if (only.length === 0 || only.includes(name)) await section();
 }

@@ -15,6 +15,12 @@ export function summarize(samples: readonly number[]): Figure {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
 }
 
+/** The value below which `fraction` of the samples fall (nearest rank). */
+export function percentile(samples: readonly number[], fraction: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
+}
+
 /** Runs every measurement once as a warm-up, then `runs` rounds of A, B, C… in turn. */
 export async function interleaved<K extends string>(
   measurements: Record<K, () => Promise<number>>,

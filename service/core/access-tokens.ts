@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
 import { UnauthorizedError } from './errors.js';
+import { readHeader, signHs256, verifyHs256 } from './jwt-hs256.js';
 import type { KeyRingReader } from './key-ring.js';
 import type { Clock } from './ports.js';
 
@@ -45,15 +45,18 @@ export class AccessTokens {
     const now = Math.floor(this.clock.now() / 1000);
     const afterMarker = options.notBefore === undefined ? now : Math.floor(options.notBefore / 1000) + 1;
     const issuedAt = afterMarker > now && afterMarker <= now + accessTokenSkewSeconds ? afterMarker : now;
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: algorithm, kid: current.kid, typ: accessTokenType })
-      .setIssuer(this.issuer)
-      .setAudience(accessTokenAudience)
-      .setSubject(userId)
-      .setIssuedAt(issuedAt)
-      .setExpirationTime(issuedAt + this.ttlSeconds)
-      .setJti(randomUUID())
-      .sign(current.bytes);
+    const token = signHs256(
+      { kid: current.kid, typ: accessTokenType },
+      {
+        iss: this.issuer,
+        aud: accessTokenAudience,
+        sub: userId,
+        iat: issuedAt,
+        exp: issuedAt + this.ttlSeconds,
+        jti: randomUUID(),
+      },
+      current.bytes,
+    );
     return { token, expiresIn: this.ttlSeconds };
   }
 
@@ -67,7 +70,7 @@ export class AccessTokens {
     let kid: unknown;
     let alg: unknown;
     try {
-      ({ kid, alg } = decodeProtectedHeader(token));
+      ({ kid, alg } = readHeader(token));
     } catch {
       throw new UnauthorizedError();
     }
@@ -78,22 +81,21 @@ export class AccessTokens {
     const key = await this.keys.find(kid);
     if (!key) throw new UnauthorizedError();
     try {
-      const { payload } = await jwtVerify(token, key.bytes, {
-        algorithms: [algorithm],
+      const now = Math.floor(this.clock.now() / 1000);
+      const payload = verifyHs256(token, key.bytes, {
         issuer: this.issuer,
         audience: accessTokenAudience,
         typ: accessTokenType,
         requiredClaims: ['sub', 'iat', 'exp', 'jti'],
-        currentDate: new Date(this.clock.now()),
+        now,
       });
       if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new UnauthorizedError();
       const { iat, exp } = payload;
-      const now = Math.floor(this.clock.now() / 1000);
       if (typeof iat !== 'number' || typeof exp !== 'number') throw new UnauthorizedError();
       if (iat > now + accessTokenSkewSeconds || exp - iat > this.ttlSeconds + accessTokenSkewSeconds) {
         throw new UnauthorizedError();
       }
-      return { userId: payload.sub, issuedAt: iat };
+      return { userId: payload.sub as string, issuedAt: iat };
     } catch {
       throw new UnauthorizedError();
     }

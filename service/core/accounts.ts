@@ -71,9 +71,14 @@ export class Accounts {
     return standing;
   }
 
+  /** Whether a block on this number holds now. */
+  async phoneBlocked(phone: string): Promise<boolean> {
+    return blockHolds(await this.users.phoneBlock(phone), this.clock.now());
+  }
+
   /** Throws 403 `account_blocked` while a block on this number holds. */
   async refuseBlockedPhone(phone: string): Promise<void> {
-    if (blockHolds(await this.users.phoneBlock(phone), this.clock.now())) throw accountBlocked();
+    if (await this.phoneBlocked(phone)) throw accountBlocked();
   }
 
   /**

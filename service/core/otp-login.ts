@@ -1,7 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServiceSettings } from '../settings.js';
 import type { Accounts } from './accounts.js';
-import { invalidCode, TooManyRequestsError } from './errors.js';
+import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
 import { enforceLimit } from './rate-limits.js';
@@ -79,15 +79,16 @@ export function attemptsPerSource(total: number): number {
 
 /**
  * Signing in with a code:
- * 1. the per-IP limit;
- * 2. one attempt counted on the challenge in a single conditional write, before any code is
+ * 1. the per-IP limit and, beside it, one attempt counted on the challenge in a single conditional
+ *    write, before any code is
  *    checked, so whatever the concurrency at most `verifyOtpFailures.limit` codes are ever checked
  *    against one challenge (and reach the provider), and one source may make only
  *    `attemptsPerSource` of them, leaving the owner tries a stranger cannot take;
- * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
- *    session, creating the user on first login.
- * A blocked number is refused with 403 `account_blocked` before step 2, and again when the session
- * starts (a block placed while the login ran).
+ * 2. the check; the right code consumes the challenge (once, even under concurrency) while the
+ *    phone's owner is read, then starts a session, creating the user on first login
+ *    (`Users.openSession`: four round trips deep in all).
+ * A blocked number is refused with 403 `account_blocked`: read beside step 1, and again once the
+ * session is written (a block placed while the login ran).
  * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
@@ -107,18 +108,15 @@ export class VerifyOtp {
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
     const { limits } = this.settings;
-    // A blocked number signs in to nothing, nor makes a new account; read beside the counter.
-    await Promise.all([
+    const total = limits.verifyOtpFailures.limit;
+    // Together: an attempt refused by the per-IP limit is still counted on the challenge, within
+    // the source's share, which is all a source could use anyway. A blocked number signs in to
+    // nothing, nor makes a new account.
+    const [, , attempt] = await Promise.all([
       this.accounts.refuseBlockedPhone(phone),
       enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
+      this.challenges.attempt(phone, sourceIp, { total, perSource: attemptsPerSource(total) }, this.clock.now()),
     ]);
-    const total = limits.verifyOtpFailures.limit;
-    const attempt = await this.challenges.attempt(
-      phone,
-      sourceIp,
-      { total, perSource: attemptsPerSource(total) },
-      this.clock.now(),
-    );
     if (attempt.outcome === 'none') throw invalidCode();
     if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');
@@ -133,12 +131,21 @@ export class VerifyOtp {
       this.log.info('otp rejected', { phone: maskPhone(phone), attempts: challenge.attempts });
       throw invalidCode();
     }
-    // Two requests with the right code may both get here; only one consumes the challenge.
-    if (!(await this.challenges.consume(phone, challenge.id))) throw invalidCode();
+    // Two requests with the right code may both get here; only one consumes the challenge. Who
+    // owns the phone is read at the same time.
+    const [consumed, owner] = await Promise.all([this.challenges.consume(phone, challenge.id), this.users.ownerOf(phone)]);
+    if (!consumed) throw invalidCode();
 
-    const { user, created } = await this.users.findOrCreate(phone);
-    // The phone's block is read again once the claim is written: a block placed meanwhile is met.
-    const tokens = await this.sessions.start(user.id, phone);
+    const opened = await this.users.openSession(
+      phone,
+      owner,
+      (userId) => this.sessions.begin(userId),
+      // The phone's block is read again once the session is written: a block placed meanwhile is met.
+      () => this.accounts.phoneBlocked(phone),
+    );
+    if (opened.state === 'blocked') throw accountBlocked();
+    const { user, created, session } = opened;
+    const tokens = await session.tokens(user.accessNotBefore);
     this.metrics.count('OtpVerified');
     this.log.info('otp verified', { userId: user.id, created });
     return { ...tokens, user, created };

@@ -94,6 +94,11 @@ export interface RefreshTokenRecord {
   /** Epoch ms. */
   readonly issuedAt: number;
   readonly expiresAt: number;
+  /**
+   * When its family ends (epoch ms): lets a refresh store the child beside the family read. Absent
+   * on tokens stored before it was kept.
+   */
+  readonly familyExpiresAt?: number;
 }
 
 /**

@@ -216,8 +216,8 @@ export class AvatarUploads {
  * Deletes an account and everything that names it. The first write marks the user item `deleted`:
  * from then on every route and refresh refuses the account, a login of its phone makes a new
  * account, and a session a racing login starts finds the mark and removes itself (Sessions.start).
- * Then the sweep: refresh tokens and families, avatar objects, counters, the phone claim, and last
- * the user item, so a deletion cut short can be asked for again with the same access token
+ * Then the sweep, all at once: refresh tokens and families, avatar objects, counters, the phone
+ * claim; and last the user item, so a deletion cut short can be asked for again with the same access token
  * (this route alone accepts an account marked deleted; a blocked one it refuses).
  */
 export class AccountDeletion {
@@ -249,11 +249,16 @@ export class AccountDeletion {
       if (current !== undefined && current.status !== 'deleted') throw new UnauthorizedError();
       return;
     }
-    await this.sessions.endAll(userId);
-    await this.avatars.deleteAllUnder(avatarPrefix(userId));
-    await this.limiter.forget([...phoneRateLimitKeys(user.phone), ...userRateLimitKeys(userId)]);
-    await this.challenges.forget(user.phone);
-    await this.users.releasePhone(user.phone, userId);
+    // The sweep's parts name the account but not each other: together, one round trip deep (two
+    // for a paged query or listing and its deletes). Should one fail, the request fails and can be
+    // sent again: the user item, still marked, goes last.
+    await Promise.all([
+      this.sessions.endAll(userId),
+      this.avatars.deleteAllUnder(avatarPrefix(userId)),
+      this.limiter.forget([...phoneRateLimitKeys(user.phone), ...userRateLimitKeys(userId)]),
+      this.challenges.forget(user.phone),
+      this.users.releasePhone(user.phone, userId),
+    ]);
     await this.users.deleteUser(userId);
     this.log.info('account deleted', { userId });
   }

@@ -25,6 +25,15 @@ export interface SessionSettings {
   readonly limits: { readonly refreshIp: WindowLimit; readonly logoutIp: WindowLimit };
 }
 
+/** A login's family and first token, written but not yet handed out. */
+export interface PendingSession {
+  readonly userId: string;
+  /** Removes the family and the token again (the account turned out closed). */
+  abandon(): Promise<void>;
+  /** The tokens to answer with; `notBefore`: the account's revocation marker, as read after the writes. */
+  tokens(notBefore: number | undefined): Promise<SessionTokens>;
+}
+
 export function hashRefreshToken(pepper: Key, token: string): string {
   return createHmac('sha256', pepper.bytes).update(token).digest('hex');
 }
@@ -44,9 +53,10 @@ export function deriveChildToken(pepper: Key, parent: string): string {
  *
  * Each login starts a family. The family item names its one usable token (`head`), so "at most one
  * live successor" is a single conditional write, however many refreshes race. A refresh:
- *  1. finds the token by its HMAC under the pepper its tag names (one read);
- *  2. reads its family and, at the same time, whether the account is still open;
- *  3. if it is the head: stores the child derived from it and moves the head to it;
+ *  1. finds the token by its HMAC under the pepper its tag names (one read, beside the per-IP count);
+ *  2. reads its family and, at the same time, whether the account is still open, and stores the
+ *     child derived from it (three calls, one round trip);
+ *  3. if it is the head: moves the head to the child;
  *  4. if it is the head's immediate parent and the grace window since its rotation is still open:
  *     a client retry (two tabs, a retrying phone): answers the same child again, writing nothing;
  *  5. otherwise the token was replayed: revokes the whole family.
@@ -71,40 +81,69 @@ export class Sessions {
    * family is written ends the session too (a block racing the login of a number no account held).
    */
   async start(userId: string, phone?: string): Promise<SessionTokens> {
-    const now = this.clock.now();
-    const familyExpiresAt = now + this.settings.refreshFamilyTtlDays * day;
-    const { token, record } = await this.mint(userId, randomUUID(), familyExpiresAt);
-    await this.store.putToken(record);
-    await this.store.createFamily({
-      id: record.familyId,
-      userId,
-      status: 'active',
-      head: record.hash,
-      previous: null,
-      previousRotatedAt: null,
-      createdAt: now,
-      expiresAt: familyExpiresAt,
-    });
+    const session = await this.begin(userId);
     // Read after the family is written: a deletion (or block) that began before this read is seen
     // here, and one that begins after it finds the family when it sweeps. Either way no family
     // outlives it.
     const standing = await this.accounts.standingWithPhone(userId, phone);
     if (standing.state !== 'open') {
-      await Promise.all([this.store.deleteFamily(record.familyId), this.store.deleteToken(record.hash)]);
+      await session.abandon();
       throw standing.state === 'blocked' ? accountBlocked() : invalidCode();
     }
-    return this.withAccessToken(userId, token, standing.user.accessNotBefore);
+    return session.tokens(standing.user.accessNotBefore);
+  }
+
+  /**
+   * Writes a new family and its first token, together (one round trip), and hands them over
+   * unconfirmed: the caller checks the account after this returns (see `start`) and either answers
+   * with the tokens or abandons them. If one of the two writes fails, the other is undone.
+   */
+  async begin(userId: string): Promise<PendingSession> {
+    const now = this.clock.now();
+    const familyExpiresAt = now + this.settings.refreshFamilyTtlDays * day;
+    const { token, record } = await this.mint(userId, randomUUID(), familyExpiresAt);
+    const abandon = async () => {
+      await Promise.all([this.store.deleteFamily(record.familyId), this.store.deleteToken(record.hash)]);
+    };
+    const written = await Promise.allSettled([
+      this.store.putToken(record),
+      this.store.createFamily({
+        id: record.familyId,
+        userId,
+        status: 'active',
+        head: record.hash,
+        previous: null,
+        previousRotatedAt: null,
+        createdAt: now,
+        expiresAt: familyExpiresAt,
+      }),
+    ]);
+    const failed = written.find((result) => result.status === 'rejected');
+    if (failed) {
+      await abandon().catch(() => undefined);
+      throw failed.reason;
+    }
+    return { userId, abandon, tokens: (notBefore) => this.withAccessToken(userId, token, notBefore) };
   }
 
   async refresh(presented: string, sourceIp: string): Promise<SessionTokens> {
-    await enforceLimit(this.limiter, 'refresh-ip', sourceIp, this.settings.limits.refreshIp);
-    const record = await this.find(presented);
+    // The per-IP count and the token lookup go together: a refused request has read, not written.
+    const [, record] = await Promise.all([
+      enforceLimit(this.limiter, 'refresh-ip', sourceIp, this.settings.limits.refreshIp),
+      this.find(presented),
+    ]);
     if (!record || record.expiresAt <= this.clock.now()) throw invalidRefreshToken();
 
-    // The account check runs beside the first family read: no added sequential round trip.
+    // The child is a function of the parent, so it is stored beside the family read and the
+    // account check: one round trip for the three. A stored token alone grants nothing (a refresh
+    // needs the family's head to name it), and storing it before any answer that hands it out (a
+    // retry in the grace window too) means whoever receives it finds it stored.
+    const early =
+      record.familyExpiresAt === undefined ? undefined : await this.deriveChild(presented, record, record.familyExpiresAt);
     const [standing, first] = await Promise.all([
       this.accounts.standing(record.userId),
       this.store.getFamily(record.familyId),
+      early && this.store.putDerivedToken(early.record),
     ]);
     // A real token of a blocked account learns why (the block revoked its family already).
     if (standing.state === 'blocked') throw accountBlocked();
@@ -119,9 +158,9 @@ export class Sessions {
       }
 
       if (family.head === record.hash) {
-        const child = await this.deriveChild(presented, record, family.expiresAt);
-        // A concurrent refresh of the same parent may have stored this very child already.
-        await this.store.putDerivedToken(child.record);
+        // A token stored before tokens named their family's end: its child is stored now.
+        const child = early ?? (await this.deriveChild(presented, record, family.expiresAt));
+        if (!early) await this.store.putDerivedToken(child.record);
         const moved = await this.store.advanceHead(family.id, family.head, {
           head: child.record.hash,
           previous: record.hash,
@@ -160,8 +199,11 @@ export class Sessions {
 
   /** Revokes the token's family. Unknown or expired tokens are fine: logout is idempotent. */
   async logout(presented: string, sourceIp: string): Promise<void> {
-    await enforceLimit(this.limiter, 'logout-ip', sourceIp, this.settings.limits.logoutIp);
-    const record = await this.find(presented);
+    // Together: a refused request has read, and revokes nothing.
+    const [, record] = await Promise.all([
+      enforceLimit(this.limiter, 'logout-ip', sourceIp, this.settings.limits.logoutIp),
+      this.find(presented),
+    ]);
     if (record) await this.store.revokeFamily(record.familyId, 'logout');
   }
 
@@ -191,6 +233,7 @@ export class Sessions {
       familyId: record.familyId,
       issuedAt,
       expiresAt: Math.min(issuedAt + this.settings.refreshTokenTtlDays * day, familyExpiresAt),
+      familyExpiresAt,
     };
     return { token, record: child };
   }
@@ -222,6 +265,7 @@ export class Sessions {
       familyId,
       issuedAt,
       expiresAt: Math.min(issuedAt + this.settings.refreshTokenTtlDays * day, familyExpiresAt),
+      familyExpiresAt,
     };
     return { token, record };
   }

@@ -20,6 +20,7 @@ import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } f
 import { routeDynamoClient } from './dynamo-grants.js';
 import { routeS3Client, startS3Front } from './s3-front.js';
 import { apiGatewayEvent } from './events.js';
+import type { AwsCallRecorder } from './aws-calls.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { publishSandboxEndpoints } from './sandbox-endpoints.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
@@ -49,6 +50,8 @@ export interface SandboxOptions {
   readonly onOtp?: (message: OutboxMessage) => void;
   /** Wraps route handlers (tests inject faults this way). */
   readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
+  /** Records (and may delay) every DynamoDB and S3 call the functions send (the bench, the call-count test). */
+  readonly awsCalls?: AwsCallRecorder;
 }
 
 export interface Sandbox {
@@ -128,6 +131,8 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     // DynamoDB as the route's role sees it: what its grants do not allow is AccessDenied, as in AWS.
     const dynamo = routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route);
     routeClients.push(s3, dynamo);
+    options.awsCalls?.watch(dynamo, 'dynamodb');
+    options.awsCalls?.watch(s3, 's3');
     const services = composeServices(
       localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo }),
     );

@@ -17,6 +17,7 @@ import { startEmulators, type Emulators } from '../local/emulators.js';
 import { apiGatewayEvent } from '../local/events.js';
 import { localAdapters } from '../local/adapters.js';
 import { routeDynamoClient } from '../local/dynamo-grants.js';
+import type { AwsCallRecorder } from '../local/aws-calls.js';
 import { initialSecrets, readSecretsFile, writeSecretsFile, type LocalSecrets } from '../local/secrets-file.js';
 import { routeById, routes, type RouteId } from '../manifest.js';
 import { resolveSettings, type SettingsOverrides } from '../settings.js';
@@ -84,6 +85,8 @@ export interface TestServiceOptions {
   readonly settings?: SettingsOverrides;
   readonly otpSender?: OtpSender;
   readonly secrets?: (generated: LocalSecrets) => LocalSecrets;
+  /** Records every DynamoDB call the route handlers send. */
+  readonly awsCalls?: AwsCallRecorder;
 }
 
 let phoneCounter = 0;
@@ -129,6 +132,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const services = composeServices(localAdapters(adapterOptions));
   // Each route's handler gets DynamoDB as its role would: a store call its grants miss fails as in AWS.
   const routeClients = routes.map((route) => routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route));
+  for (const client of routeClients) options.awsCalls?.watch(client, 'dynamodb');
   const handlers = Object.fromEntries(
     routes.map((route, index) => {
       const routeServices = composeServices(localAdapters({ ...adapterOptions, dynamo: routeClients[index] }));

@@ -41,23 +41,28 @@ export class DynamoRateLimiter implements RateLimiter {
     const pk = rateLimitCounterKey(key);
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.clock.now();
+      const windowEndsAt = now + windowSeconds * 1000;
       try {
+        // One write counts the hit in the open window, or opens the window when there is no counter
+        // yet (the usual first hit: no second round trip).
         const { Attributes } = await this.client.send(
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: marshall({ pk }),
-            UpdateExpression: 'ADD hits :one',
-            ConditionExpression: 'windowEndsAt > :now',
-            ExpressionAttributeValues: marshall({ ':one': 1, ':now': now }),
+            UpdateExpression:
+              'ADD hits :one SET windowEndsAt = if_not_exists(windowEndsAt, :windowEndsAt), expiresAt = if_not_exists(expiresAt, :ttl)',
+            ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt > :now',
+            ExpressionAttributeValues: marshall({ ':one': 1, ':now': now, ':windowEndsAt': windowEndsAt, ':ttl': ttlSeconds(windowEndsAt) }),
             ReturnValues: 'ALL_NEW',
           }),
         );
-        const { hits, windowEndsAt } = unmarshall(Attributes!);
-        return { allowed: hits <= limit, retryAfterSeconds: (windowEndsAt - now) / 1000 };
+        const counted = unmarshall(Attributes!);
+        return { allowed: counted.hits <= limit, retryAfterSeconds: (counted.windowEndsAt - now) / 1000 };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
       }
-      // No open window: start one, unless a concurrent hit just did.
+      // A counter whose window has ended (not yet removed by TTL): start a new window over it,
+      // unless a concurrent hit just did.
       if (await this.openWindow(pk, { hits: 1 }, now, windowSeconds)) {
         return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
       }
@@ -162,16 +167,17 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
   ): Promise<void> {
     try {
       // Within the pending window: a new code; the same per-source counts, and the same total
-      // unless asked to reset it.
+      // unless asked to reset it. No challenge at all (the usual first send): the same write opens
+      // the window, so a send makes one round trip here.
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
           UpdateExpression:
             'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
-            ' sources = if_not_exists(sources, :noSources)' +
-            (options.resetTotal ? ', attempts = :zero' : ''),
-          ConditionExpression: 'attribute_exists(pk) AND windowEndsAt > :now',
+            ' sources = if_not_exists(sources, :noSources), windowEndsAt = if_not_exists(windowEndsAt, :windowEndsAt),' +
+            (options.resetTotal ? ' attempts = :zero' : ' attempts = if_not_exists(attempts, :zero)'),
+          ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt > :now',
           ExpressionAttributeValues: marshall({
             ':phone': challenge.phone,
             ':id': challenge.id,
@@ -181,7 +187,8 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
             ':ttl': ttlSeconds(Math.max(challenge.expiresAt, windowEndsAt)),
             ':now': now,
             ':noSources': {},
-            ...(options.resetTotal && { ':zero': 0 }),
+            ':windowEndsAt': windowEndsAt,
+            ':zero': 0,
           }),
         }),
       );
@@ -189,8 +196,8 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    // No window open: start one. A concurrent send may have started it first; either way the count
-    // is never lowered while a window is open.
+    // A challenge whose window has ended: start a new window over it. A concurrent send may have
+    // started it first; either way the count is never lowered while a window is open.
     try {
       await this.client.send(
         new PutItemCommand({

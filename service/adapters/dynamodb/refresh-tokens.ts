@@ -53,6 +53,7 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
           familyId: record.familyId,
           issuedAt: record.issuedAt,
           expiresAt: ttlSeconds(record.expiresAt),
+          ...(record.familyExpiresAt !== undefined && { familyExpiresAt: record.familyExpiresAt }),
         }),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -69,6 +70,7 @@ export class DynamoRefreshTokenStore implements RefreshTokenStore {
       familyId: item.familyId,
       issuedAt: item.issuedAt,
       expiresAt: item.expiresAt * 1000,
+      ...(typeof item.familyExpiresAt === 'number' && { familyExpiresAt: item.familyExpiresAt }),
     };
   }
 

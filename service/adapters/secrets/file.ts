@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { Clock, SecretSource } from '../../core/ports.js';
 import type { SecretName } from '../../manifest.js';
 
@@ -19,13 +19,18 @@ export class FileSecretSource implements SecretSource {
   async get(name: SecretName, options: { forceFetch?: boolean } = {}): Promise<string | undefined> {
     const now = this.clock.now();
     if (!this.cache || options.forceFetch || now - this.cache.readAt >= this.maxAgeSeconds * 1000) {
-      this.cache = { readAt: now, values: await this.load() };
+      this.cache = { readAt: now, values: this.load() };
     }
     return this.cache.values[name];
   }
 
-  private async load(): Promise<Partial<Record<SecretName, string>>> {
-    const document = JSON.parse(await readFile(this.path, 'utf8')) as { secrets?: Record<string, unknown> };
+  /**
+   * Read synchronously: the file is a few hundred bytes, read in well under a millisecond, while an
+   * asynchronous read takes several thread-pool hops whose timing under load let a request that
+   * re-reads its keys fall behind others started after it (a deletion behind a login of its phone).
+   */
+  private load(): Partial<Record<SecretName, string>> {
+    const document = JSON.parse(readFileSync(this.path, 'utf8')) as { secrets?: Record<string, unknown> };
     const values: Partial<Record<SecretName, string>> = {};
     for (const [name, value] of Object.entries(document.secrets ?? {})) {
       values[name as SecretName] = JSON.stringify(value);
