@@ -3,6 +3,7 @@ import { startSandbox, type Sandbox } from '../../service/local/sandbox.js';
 import { findConfig, localStage, stageSettings } from '../config.js';
 import { CliError, exitCodes } from '../errors.js';
 import type { CommandContext } from '../main.js';
+import { formatLogEntry, shouldPrint } from '../sandbox-log.js';
 import { untilSignal } from '../signals.js';
 
 export interface DevOptions {
@@ -27,9 +28,15 @@ export async function dev(options: DevOptions, { out, streams }: CommandContext)
       persist: Boolean(options.persist),
       reset: Boolean(options.reset),
       settings: stageSettings(loaded?.config.stages[localStage]),
-      onRequest: ({ method, path, status, ms }) => {
+      onRequest: ({ method, path, status, ms, logs }) => {
         const colour = status >= 500 ? paint.red : status >= 400 ? paint.bold : paint.green;
         out.info(`${method.padEnd(6)} ${path} ${colour(String(status))} ${paint.dim(`${ms.toFixed(1)} ms`)}`);
+        for (const entry of logs) {
+          if (shouldPrint(entry, out.verbose)) out.info(formatLogEntry(entry, paint, out.verbose).join('\n'));
+        }
+      },
+      onLog: (entry) => {
+        if (shouldPrint(entry, out.verbose)) out.info(formatLogEntry(entry, paint, out.verbose).join('\n'));
       },
       onOtp: ({ phone, code, expiresAt }) =>
         out.info(`${paint.bold('OTP')} for ${phone}: ${paint.bold(code)} ${paint.dim(`(valid until ${expiresAt})`)}`),

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
 import { composeServices } from '../compose-all.js';
 import { canonicalPhone } from '../core/phone.js';
-import { noMetrics, silentLog, systemClock, type Clock, type Log } from '../core/ports.js';
+import { noMetrics, systemClock, type Clock } from '../core/ports.js';
 import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';
 import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
@@ -22,6 +22,7 @@ import { routeS3Client, startS3Front } from './s3-front.js';
 import { apiGatewayEvent } from './events.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
+import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 
 export const sandboxOtpPath = '/__sandbox/otp/';
 
@@ -30,6 +31,8 @@ export interface SandboxRequestLog {
   readonly path: string;
   readonly status: number;
   readonly ms: number;
+  /** What the handler logged while serving it, redacted, in order. */
+  readonly logs: readonly SandboxLogEntry[];
 }
 
 export interface SandboxOptions {
@@ -43,9 +46,10 @@ export interface SandboxOptions {
   readonly reset?: boolean;
   readonly settings?: SettingsOverrides;
   readonly clock?: Clock;
-  readonly log?: Log;
   readonly onRequest?: (entry: SandboxRequestLog) => void;
   readonly onOtp?: (message: OutboxMessage) => void;
+  /** What is logged outside any request (each request's own lines come with `onRequest`). */
+  readonly onLog?: (entry: SandboxLogEntry) => void;
   /** Wraps route handlers (tests inject faults this way). */
   readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
 }
@@ -112,7 +116,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     ttlSeconds: settings.otpTtlSeconds,
     ...(options.onOtp && { onSend: options.onOtp }),
   });
-  const log = options.log ?? silentLog;
+  const log = new RequestScopedLog(options.onLog);
   const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
   // S3 as each function sees it: through a front that holds every route to its manifest grants.
   const s3Front = await startS3Front({
@@ -139,21 +143,23 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
 
   const server = createServer((request, response) => {
     const started = performance.now();
-    serve(request, response, handlers, outbox)
-      .catch((error: unknown) => {
-        log.error('sandbox failed to serve a request', { error: String(error) });
+    const { logs, done } = log.collect(() =>
+      serve(request, response, handlers, outbox).catch((error: unknown) => {
+        log.error('sandbox failed to serve a request', { error });
         if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
         else response.destroy();
-      })
-      .finally(() => {
-        const path = (request.url ?? '/').split('?')[0]!;
-        options.onRequest?.({
-          method: request.method ?? 'GET',
-          path,
-          status: response.statusCode,
-          ms: performance.now() - started,
-        });
+      }),
+    );
+    void done.finally(() => {
+      const path = (request.url ?? '/').split('?')[0]!;
+      options.onRequest?.({
+        method: request.method ?? 'GET',
+        path,
+        status: response.statusCode,
+        ms: performance.now() - started,
+        logs,
       });
+    });
   });
   try {
     await new Promise<void>((resolveListen, reject) => {
@@ -227,11 +233,7 @@ async function serve(
     return;
   }
   if (method === 'GET' && path.startsWith(sandboxOtpPath)) {
-    const phone = decodeURIComponent(path.slice(sandboxOtpPath.length));
-    // Codes go to the canonical number; any spelling the API accepts finds them.
-    const message = outbox.latest(canonicalPhone(phone) ?? phone);
-    if (message) writeJson(response, 200, message);
-    else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
+    serveOtp(response, outbox, path.slice(sandboxOtpPath.length));
     return;
   }
   const match = handlers.get(`${method} ${path}`);
@@ -261,6 +263,30 @@ async function serve(
   response.writeHead(result.statusCode ?? 200, headers);
   const payload = result.body ?? '';
   response.end(result.isBase64Encoded ? Buffer.from(payload, 'base64') : payload);
+}
+
+/**
+ * `GET /__sandbox/otp/<phone>`: the pending code of a number, in any spelling the API accepts, with its
+ * `+` raw, as `%2B`, or left out (a `+` is easy to lose in a shell or a URL; the number is read as
+ * international either way, never as a national one).
+ */
+function serveOtp(response: ServerResponse, outbox: SandboxOtpSender, encoded: string): void {
+  let spelled: string;
+  try {
+    spelled = decodeURIComponent(encoded).trim();
+  } catch {
+    writeJson(response, 400, errorBody('invalid_phone', 'The number in the path is not valid percent-encoding; send it as +14155550123 or %2B14155550123.'));
+    return;
+  }
+  // Codes go to the canonical number; any spelling the API accepts finds them.
+  const phone = canonicalPhone(/^\d/.test(spelled) ? `+${spelled}` : spelled);
+  if (!phone) {
+    writeJson(response, 400, errorBody('invalid_phone', 'phone must be a valid number in E.164 format, for example +14155550123.'));
+    return;
+  }
+  const message = outbox.latest(phone);
+  if (message) writeJson(response, 200, message);
+  else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
 }
 
 /** The body, or undefined once it passes a cap well above the API's limit (which the handler enforces). */

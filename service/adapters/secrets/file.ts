@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { MisconfigurationError } from '../../core/errors.js';
 import type { Clock, SecretSource } from '../../core/ports.js';
+import { readSecretsDocument } from '../../local/secrets-file.js';
 import type { SecretName } from '../../manifest.js';
 
 /**
@@ -25,9 +26,15 @@ export class FileSecretSource implements SecretSource {
   }
 
   private async load(): Promise<Partial<Record<SecretName, string>>> {
-    const document = JSON.parse(await readFile(this.path, 'utf8')) as { secrets?: Record<string, unknown> };
+    let document;
+    try {
+      document = await readSecretsDocument(this.path);
+    } catch (error) {
+      // The message names the file and what is wrong with it: the sandbox prints it under the 500.
+      throw new MisconfigurationError((error as Error).message, { cause: error });
+    }
     const values: Partial<Record<SecretName, string>> = {};
-    for (const [name, value] of Object.entries(document.secrets ?? {})) {
+    for (const [name, value] of Object.entries(document.secrets)) {
       values[name as SecretName] = JSON.stringify(value);
     }
     return values;
