@@ -6,10 +6,10 @@
 import { access, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
 import { composeServices } from '../compose-all.js';
-import { canonicalPhone } from '../core/phone.js';
 import { noMetrics, systemClock, type Clock } from '../core/ports.js';
 import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';
@@ -23,8 +23,12 @@ import { apiGatewayEvent } from './events.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
+import { RequestHistory } from './request-history.js';
+import { SandboxConsole, type ConsoleUserActions } from './console.js';
+import type { SecretSource } from '../core/ports.js';
+import type { SecretName } from '../manifest.js';
 
-export const sandboxOtpPath = '/__sandbox/otp/';
+export { consolePath, sandboxOtpPath } from './console.js';
 
 export interface SandboxRequestLog {
   readonly method: string;
@@ -50,6 +54,8 @@ export interface SandboxOptions {
   readonly onOtp?: (message: OutboxMessage) => void;
   /** What is logged outside any request (each request's own lines come with `onRequest`). */
   readonly onLog?: (entry: SandboxLogEntry) => void;
+  /** The user operations behind the console's Users panel buttons. */
+  readonly userActions?: (emulators: Emulators) => ConsoleUserActions;
   /** Wraps route handlers (tests inject faults this way). */
   readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
 }
@@ -62,6 +68,8 @@ export interface Sandbox {
   /** The S3 front the functions reach S3 through (s3rver itself is `emulators.s3Endpoint`). */
   readonly s3Endpoint: string;
   readonly secretsPath: string;
+  /** The console page, `<url>/__sandbox/`. */
+  readonly consoleUrl: string;
   close(): Promise<void>;
 }
 
@@ -124,6 +132,20 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     secrets: { [emulatorCredentials.accessKeyId]: emulatorCredentials.secretAccessKey },
     clock,
   });
+  // Bumped to make every handler read the secrets file afresh: what restarting the functions does.
+  let secretsGeneration = 0;
+  const history = new RequestHistory();
+  let listeningPort = 0;
+  const sandboxConsole = new SandboxConsole({
+    port: () => listeningPort,
+    outbox,
+    emulators,
+    history,
+    secretsPath,
+    settings,
+    reloadSecrets: () => void secretsGeneration++,
+    ...(options.userActions && { userActions: options.userActions(emulators) }),
+  });
   const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
   const routeClients: { destroy(): void }[] = [];
   for (const route of routes) {
@@ -131,9 +153,8 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     // DynamoDB as the route's role sees it: what its grants do not allow is AccessDenied, as in AWS.
     const dynamo = routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route);
     routeClients.push(s3, dynamo);
-    const services = composeServices(
-      localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo }),
-    );
+    const adapters = localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo });
+    const services = composeServices({ ...adapters, secrets: () => reloading(adapters.secrets(), () => secretsGeneration) });
     const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
     handlers.set(`${route.method} ${route.path}`, {
       route,
@@ -143,8 +164,9 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
 
   const server = createServer((request, response) => {
     const started = performance.now();
+    const exchange: Exchange = {};
     const { logs, done } = log.collect(() =>
-      serve(request, response, handlers, outbox).catch((error: unknown) => {
+      serve(request, response, handlers, sandboxConsole, exchange).catch((error: unknown) => {
         log.error('sandbox failed to serve a request', { error });
         if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
         else response.destroy();
@@ -152,13 +174,11 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     );
     void done.finally(() => {
       const path = (request.url ?? '/').split('?')[0]!;
-      options.onRequest?.({
-        method: request.method ?? 'GET',
-        path,
-        status: response.statusCode,
-        ms: performance.now() - started,
-        logs,
-      });
+      const entry = { method: request.method ?? 'GET', path, status: response.statusCode, ms: performance.now() - started, logs };
+      options.onRequest?.(entry);
+      if (path === '/__sandbox' || path.startsWith('/__sandbox/')) return;
+      history.add({ ...entry, at: new Date().toISOString(), ...exchange });
+      sandboxConsole.notify('requests');
     });
   });
   try {
@@ -172,6 +192,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
+  listeningPort = port;
 
   let closing: Promise<void> | undefined;
   return {
@@ -181,8 +202,10 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     emulators,
     s3Endpoint: s3Front.endpoint,
     secretsPath,
+    consoleUrl: `http://127.0.0.1:${port}/__sandbox/`,
     close: () =>
       (closing ??= (async () => {
+        sandboxConsole.close();
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
         for (const client of routeClients) client.destroy();
@@ -218,22 +241,43 @@ function writeJson(response: ServerResponse, status: number, body: unknown): voi
   response.end(JSON.stringify(body));
 }
 
+/** What the API handler received and answered, for the console's Requests panel. */
+interface Exchange {
+  event?: APIGatewayProxyEventV2;
+  result?: APIGatewayProxyStructuredResultV2;
+}
+
+/** A secrets source that reads afresh once after every bump of `generation`. */
+function reloading(source: SecretSource, generation: () => number): SecretSource {
+  let seen = generation();
+  return {
+    get(name: SecretName, options: { forceFetch?: boolean } = {}) {
+      const now = generation();
+      const forceFetch = options.forceFetch || now !== seen;
+      seen = now;
+      return source.get(name, { ...options, forceFetch });
+    },
+  };
+}
+
 async function serve(
   request: IncomingMessage,
   response: ServerResponse,
   handlers: Map<string, { route: RouteDefinition; handler: LambdaHandler }>,
-  outbox: SandboxOtpSender,
+  sandboxConsole: SandboxConsole,
+  exchange: Exchange,
 ): Promise<void> {
   const method = request.method ?? 'GET';
   const [path = '/', rawQueryString = ''] = (request.url ?? '/').split(/\?(.*)/s);
 
+  // The console and its API are for this machine's developer only: guarded, and never CORS-enabled.
+  if (path === '/__sandbox' || path.startsWith('/__sandbox/')) {
+    await sandboxConsole.serve(request, response, path, new URLSearchParams(rawQueryString));
+    return;
+  }
   if (method === 'OPTIONS') {
     response.writeHead(204, corsHeaders);
     response.end();
-    return;
-  }
-  if (method === 'GET' && path.startsWith(sandboxOtpPath)) {
-    serveOtp(response, outbox, path.slice(sandboxOtpPath.length));
     return;
   }
   const match = handlers.get(`${method} ${path}`);
@@ -256,37 +300,15 @@ async function serve(
     sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
     routeKey: `${match.route.method} ${match.route.path}`,
   });
+  exchange.event = event;
   const result = await match.handler(event);
+  exchange.result = result;
   const headers: Record<string, string | string[]> = { ...corsHeaders };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   response.writeHead(result.statusCode ?? 200, headers);
   const payload = result.body ?? '';
   response.end(result.isBase64Encoded ? Buffer.from(payload, 'base64') : payload);
-}
-
-/**
- * `GET /__sandbox/otp/<phone>`: the pending code of a number, in any spelling the API accepts, with its
- * `+` raw, as `%2B`, or left out (a `+` is easy to lose in a shell or a URL; the number is read as
- * international either way, never as a national one).
- */
-function serveOtp(response: ServerResponse, outbox: SandboxOtpSender, encoded: string): void {
-  let spelled: string;
-  try {
-    spelled = decodeURIComponent(encoded).trim();
-  } catch {
-    writeJson(response, 400, errorBody('invalid_phone', 'The number in the path is not valid percent-encoding; send it as +14155550123 or %2B14155550123.'));
-    return;
-  }
-  // Codes go to the canonical number; any spelling the API accepts finds them.
-  const phone = canonicalPhone(/^\d/.test(spelled) ? `+${spelled}` : spelled);
-  if (!phone) {
-    writeJson(response, 400, errorBody('invalid_phone', 'phone must be a valid number in E.164 format, for example +14155550123.'));
-    return;
-  }
-  const message = outbox.latest(phone);
-  if (message) writeJson(response, 200, message);
-  else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
 }
 
 /** The body, or undefined once it passes a cap well above the API's limit (which the handler enforces). */
