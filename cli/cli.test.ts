@@ -192,7 +192,7 @@ describe('chatshyld, the command line', () => {
 });
 
 /** The `--json` ready document of a `dev` child. */
-function readyLine(child: import('node:child_process').ChildProcess): Promise<{ url: string }> {
+function readyLine(child: import('node:child_process').ChildProcess): Promise<{ url: string; consoleUrl: string }> {
   return new Promise((resolve) => {
     let text = '';
     child.stdout!.on('data', (chunk) => {
@@ -213,6 +213,13 @@ describe('chatshyld dev', () => {
       const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd });
       const ready = await readyLine(child);
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // The built CLI (dist/) serves the console's shipped files.
+      expect(ready.consoleUrl).toBe(`${ready.url}/__sandbox/`);
+      const page = await fetch(ready.consoleUrl);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(await page.text()).toContain('/__sandbox/assets/console.js');
+      for (const asset of ['console.js', 'console.css']) expect((await fetch(`${ready.url}/__sandbox/assets/${asset}`)).status).toBe(200);
       const sent = await fetch(`${ready.url}/auth/send-otp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -277,6 +284,35 @@ describe('chatshyld dev', () => {
       await rm(cwd, { recursive: true, force: true });
     }
   });
+
+  it('prints the console URL on the ready line, and the package ships the console files', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+    try {
+      const { child, result } = startCli(['dev', '--port', '0'], { cwd });
+      const line = await new Promise<string>((resolve) => {
+        let text = '';
+        child.stdout!.on('data', (chunk) => {
+          text += chunk;
+          if (text.includes('\n')) resolve(text.split('\n')[0]!);
+        });
+      });
+      child.kill('SIGINT');
+      await result;
+      expect(line).toMatch(/^ChatShyld sandbox ready at (http:\/\/127\.0\.0\.1:\d+) · console \1\/__sandbox\/$/);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+    const { execFile } = await import('node:child_process');
+    const packed = await new Promise<string>((resolve, reject) =>
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL('.', repoRoot).pathname }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    const files = (JSON.parse(packed) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
+    const { readdir } = await import('node:fs/promises');
+    const assets = await readdir(new URL('../service/local/console-assets/', import.meta.url));
+    expect(assets.length).toBeGreaterThan(2);
+    for (const asset of assets) expect(files).toContain(`service/local/console-assets/${asset}`);
+    expect(files).toContain('dist/service/local/console.js');
+  }, 60_000);
 
   it('says when the port is taken, exit 2', async () => {
     const blocker = createServer();
