@@ -54,7 +54,7 @@ describe('chatshyld, the command line', () => {
   });
 
   it('answers an unknown command or option with exit 2 and a hint', async () => {
-    for (const args of [['deplyo'], ['smoke', '--bogus'], ['--nope'], ['dev', '--port', 'abc'], ['smoke', '--timeout', '-1']]) {
+    for (const args of [['deplyo'], ['smoke', '--bogus'], ['--nope'], ['dev', '--port', 'abc'], ['smoke', '--timeout', '-1'], ['smoke', '--local', '--timeout', '99999999999']]) {
       const result = await runCli(args);
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr).toMatch(/^error: /);

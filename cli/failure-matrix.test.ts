@@ -293,6 +293,10 @@ describe('the failure matrix', () => {
     const smoke = await run(['smoke', '--local', '--reporter', 'pretty,json', '--out', reports], { interruptAfter: /smoke: checking/ });
     expectClean(smoke, 130, 'smoke --local, interrupted');
     expect(smoke.stderr).toContain('interrupted');
+    const quiet = await run(['smoke', '--local', '--reporter', 'json', '--out', join(root, 'interrupted-quiet')], { interruptAfter: /smoke: checking/ });
+    expectClean(quiet, 130, 'smoke --local --reporter json, interrupted');
+    expect(quiet.stderr).toContain('smoke interrupted');
+    expect(quiet.stderr).not.toContain('undefined');
     // The partial report is written, and says it was interrupted.
     const partial = JSON.parse(await readFile(join(reports, 'smoke.json'), 'utf8'));
     expect(partial).toMatchObject({ interrupted: true, passed: false });

@@ -106,6 +106,13 @@ describe('synth --out', () => {
     expect(await readFile(join(root, 'site', 'manifest.json'), 'utf8')).toBe('{"name":"pwa"}');
   });
 
+  it.runIf(process.platform === 'linux')('answers an --out whose parent cannot hold folders, where a recursive mkdir would spin', async () => {
+    const result = await runCli(['synth', '--stage', 'dev', '--out', '/proc/chatshyld-none/cdk.out'], { cwd: root, env: noAws, timeoutMs: 60_000 });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/^error: .*\/proc\/chatshyld-none/m);
+    expect(result.stderr).toContain('hint:');
+  });
+
   it('writes a new folder, and replaces a cloud assembly a previous synth wrote', async () => {
     const first = await runCli(['synth', '--stage', 'dev', '--out', 'cdk.out', '--json'], { cwd: root, env: noAws, timeoutMs: 150_000 });
     expect(first.code, first.stderr).toBe(0);
@@ -165,6 +172,23 @@ describe('deploy preflight (control plane mocked)', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('not bootstrapped');
     expect(result.stderr).toContain('chatshyld bootstrap --stage dev');
+  });
+
+  it('says a bootstrap read that timed out or was denied is that, not a missing bootstrap', async () => {
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).rejects(Object.assign(new Error('socket hang up: exceeded the configured 5000 ms'), { name: 'TimeoutError' }));
+    const slow = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(slow.code).toBe(2);
+    expect(slow.stderr).toMatch(/did not answer/);
+    expect(slow.stderr).toMatch(/network/);
+    expect(slow.stderr).not.toContain('chatshyld bootstrap --stage dev');
+
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).rejects(
+      Object.assign(new Error('User: arn:aws:iam::111111111111:user/dev is not authorized to perform: cloudformation:DescribeStacks'), { name: 'AccessDenied' }),
+    );
+    const denied = await runInProcess(['deploy', '--stage', 'dev'], root);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/refused access/);
+    expect(denied.stderr).not.toContain('chatshyld bootstrap --stage dev');
   });
 
   it('stops a deploy when the bootstrap stack is older than version 6, or does not say its version', async () => {

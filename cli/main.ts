@@ -90,7 +90,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .option('--code <digits>', "the test number's code (default: read from the sandbox)")
     .option('--reporter <list>', 'comma-separated: pretty, json, junit, markdown', 'pretty')
     .option('--out <dir>', 'folder for report files', '.chatshyld/smoke')
-    .option('--timeout <ms>', 'time limit of each request', parsePositiveInt, 10_000)
+    .option('--timeout <ms>', 'time limit of each request (at most 600000: 10 minutes)', parseRequestTimeout, 10_000)
     .option('--keep', 'keep the smoke user instead of deleting it')
     .addHelpText(
       'after',
@@ -362,6 +362,13 @@ function parsePositiveInt(value: string): number {
     throw new InvalidArgumentError('expected a positive whole number.');
   }
   return number;
+}
+
+/** A per-request limit: past Node's timer maximum (about 24.8 days) a timer would fire at once. */
+function parseRequestTimeout(value: string): number {
+  const ms = parsePositiveInt(value);
+  if (ms > 600_000) throw new InvalidArgumentError('expected at most 600000 (10 minutes) per request.');
+  return ms;
 }
 
 function processStreams(): Streams {

@@ -21,7 +21,9 @@ export async function openStageSecrets(context: CommandContext): Promise<StageSe
     const loaded = await findConfig(streams.cwd);
     const { FileSecretAdminStore } = await import('../service/secrets/file-admin-store.js');
     const path = join(loaded?.root ?? streams.cwd, '.chatshyld', 'local', 'secrets.json');
-    return { stage, stageConfig: loaded?.config.stages[localStage], store: new FileSecretAdminStore(path), region: undefined };
+    const store = new FileSecretAdminStore(path);
+    store.onLockWait = (message) => context.out.info(message);
+    return { stage, stageConfig: loaded?.config.stages[localStage], store, region: undefined };
   }
   const loaded = await loadConfig(streams.cwd);
   const { config } = resolveStage(loaded, stage);
@@ -35,5 +37,7 @@ export async function openStageSecrets(context: CommandContext): Promise<StageSe
   await checkCredentials(context, { stage, region, ...(config?.account && { account: config.account }) });
   const client = new SSMClient(clientConfig(context, region));
   announce(context, `reading the secrets of stage ${stage} from SSM in ${region}`, `stage ${stage} (${region})`);
-  return { stage, stageConfig: config, store: new SsmSecretAdminStore(client, stage, config?.kmsKeyId), region };
+  const store = new SsmSecretAdminStore(client, stage, config?.kmsKeyId);
+  store.onLockWait = (message) => context.out.info(message);
+  return { stage, stageConfig: config, store, region };
 }

@@ -394,6 +394,8 @@ describe('interrupting a rotation', () => {
     const interrupted = await result;
     expect(interrupted.code, interrupted.stderr).toBe(130);
     expect(Date.now() - sentAt).toBeLessThan(5_000); // not the rest of the 30 s lock wait
+    // The wait was not silent: it named who holds the lock and for how long it would wait.
+    expect(interrupted.stderr).toMatch(/secrets\.json is being changed by someone else, pid 1 \(lease until .*\); waiting up to 30 s/);
     // Their lock is theirs still, and the ring is as it was: nothing published, nothing promoted.
     await rm(`${secretsPath}.lock`);
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -89,6 +89,9 @@ export async function checkBootstrap(target: AwsTarget): Promise<Check> {
     if (/does not exist/.test((error as Error).message)) {
       return { name, ok: false, detail: `account ${target.account} is not bootstrapped in ${target.region}`, fix };
     }
+    // A timeout, no network or a denied read says nothing about the bootstrap: say what it was.
+    const failure = describeAwsFailure(error, { where: `${bootstrapStackName} in ${target.region}`, ...(target.profile && { profile: target.profile }) });
+    if (failure) return { name, ok: false, detail: failure.message, fix: failure.hint };
     return { name, ok: false, detail: `could not read ${bootstrapStackName}: ${(error as Error).message}`, fix };
   }
 }

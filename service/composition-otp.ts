@@ -8,7 +8,7 @@ const testNumbers = (w: Parameters<Builder<'sendCode'>>[0]) =>
   new TestNumberDirectory(w.secrets, w.clock, w.settings.allowTestNumbers, w.log);
 
 export const buildSendCode: Builder<'sendCode'> = (w) =>
-  new SendOtp(w.otpSender, testNumbers(w), w.otpChallenges, w.rateLimiter, w.clock, w.settings, w.metrics, w.log);
+  new SendOtp(w.otpSender, testNumbers(w), w.otpChallenges, w.rateLimiter, w.clock, w.settings, w.metrics, w.log, w.accounts());
 
 export const buildVerifyCode: Builder<'verifyCode'> = (w) =>
   new VerifyOtp(
@@ -22,4 +22,5 @@ export const buildVerifyCode: Builder<'verifyCode'> = (w) =>
     w.settings,
     w.metrics,
     w.log,
+    w.accounts(),
   );

@@ -100,7 +100,7 @@ export class Wiring {
     this.jwtKeys = once(() => new KeyRingReader(this.secrets, 'jwt-secret', this.clock, cooldownMs));
     this.peppers = once(() => new KeyRingReader(this.secrets, 'refresh-pepper', this.clock, cooldownMs));
     this.accessTokens = once(() => new AccessTokens(this.jwtKeys(), this.clock, this.stage, this.settings.accessTokenTtlSeconds));
-    this.accounts = once(() => new Accounts(this.userStore));
+    this.accounts = once(() => new Accounts(this.userStore, this.clock));
     this.sessions = once(
       () =>
         new Sessions(
@@ -126,7 +126,7 @@ export const buildProfiles: Builder<'profiles'> = (w) =>
 export const buildAvatarUploads: Builder<'avatarUploads'> = (w) =>
   new AvatarUploads(w.avatarUploadSigner, w.accounts(), w.rateLimiter, w.settings);
 export const buildAccountDeletion: Builder<'accountDeletion'> = (w) =>
-  new AccountDeletion(w.userStore, w.sessions(), w.avatarStore, w.rateLimiter, w.otpChallenges, w.log);
+  new AccountDeletion(w.userStore, w.sessions(), w.avatarStore, w.rateLimiter, w.otpChallenges, w.clock, w.log);
 
 /** The services a route handler sees; a use case whose builder was not given fails when asked for. */
 export function servicesOf(adapters: Adapters, builders: Builders): Services {

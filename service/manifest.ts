@@ -41,6 +41,8 @@ export const tables: Readonly<Record<TableId, TableDefinition>> = {
     logicalName: 'Users',
     env: 'USERS_TABLE',
     partitionKey: { name: 'pk', type: 'S' },
+    // Operators' phone blocks with an end, and audit days, expire; users and claims carry no such attribute.
+    ttlAttribute: 'expiresAt',
     indexes: [],
   },
   refreshTokens: {
@@ -159,6 +161,7 @@ export const storeCalls = {
     table: 'users',
     get: ['GetItem'],
     phoneOwner: ['GetItem'],
+    phoneBlock: ['GetItem'],
     setStatus: ['UpdateItem'],
     claimPhone: ['PutItem', 'GetItem'],
     createUser: ['PutItem'],
@@ -235,8 +238,15 @@ export const routes: readonly RouteDefinition[] = [
     auth: false,
     body: true,
     access: {
-      tables: { rateLimits: 'readwrite' },
-      calls: ['rateLimiter.hit', 'rateLimiter.hitMember', 'otpChallenges.open', 'otpChallenges.openKeepingAttempts'],
+      // users: a blocked number gets no code.
+      tables: { rateLimits: 'readwrite', users: 'read' },
+      calls: [
+        'rateLimiter.hit',
+        'rateLimiter.hitMember',
+        'otpChallenges.open',
+        'otpChallenges.openKeepingAttempts',
+        'userStore.phoneBlock',
+      ],
       secrets: ['twilio', 'test-numbers'],
     },
   },
@@ -253,6 +263,7 @@ export const routes: readonly RouteDefinition[] = [
         'rateLimiter.hit',
         'otpChallenges.attempt',
         'otpChallenges.consume',
+        'userStore.phoneBlock',
         'userStore.claimPhone',
         'userStore.get',
         'userStore.createUser',

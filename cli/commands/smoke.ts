@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parsePhone } from '../../service/core/phone.js';
@@ -16,6 +16,7 @@ import {
 import { runSmoke, type SmokeOptions } from '../../smoke/run.js';
 import type { SmokeReport } from '../../smoke/types.js';
 import { loadConfig, localStage, resolveStage, stageName } from '../config.js';
+import { makeDirectory } from '../directories.js';
 import { configError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { untilSignal } from '../signals.js';
@@ -233,7 +234,7 @@ async function report(
   const write = async (name: keyof typeof reportFiles, text: string) => {
     const path = join(directory, reportFiles[name]);
     if (await attempt(relative(streams.cwd, path) || path, async () => {
-      await mkdir(directory, { recursive: true });
+      await makeDirectory(directory);
       await writeFile(path, text);
     })) files.push(relative(streams.cwd, path) || path);
   };
@@ -247,6 +248,13 @@ async function report(
   }
   if (files.length > 0) out.info(`reports: ${files.join(', ')}`);
   if (!reporters.has('pretty') && !out.json) {
-    out.info(result.passed ? 'smoke passed' : `smoke failed at ${result.steps.find((s) => s.status === 'failed')?.name}`);
+    out.info(summaryLine(result));
   }
+}
+
+function summaryLine(result: SmokeReport): string {
+  if (result.passed) return 'smoke passed';
+  const failed = result.steps.find((step) => step.status === 'failed');
+  if (failed) return `smoke failed at ${failed.name}`;
+  return result.interrupted ? 'smoke interrupted before it finished' : 'smoke failed';
 }

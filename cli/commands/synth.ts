@@ -19,6 +19,9 @@ export async function synth(options: { out: string }, context: CommandContext): 
     // Synth replaces --out: refused before the slow part when that would delete anything else.
     const { assertReplaceableAssembly } = await import('../../infra/engine.js');
     await assertReplaceableAssembly(outdir);
+    // Its parents now, before the bundling: the synthesizer's own mkdir spins where a parent refuses.
+    const { makeDirectory } = await import('../directories.js');
+    await makeDirectory(outdir);
     const bundle = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
     sizes = bundle.sizes;
     const engine = await cliEngine(context, target);

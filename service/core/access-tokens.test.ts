@@ -45,6 +45,20 @@ describe('access tokens', () => {
     await expect(tokens.verify(token)).resolves.toBe('user-1');
   });
 
+  it('dates a token issued in the revocation marker own second to the next second, never further than the skew', async () => {
+    const marker = clock.now() + 400;
+    clock.advance(500); // after the marker, in its second
+    const after = await tokens.verifyClaims((await tokens.issue('user-1', { notBefore: marker })).token);
+    expect(after.issuedAt).toBe(Math.floor(marker / 1000) + 1);
+    expect(after.issuedAt * 1000).toBeGreaterThan(marker);
+    // A marker from a clock far ahead is not followed past the skew: that token stays refused.
+    const far = await tokens.verifyClaims((await tokens.issue('user-1', { notBefore: clock.now() + 60_000 })).token);
+    expect(far.issuedAt).toBe(Math.floor(clock.now() / 1000));
+    // No marker, or one from an earlier second: the plain iat.
+    const plain = await tokens.verifyClaims((await tokens.issue('user-1', { notBefore: clock.now() - 2_000 })).token);
+    expect(plain.issuedAt).toBe(Math.floor(clock.now() / 1000));
+  });
+
   it.each(['none', 'NONE', 'None', 'nOnE'])('refuses alg %s', async (alg) => {
     const token = `${b64({ alg, kid: key.kid, typ: 'at+jwt' })}.${b64(claims())}.`;
     await expect(tokens.verify(token)).rejects.toMatchObject({ statusCode: 401, code: 'unauthorized' });

@@ -35,9 +35,16 @@ export class AccessTokens {
     this.issuer = `chatshyld/${stage}`;
   }
 
-  async issue(userId: string): Promise<IssuedAccessToken> {
+  /**
+   * `notBefore` is the account's revocation marker as read before this issue (epoch ms): a token of
+   * the marker's own second is dated to the next one, so that it passes (`acceptsToken`) while every
+   * token issued before the marker is refused. The skew allowance bounds how far ahead that may be.
+   */
+  async issue(userId: string, options: { notBefore?: number } = {}): Promise<IssuedAccessToken> {
     const { current } = await this.keys.ring();
-    const issuedAt = Math.floor(this.clock.now() / 1000);
+    const now = Math.floor(this.clock.now() / 1000);
+    const afterMarker = options.notBefore === undefined ? now : Math.floor(options.notBefore / 1000) + 1;
+    const issuedAt = afterMarker > now && afterMarker <= now + accessTokenSkewSeconds ? afterMarker : now;
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: algorithm, kid: current.kid, typ: accessTokenType })
       .setIssuer(this.issuer)
@@ -52,6 +59,11 @@ export class AccessTokens {
 
   /** Returns the token's subject; throws 401 `unauthorized` for any token that is not ours and current. */
   async verify(token: string): Promise<string> {
+    return (await this.verifyClaims(token)).userId;
+  }
+
+  /** The token's subject and its `iat` (epoch seconds), which the revocation marker is compared with. */
+  async verifyClaims(token: string): Promise<{ userId: string; issuedAt: number }> {
     let kid: unknown;
     let alg: unknown;
     try {
@@ -81,7 +93,7 @@ export class AccessTokens {
       if (iat > now + accessTokenSkewSeconds || exp - iat > this.ttlSeconds + accessTokenSkewSeconds) {
         throw new UnauthorizedError();
       }
-      return payload.sub;
+      return { userId: payload.sub, issuedAt: iat };
     } catch {
       throw new UnauthorizedError();
     }

@@ -1,27 +1,93 @@
-import { UnauthorizedError } from './errors.js';
-import type { User, UserStore } from './ports.js';
+import { accountBlocked, UnauthorizedError } from './errors.js';
+import type { Clock, User, UserStore } from './ports.js';
 
-/** True for an account that may be used: it exists and is neither being deleted nor blocked. */
-export function isOpen(user: User | undefined): user is User {
-  return user !== undefined && user.status === undefined;
+/** True while a block holds at `now`: set, and its end (if any) still ahead. */
+export function blockHolds(block: { readonly until?: number } | undefined, now: number): boolean {
+  return block !== undefined && (block.until === undefined || block.until > now);
+}
+
+/** True for a user item whose `blocked` status still holds at `now`. */
+export function isBlocked(user: User | undefined, now: number): boolean {
+  return user?.status === 'blocked' && blockHolds({ until: user.blockedUntil }, now);
 }
 
 /**
+ * True for an account that may be used at `now`: it exists, is not being deleted, and any block on
+ * it has ended.
+ */
+export function isOpen(user: User | undefined, now: number): user is User {
+  return user !== undefined && user.status !== 'deleted' && !isBlocked(user, now);
+}
+
+/**
+ * Whether an access token issued at `issuedAtSeconds` (its `iat`) is still good for this user: issued
+ * after the revocation marker. `iat` has whole seconds and the marker milliseconds, so a token of the
+ * marker's own second is refused unless it was issued knowing the marker (`AccessTokens.issue` then
+ * dates it to the next second): a token that may predate the marker never passes.
+ */
+export function acceptsToken(user: User, issuedAtSeconds: number): boolean {
+  return user.accessNotBefore === undefined || issuedAtSeconds * 1000 > user.accessNotBefore;
+}
+
+/** Where an account stands: usable, gone (deleted or deleting), or blocked. */
+export type Standing =
+  | { readonly state: 'open'; readonly user: User }
+  | { readonly state: 'closed' }
+  | { readonly state: 'blocked' };
+
+/**
  * The one question every authenticated route and every refresh asks: is this account still open?
- * One consistent read of the user item, so a deletion (or a block) takes effect at once, for access
- * tokens issued before it too.
+ * One consistent read of the user item, so a deletion, a block or a revocation takes effect at once,
+ * for access tokens issued before it too.
  */
 export class Accounts {
-  constructor(private readonly users: UserStore) {}
+  constructor(
+    private readonly users: UserStore,
+    private readonly clock: Clock,
+  ) {}
 
   async isOpen(userId: string): Promise<boolean> {
-    return isOpen(await this.users.get(userId));
+    return isOpen(await this.users.get(userId), this.clock.now());
   }
 
-  /** The user, or 401 `unauthorized`: a valid token for a closed account is just an invalid token. */
-  async requireOpen(userId: string): Promise<User> {
+  async standing(userId: string): Promise<Standing> {
     const user = await this.users.get(userId);
-    if (!isOpen(user)) throw new UnauthorizedError();
-    return user;
+    const now = this.clock.now();
+    if (isOpen(user, now)) return { state: 'open', user };
+    return isBlocked(user, now) ? { state: 'blocked' } : { state: 'closed' };
   }
+
+  /**
+   * The standing of the account, and also of its phone when one is given (read side by side): a
+   * block on the number counts as a block on the account, so a login racing the block of a number
+   * it is just claiming meets it.
+   */
+  async standingWithPhone(userId: string, phone: string | undefined): Promise<Standing> {
+    const [standing, block] = await Promise.all([
+      this.standing(userId),
+      phone === undefined ? undefined : this.users.phoneBlock(phone),
+    ]);
+    if (standing.state === 'open' && blockHolds(block, this.clock.now())) return { state: 'blocked' };
+    return standing;
+  }
+
+  /** Throws 403 `account_blocked` while a block on this number holds. */
+  async refuseBlockedPhone(phone: string): Promise<void> {
+    if (blockHolds(await this.users.phoneBlock(phone), this.clock.now())) throw accountBlocked();
+  }
+
+  /**
+   * The user, or 401 `unauthorized`: a valid token for a closed account, or one issued before the
+   * account's revocation marker, is just an invalid token.
+   */
+  async requireOpen(userId: string, tokenIssuedAt: number): Promise<User> {
+    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenIssuedAt);
+  }
+}
+
+/** `user` if it is open at `now` and takes a token issued at `tokenIssuedAt` (seconds); else 401. */
+export function requireOpenUser(user: User | undefined, now: number, tokenIssuedAt: number | undefined): User {
+  if (!isOpen(user, now)) throw new UnauthorizedError();
+  if (tokenIssuedAt !== undefined && !acceptsToken(user, tokenIssuedAt)) throw new UnauthorizedError();
+  return user;
 }

@@ -79,3 +79,7 @@ export const invalidCode = () =>
 
 export const invalidRefreshToken = () =>
   new UnauthorizedError('invalid_refresh_token', 'The refresh token is not valid. Sign in again.');
+
+/** An operator blocked this number or account (docs/api.md, "Blocked accounts"). */
+export const accountBlocked = () =>
+  new ForbiddenError('account_blocked', 'This account is blocked. Contact support.');

@@ -91,4 +91,14 @@ describe('rings of any size', () => {
     expect(weakKeyReason(Buffer.concat([half, half]))).toMatch(/64-byte pattern repeated/);
     for (let i = 0; i < 200; i++) expect(weakKeyReason(randomBytes(32))).toBeUndefined();
   });
+
+  it('calls counting runs and text weak, whatever they start from', () => {
+    expect(weakKeyReason(Uint8Array.from({ length: 32 }, (_, i) => i))).toMatch(/counting/);
+    expect(weakKeyReason(Uint8Array.from({ length: 32 }, (_, i) => (250 + 3 * i) & 0xff))).toMatch(/counting/);
+    expect(weakKeyReason(Buffer.from('abcdefghijklmnopqrstuvwxyzABCDEF'))).toMatch(/counting/);
+    expect(weakKeyReason(Buffer.from('correct horse battery staple 42!'))).toMatch(/printable text/);
+    expect(weakKeyReason(Buffer.from('q8#Vz!r2Lp0@xM7&kW4^tN9*eB3(yH6)'))).toMatch(/printable text/);
+    // 1 in 256 random keys has some run of equal steps; only a pattern across the whole key counts.
+    for (let i = 0; i < 2000; i++) expect(weakKeyReason(randomBytes(32))).toBeUndefined();
+  });
 });

@@ -248,15 +248,26 @@ export function newKey(now: Date): KeyEntry {
 
 /**
  * Why a key's bytes are too predictable to use, or undefined: few distinct bytes (32 zero bytes,
- * "abab…") or a short pattern repeated. 32 random bytes have about 30 distinct values.
+ * "abab…"), a short pattern repeated, a counting run (00 01 02 …, "abcdef…"), or text (a passphrase:
+ * 32 random bytes are all printable ASCII about once in 10^13). 32 random bytes have about 30
+ * distinct values.
  */
 export function weakKeyReason(bytes: Uint8Array): string | undefined {
   const distinct = new Set(bytes).size;
   if (distinct < Math.min(bytes.length, 256) / 2) return `only ${distinct} distinct byte values in ${bytes.length}`;
-  for (let period = 1; period <= bytes.length / 2; period++) {
-    if (bytes.every((byte, index) => index < period || byte === bytes[index - period])) {
-      return `a ${period}-byte pattern repeated`;
-    }
+  const repeated = shortestPeriod(bytes);
+  if (repeated !== undefined) return `a ${repeated}-byte pattern repeated`;
+  // The steps between bytes: a counting run is a step pattern repeated, whatever it starts from.
+  const steps = bytes.slice(1).map((byte, index) => (byte - bytes[index]!) & 0xff);
+  if (steps.length >= 8 && (new Set(steps).size < 4 || shortestPeriod(steps, steps.length / 4) !== undefined)) return 'a counting sequence';
+  if (bytes.length >= 16 && bytes.every((byte) => byte >= 0x20 && byte <= 0x7e)) return 'printable text, not random bytes';
+  return undefined;
+}
+
+/** The shortest period (up to `longest`) with which the bytes repeat, if any. */
+function shortestPeriod(bytes: Uint8Array, longest = bytes.length / 2): number | undefined {
+  for (let period = 1; period <= longest; period++) {
+    if (bytes.every((byte, index) => index < period || byte === bytes[index - period])) return period;
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServiceSettings } from '../settings.js';
+import type { Accounts } from './accounts.js';
 import { invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
@@ -34,6 +35,7 @@ export class SendOtp {
     private readonly settings: ServiceSettings,
     private readonly metrics: Metrics,
     private readonly log: Log,
+    private readonly accounts: Accounts,
   ) {}
 
   async send(phone: string, sourceIp: string): Promise<void> {
@@ -41,6 +43,8 @@ export class SendOtp {
     // Usually a cache hit; knowing it first lets the two source limits below go together.
     const testNumber = await this.testNumbers.find(phone);
     await Promise.all([
+      // A blocked number gets no code (403 `account_blocked`); read beside the counters.
+      this.accounts.refuseBlockedPhone(phone),
       enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
       testNumber ||
         enforceLimit(this.limiter, 'send-otp-phone-ip', phone, limits.sendOtpPhoneIp, sourceIp),
@@ -82,6 +86,8 @@ export function attemptsPerSource(total: number): number {
  *    `attemptsPerSource` of them, leaving the owner tries a stranger cannot take;
  * 3. the check; the right code consumes the challenge (once, even under concurrency) and starts a
  *    session, creating the user on first login.
+ * A blocked number is refused with 403 `account_blocked` before step 2, and again when the session
+ * starts (a block placed while the login ran).
  * Wrong, expired and unknown all answer with one 401 body; a used-up challenge answers 429.
  */
 export class VerifyOtp {
@@ -96,11 +102,16 @@ export class VerifyOtp {
     private readonly settings: ServiceSettings,
     private readonly metrics: Metrics,
     private readonly log: Log,
+    private readonly accounts: Accounts,
   ) {}
 
   async verify(phone: string, code: string, sourceIp: string): Promise<LoginResult> {
     const { limits } = this.settings;
-    await enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp);
+    // A blocked number signs in to nothing, nor makes a new account; read beside the counter.
+    await Promise.all([
+      this.accounts.refuseBlockedPhone(phone),
+      enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
+    ]);
     const total = limits.verifyOtpFailures.limit;
     const attempt = await this.challenges.attempt(
       phone,
@@ -126,7 +137,8 @@ export class VerifyOtp {
     if (!(await this.challenges.consume(phone, challenge.id))) throw invalidCode();
 
     const { user, created } = await this.users.findOrCreate(phone);
-    const tokens = await this.sessions.start(user.id);
+    // The phone's block is read again once the claim is written: a block placed meanwhile is met.
+    const tokens = await this.sessions.start(user.id, phone);
     this.metrics.count('OtpVerified');
     this.log.info('otp verified', { userId: user.id, created });
     return { ...tokens, user, created };

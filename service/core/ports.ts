@@ -27,12 +27,44 @@ export interface User {
   readonly updatedAt: string;
   /** Absent on an active account. */
   readonly status?: Exclude<AccountStatus, 'active'>;
+  /** Epoch ms when a `blocked` status ends by itself; absent: until an operator lifts it. */
+  readonly blockedUntil?: number;
+  /**
+   * The revocation marker (epoch ms): access tokens issued at or before it are refused. Read with the
+   * user item that every authenticated route and refresh reads anyway, so it costs no round trip.
+   */
+  readonly accessNotBefore?: number;
+}
+
+/**
+ * A block on a phone number, whether or not an account holds it: the number can neither get a code
+ * nor sign in. Kept apart from the user item so a number no account holds (one being abused) can be
+ * blocked, and so a new account for the number meets the block too.
+ */
+export interface PhoneBlock {
+  readonly phone: string;
+  /** Epoch ms. */
+  readonly blockedAt: number;
+  /** Epoch ms when the block ends by itself; absent: until an operator lifts it. */
+  readonly until?: number;
+  readonly reason?: string;
+}
+
+export interface SetStatusOptions {
+  /** Mark a blocked account too (an operator's deletion); otherwise a block is kept. */
+  readonly overBlock?: boolean;
+  /** Epoch ms: a block whose `blockedUntil` has passed by then no longer counts as one. */
+  readonly now?: number;
+  /** Epoch ms of the access token asking (its `iat`): refused if at or before the revocation marker. */
+  readonly tokenIssuedAt?: number;
 }
 
 export interface UserStore {
   get(id: string): Promise<User | undefined>;
   /** The id the phone is claimed for, if any. */
   phoneOwner(phone: string): Promise<string | undefined>;
+  /** The block on this phone, if one was set (ended or not: the caller compares with its clock). */
+  phoneBlock(phone: string): Promise<PhoneBlock | undefined>;
   /** Claims `phone` for `userId` unless it is claimed already; returns the owner's id either way. */
   claimPhone(phone: string, userId: string): Promise<string>;
   /** Writes a new user item; returns false when one with this id exists already. */
@@ -43,14 +75,11 @@ export interface UserStore {
    */
   replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean>;
   /**
-   * Sets the status of an existing user in one conditional write (so no later replaceUser can undo
-   * it) and returns the user as it now is, or undefined when there is no such user.
+   * Marks the account in one conditional write (so no later replaceUser can undo it); the user as
+   * marked, or undefined when there is no such user, or (unless `overBlock`) it is blocked: a block
+   * is lifted by an operator, never by the user's own deletion; or the asking token is revoked.
    */
-  /**
-   * Marks the account; the user as marked, or undefined when there is no such user or (unless
-   * `overBlock`) it is blocked: a block is lifted by an operator, never by the user's own deletion.
-   */
-  setStatus(id: string, status: Exclude<AccountStatus, 'active'>, options?: { overBlock?: boolean }): Promise<User | undefined>;
+  setStatus(id: string, status: Exclude<AccountStatus, 'active'>, options?: SetStatusOptions): Promise<User | undefined>;
   /** Deletes the phone claim if it still belongs to `userId`. */
   releasePhone(phone: string, userId: string): Promise<void>;
   deleteUser(id: string): Promise<void>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { avatarBucket, avatarContentTypes, type AvatarContentType } from '../manifest.js';
 import type { ServiceSettings } from '../settings.js';
-import { isOpen, type Accounts } from './accounts.js';
+import { requireOpenUser, type Accounts } from './accounts.js';
 import { BadRequestError, ConflictError, ForbiddenError, UnauthorizedError } from './errors.js';
 import type {
   AvatarStore,
@@ -86,8 +86,9 @@ export class Profiles {
     private readonly log: Log,
   ) {}
 
-  async get(userId: string): Promise<UserView> {
-    return this.present(await this.existing(userId));
+  /** `tokenIssuedAt`: the asking access token's `iat` (seconds), refused if the account revoked it. */
+  async get(userId: string, tokenIssuedAt?: number): Promise<UserView> {
+    return this.present(await this.existing(userId, tokenIssuedAt));
   }
 
   /**
@@ -98,7 +99,7 @@ export class Profiles {
    * tagged `attached` before the user item names it (if that fails, nothing is written), and a
    * replaced one goes back to `pending` before its delete, so a failed delete still expires.
    */
-  async update(userId: string, changes: ProfileChanges): Promise<UserView> {
+  async update(userId: string, changes: ProfileChanges, tokenIssuedAt?: number): Promise<UserView> {
     const name = changes.name === undefined ? undefined : normalizeName(changes.name);
     // An empty key is neither a key nor the `null` that removes the photo; taken as "no photo" it
     // would delete the one in use.
@@ -111,7 +112,7 @@ export class Profiles {
     }
 
     for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {
-      const user = await this.existing(userId);
+      const user = await this.existing(userId, tokenIssuedAt);
       const next: User = {
         ...user,
         ...(name === undefined ? {} : { name }),
@@ -168,11 +169,9 @@ export class Profiles {
     }
   }
 
-  private async existing(userId: string): Promise<User> {
-    const user = await this.users.get(userId);
-    // A valid token for a deleted or blocked account is just an invalid token.
-    if (!isOpen(user)) throw new UnauthorizedError();
-    return user;
+  private async existing(userId: string, tokenIssuedAt: number | undefined): Promise<User> {
+    // A valid token for a deleted or blocked account, or one it revoked, is just an invalid token.
+    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenIssuedAt);
   }
 
   /** The user as the API shows it, with a fresh download URL for the photo. */
@@ -193,7 +192,7 @@ export class AvatarUploads {
     private readonly settings: ServiceSettings,
   ) {}
 
-  async presign(userId: string, contentType: string): Promise<AvatarUpload> {
+  async presign(userId: string, contentType: string, tokenIssuedAt: number): Promise<AvatarUpload> {
     if (!Object.hasOwn(avatarContentTypes, contentType)) {
       throw new BadRequestError(
         `contentType must be one of ${Object.keys(avatarContentTypes).join(', ')}.`,
@@ -202,7 +201,7 @@ export class AvatarUploads {
     }
     // Side by side: one round trip. A closed account's hit is counted too, which is harmless.
     await Promise.all([
-      this.accounts.requireOpen(userId),
+      this.accounts.requireOpen(userId, tokenIssuedAt),
       enforceLimit(this.limiter, 'presign-user', userId, this.settings.limits.presignUser),
     ]);
     const extension = avatarContentTypes[contentType as AvatarContentType];
@@ -228,15 +227,26 @@ export class AccountDeletion {
     private readonly avatars: AvatarStore,
     private readonly limiter: RateLimiter,
     private readonly challenges: OtpChallengeStore,
+    private readonly clock: Clock,
     private readonly log: Log,
   ) {}
 
-  async delete(userId: string): Promise<void> {
-    const user = await this.users.setStatus(userId, 'deleted');
+  /**
+   * `tokenIssuedAt`: the asking access token's `iat` (seconds); an operator's deletion passes none.
+   * `overBlock`: an operator's deletion of a blocked account (the user's own never is).
+   */
+  async delete(userId: string, options: { tokenIssuedAt?: number; overBlock?: boolean } = {}): Promise<void> {
+    const now = this.clock.now();
+    const user = await this.users.setStatus(userId, 'deleted', {
+      now,
+      overBlock: options.overBlock,
+      ...(options.tokenIssuedAt !== undefined && { tokenIssuedAt: options.tokenIssuedAt * 1000 }),
+    });
     if (!user) {
       // A blocked account is refused here as on every other route: deleting itself would free its
-      // phone for a fresh, unblocked account.
-      if ((await this.users.get(userId))?.status === 'blocked') throw new UnauthorizedError();
+      // phone for a fresh, unblocked account. So is a token the account revoked.
+      const current = await this.users.get(userId);
+      if (current !== undefined && current.status !== 'deleted') throw new UnauthorizedError();
       return;
     }
     await this.sessions.endAll(userId);

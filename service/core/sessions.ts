@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
-import { invalidCode, invalidRefreshToken } from './errors.js';
+import { accountBlocked, invalidCode, invalidRefreshToken } from './errors.js';
 import { keysOf, type Key, type KeyRing, type KeyRingReader } from './key-ring.js';
 import type { Clock, Log, Metrics, RateLimiter, RefreshTokenRecord, RefreshTokenStore, TokenFamily } from './ports.js';
 import { enforceLimit } from './rate-limits.js';
@@ -66,8 +66,11 @@ export class Sessions {
     private readonly accounts: Accounts,
   ) {}
 
-  /** Starts a new family for a fresh login. */
-  async start(userId: string): Promise<SessionTokens> {
+  /**
+   * Starts a new family for a fresh login. With `phone`, a block on that number found after the
+   * family is written ends the session too (a block racing the login of a number no account held).
+   */
+  async start(userId: string, phone?: string): Promise<SessionTokens> {
     const now = this.clock.now();
     const familyExpiresAt = now + this.settings.refreshFamilyTtlDays * day;
     const { token, record } = await this.mint(userId, randomUUID(), familyExpiresAt);
@@ -82,13 +85,15 @@ export class Sessions {
       createdAt: now,
       expiresAt: familyExpiresAt,
     });
-    // Read after the family is written: a deletion that began before this read is seen here, and
-    // one that begins after it finds the family when it sweeps. Either way no family outlives it.
-    if (!(await this.accounts.isOpen(userId))) {
+    // Read after the family is written: a deletion (or block) that began before this read is seen
+    // here, and one that begins after it finds the family when it sweeps. Either way no family
+    // outlives it.
+    const standing = await this.accounts.standingWithPhone(userId, phone);
+    if (standing.state !== 'open') {
       await Promise.all([this.store.deleteFamily(record.familyId), this.store.deleteToken(record.hash)]);
-      throw invalidCode();
+      throw standing.state === 'blocked' ? accountBlocked() : invalidCode();
     }
-    return this.withAccessToken(userId, token);
+    return this.withAccessToken(userId, token, standing.user.accessNotBefore);
   }
 
   async refresh(presented: string, sourceIp: string): Promise<SessionTokens> {
@@ -97,15 +102,18 @@ export class Sessions {
     if (!record || record.expiresAt <= this.clock.now()) throw invalidRefreshToken();
 
     // The account check runs beside the first family read: no added sequential round trip.
-    const [open, first] = await Promise.all([
-      this.accounts.isOpen(record.userId),
+    const [standing, first] = await Promise.all([
+      this.accounts.standing(record.userId),
       this.store.getFamily(record.familyId),
     ]);
+    // A real token of a blocked account learns why (the block revoked its family already).
+    if (standing.state === 'blocked') throw accountBlocked();
+    const notBefore = standing.state === 'open' ? standing.user.accessNotBefore : undefined;
     let family = first;
     for (let attempt = 0; attempt < maxHeadAttempts; attempt++) {
       const now = this.clock.now();
       if (!family || family.status !== 'active' || family.expiresAt <= now) throw invalidRefreshToken();
-      if (!open) {
+      if (standing.state !== 'open') {
         await this.store.revokeFamily(family.id, 'account-closed');
         throw invalidRefreshToken();
       }
@@ -121,7 +129,7 @@ export class Sessions {
         });
         if (moved) {
           this.metrics.count('Refreshes');
-          return this.withAccessToken(record.userId, child.token);
+          return this.withAccessToken(record.userId, child.token, notBefore);
         }
         // Another refresh moved the head first (most often to this same child): read it again.
         family = await this.store.getFamily(record.familyId);
@@ -132,7 +140,7 @@ export class Sessions {
         const child = await this.childAtHead(presented, family.head);
         if (child) {
           this.metrics.count('Refreshes');
-          return this.withAccessToken(record.userId, child);
+          return this.withAccessToken(record.userId, child, notBefore);
         }
         this.log.warn('refresh retry found no pepper that derives the head', { familyId: family.id });
         throw invalidRefreshToken();
@@ -246,8 +254,8 @@ export class Sessions {
     return refreshed && lookUp(keysOf(refreshed));
   }
 
-  private async withAccessToken(userId: string, refreshToken: string): Promise<SessionTokens> {
-    const access = await this.accessTokens.issue(userId);
+  private async withAccessToken(userId: string, refreshToken: string, notBefore: number | undefined): Promise<SessionTokens> {
+    const access = await this.accessTokens.issue(userId, { notBefore });
     return { token: access.token, refreshToken, expiresIn: access.expiresIn };
   }
 }

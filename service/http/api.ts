@@ -21,6 +21,8 @@ export interface ApiRequest {
   readonly body: unknown;
   /** The access token's subject, on routes that need a bearer token. */
   readonly userId: string;
+  /** The access token's `iat` (epoch seconds), on routes that need a bearer token: checked against the account's revocation marker. */
+  readonly tokenIssuedAt: number;
 }
 
 export interface ApiResponse {
@@ -93,7 +95,9 @@ async function readRequest(
     throw new ServiceError(413, 'payload_too_large', `The body must be at most ${maxBodyBytes} bytes.`);
   }
   const body = route.body ? parseJsonBody(bytes, headers['content-type']) : undefined;
-  const userId = route.auth ? await authenticate(headers.authorization, services) : '';
+  const { userId, issuedAt } = route.auth
+    ? await authenticate(headers.authorization, services)
+    : { userId: '', issuedAt: 0 };
   return {
     method: event.requestContext.http.method,
     path: event.rawPath,
@@ -102,6 +106,7 @@ async function readRequest(
     requestId: event.requestContext.requestId,
     body,
     userId,
+    tokenIssuedAt: issuedAt,
   };
 }
 
@@ -117,10 +122,13 @@ function parseJsonBody(bytes: Buffer, contentType: string | undefined): unknown 
   }
 }
 
-async function authenticate(header: string | undefined, services: EdgeServices): Promise<string> {
+async function authenticate(
+  header: string | undefined,
+  services: EdgeServices,
+): Promise<{ userId: string; issuedAt: number }> {
   const token = header && bearer.exec(header)?.[1];
   if (!token || !services.accessTokens) throw new UnauthorizedError();
-  return services.accessTokens.verify(token);
+  return services.accessTokens.verifyClaims(token);
 }
 
 /** Maps any thrown value to a response; only `ServiceError`s speak, everything else is a bare 500. */

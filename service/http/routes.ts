@@ -77,7 +77,7 @@ export const logout: RouteHandler<Needs<'sessions'>> = async (request, { session
 };
 
 export const getMe: RouteHandler<Needs<'profiles'>> = async (request, { profiles }) =>
-  ok(userJson(await profiles.get(request.userId)));
+  ok(userJson(await profiles.get(request.userId, request.tokenIssuedAt)));
 
 export const patchMe: RouteHandler<Needs<'profiles'>> = async (request, { profiles }) => {
   const body = objectBody(request.body, ['name', 'photoKey']);
@@ -90,12 +90,16 @@ export const patchMe: RouteHandler<Needs<'profiles'>> = async (request, { profil
     ...(name === undefined ? {} : { name }),
     ...(photoKey === undefined ? {} : { photoKey }),
   };
-  return ok(userJson(await profiles.update(request.userId, changes)));
+  return ok(userJson(await profiles.update(request.userId, changes, request.tokenIssuedAt)));
 };
 
 export const presignAvatar: RouteHandler<Needs<'avatarUploads'>> = async (request, { avatarUploads }) => {
   const body = objectBody(request.body, ['contentType']);
-  const upload = await avatarUploads.presign(request.userId, requiredString(body, 'contentType', 128));
+  const upload = await avatarUploads.presign(
+    request.userId,
+    requiredString(body, 'contentType', 128),
+    request.tokenIssuedAt,
+  );
   return ok({
     url: upload.url,
     fields: upload.fields,
@@ -106,7 +110,7 @@ export const presignAvatar: RouteHandler<Needs<'avatarUploads'>> = async (reques
 };
 
 export const deleteMe: RouteHandler<Needs<'accountDeletion'>> = async (request, { accountDeletion }) => {
-  await accountDeletion.delete(request.userId);
+  await accountDeletion.delete(request.userId, { tokenIssuedAt: request.tokenIssuedAt });
   return noContent;
 };
 

@@ -34,6 +34,8 @@ export interface SecretAdminStore {
   update(name: SecretName, change: SecretChange, options?: { signal?: AbortSignal }): Promise<SecretRecord | undefined>;
   /** Every version kept, oldest first. */
   history(name: SecretName): Promise<SecretRecord[]>;
+  /** Told once per write that finds another admin's lock, before it waits: a wait is never silent. */
+  onLockWait?: (message: string) => void;
 }
 
 /** How long a writer waits for another's lock, and how long a lock holds if its owner dies. */

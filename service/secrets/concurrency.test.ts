@@ -167,8 +167,13 @@ describe.each(backends)('concurrent admins on $name', ({ setUp }) => {
 
   it('a lock held by another admin: waits, then fails naming the holder; an abandoned lease is taken over', async () => {
     await holdLock('dave (on another laptop)', new Date(Date.now() + 60_000));
-    const blocked = rotateKeyRing(admin('alice'), 'jwt-secret', options());
+    const alice = admin('alice');
+    const told: string[] = [];
+    alice.onLockWait = (message) => told.push(message);
+    const blocked = rotateKeyRing(alice, 'jwt-secret', options());
     await expect(blocked).rejects.toThrow(/is being changed by dave \(on another laptop\) \(lease until .*\); waited 2 s/);
+    // Said once, before the wait, not once per retry.
+    expect(told).toEqual([expect.stringMatching(/is being changed by dave \(on another laptop\) \(lease until .*\); waiting up to 2 s$/)]);
     expect((await admin('carol').history('jwt-secret')).length).toBe(1);
 
     await holdLock('dave (on another laptop)', new Date(Date.now() - 1000));

@@ -28,6 +28,8 @@ import {
  * take `<file>.lock` (created with O_EXCL, holding a lease) and replace the file by rename.
  */
 export class FileSecretAdminStore implements SecretAdminStore {
+  onLockWait?: (message: string) => void;
+
   constructor(
     private readonly path: string,
     private readonly actor: string = localActor(),
@@ -89,6 +91,7 @@ export class FileSecretAdminStore implements SecretAdminStore {
     const lockPath = `${this.path}.lock`;
     const token = randomUUID();
     const deadline = Date.now() + this.lockTiming.waitMs;
+    let told = false;
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
     for (;;) {
       signal?.throwIfAborted();
@@ -125,6 +128,10 @@ export class FileSecretAdminStore implements SecretAdminStore {
         throw new SecretLockedError(
           `${this.path} is being changed by ${describeHolder(holder)}; waited ${Math.round(this.lockTiming.waitMs / 1000)} s`,
         );
+      }
+      if (!told) {
+        told = true;
+        this.onLockWait?.(`${this.path} is being changed by ${describeHolder(holder)}; waiting up to ${Math.round(this.lockTiming.waitMs / 1000)} s`);
       }
       await pause(25 + Math.random() * 75);
     }

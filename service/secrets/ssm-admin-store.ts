@@ -43,6 +43,8 @@ export class VersionLimitError extends Error {}
  * still its own. A lock whose lease ran out (its owner died) is deleted by the next writer.
  */
 export class SsmSecretAdminStore implements SecretAdminStore {
+  onLockWait?: (message: string) => void;
+
   constructor(
     private readonly client: SSMClient,
     private readonly stage: string,
@@ -136,6 +138,7 @@ export class SsmSecretAdminStore implements SecretAdminStore {
     const Name = this.lockName(name);
     const token = randomUUID();
     const deadline = Date.now() + this.lockTiming.waitMs;
+    let told = false;
     for (;;) {
       signal?.throwIfAborted();
       const holder: LockHolder = { owner: this.actor, token, leaseUntil: new Date(Date.now() + this.lockTiming.leaseMs).toISOString() };
@@ -160,6 +163,12 @@ export class SsmSecretAdminStore implements SecretAdminStore {
       if (Date.now() >= deadline) {
         throw new SecretLockedError(
           `${secretParameterName(this.stage, name)} is being changed by ${describeHolder(current)}; waited ${Math.round(this.lockTiming.waitMs / 1000)} s`,
+        );
+      }
+      if (!told) {
+        told = true;
+        this.onLockWait?.(
+          `${secretParameterName(this.stage, name)} is being changed by ${describeHolder(current)}; waiting up to ${Math.round(this.lockTiming.waitMs / 1000)} s`,
         );
       }
       await pause(200 + Math.random() * 300);

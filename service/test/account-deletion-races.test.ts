@@ -51,7 +51,10 @@ describe('account deletion', () => {
     expect((await service.call('getMe', { token: session.token })).status).toBe(401);
     expect((await service.call('patchMe', { token: session.token, body: { name: 'X' } })).status).toBe(401);
     expect((await presign(session.token)).status).toBe(401);
-    expect((await service.call('refresh', { body: { refreshToken: session.refreshToken } })).status).toBe(401);
+    // Issue 14 gave a blocked account's refresh its own answer: 403 `account_blocked`, not 401.
+    const refreshed = await service.call('refresh', { body: { refreshToken: session.refreshToken } });
+    expect(refreshed.status).toBe(403);
+    expect(refreshed.body.error.code).toBe('account_blocked');
     expect((await users.get(session.user.id))?.status).toBe('blocked');
   });
 

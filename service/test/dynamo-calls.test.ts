@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteId } from '../manifest.js';
-import { startTestService, type CallOptions, type TestService } from '../testing/harness.js';
+import { startTestService, testPhone, type CallOptions, type TestService } from '../testing/harness.js';
 
 /**
  * DynamoDB calls per route, counted by a middleware on the very client the adapters use. A "round"
@@ -12,7 +12,11 @@ class CallCounter {
   rounds = 0;
   private inFlight = 0;
 
-  constructor(client: DynamoDBClient) {
+  constructor(clients: readonly DynamoDBClient[]) {
+    for (const client of clients) this.watch(client);
+  }
+
+  private watch(client: DynamoDBClient): void {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         this.calls.push(context.commandName ?? 'unknown');
@@ -41,7 +45,8 @@ describe('DynamoDB calls per route', () => {
 
   beforeAll(async () => {
     service = await startTestService();
-    counter = new CallCounter(service.emulators.dynamo);
+    // The handlers' own clients: each route has one, held to its grants (not `emulators.dynamo`).
+    counter = new CallCounter(Object.values(service.routeDynamo));
   });
   afterAll(async () => {
     if (process.env.DEBUG_DYNAMO_CALLS) console.log(JSON.stringify(seen, null, 1));
@@ -66,8 +71,18 @@ describe('DynamoDB calls per route', () => {
    *   logout 2 (2) → 4 (4): the per-IP counter, first, before any read;
    *   deleteMe 7 (8) → 7 (10): the status write replaces the read; the presign counter and the
    *   per-source send counter of the phone are forgotten too (in the same round as the others).
+   * Until issue 14 the counter watched `emulators.dynamo`, which no handler uses since each route got
+   * its own client held to its grants: it counted 0 everywhere. Counted again on the handlers' clients,
+   * the figures above held, and send-otp (first, new IP) 7 (10) and verify-otp (new user) 10 (10)
+   * were added.
+   * Issue 14 (blocks and the revocation marker): send-otp 7 (10) → 7 (11), the phone's block read
+   * beside the counters; verify-otp 10 (10) → 10 (12), the block read beside the per-IP counter and
+   * again beside the account read once the session is written (a block racing the login); refresh
+   * and the bearer routes unchanged: the marker is an attribute of the user item they read anyway.
    */
   const budgets: Record<string, { rounds: number; calls: number }> = {
+    sendOtp: { rounds: 7, calls: 11 },
+    'verifyOtp (new user)': { rounds: 10, calls: 12 },
     refresh: { rounds: 6, calls: 7 },
     'refresh (retry in grace)': { rounds: 4, calls: 5 },
     getMe: { rounds: 1, calls: 1 },
@@ -78,6 +93,10 @@ describe('DynamoDB calls per route', () => {
   };
 
   it('stays within each route budget', async () => {
+    const phone = testPhone();
+    expect((await measure('sendOtp', 'sendOtp', { body: { phone } })).response.status).toBe(200);
+    const code = service.outbox.latest(phone)!.code;
+    expect((await measure('verifyOtp (new user)', 'verifyOtp', { body: { phone, code } })).response.status).toBe(200);
     const session = await service.login();
     const token = session.token as string;
     const refreshed = await measure('refresh', 'refresh', { body: { refreshToken: session.refreshToken } });
@@ -90,6 +109,8 @@ describe('DynamoDB calls per route', () => {
     expect((await measure('logout', 'logout', { body: { refreshToken: refreshed.response.body.refreshToken } })).response.status).toBe(204);
     expect((await measure('deleteMe', 'deleteMe', { token })).response.status).toBe(204);
     for (const [label, budget] of Object.entries(budgets)) {
+      // A counter that sees nothing would pass every budget.
+      expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n > 0) });
       expect({ label, rounds: seen[label]!.rounds }).toEqual({ label, rounds: expect.toSatisfy((n: number) => n <= budget.rounds) });
       expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n <= budget.calls) });
     }

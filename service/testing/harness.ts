@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isValidPhoneNumber } from 'libphonenumber-js/min';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { SandboxOtpSender } from '../adapters/otp/outbox.js';
 import { composeServices } from '../compose-all.js';
@@ -63,6 +63,8 @@ export interface CallResult {
 
 export interface TestService {
   readonly emulators: Emulators;
+  /** The DynamoDB client each route's handler uses (held to its grants); not `emulators.dynamo`. */
+  readonly routeDynamo: Readonly<Record<RouteId, DynamoDBClient>>;
   readonly clock: TestClock;
   readonly outbox: SandboxOtpSender;
   readonly services: Services;
@@ -171,6 +173,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
 
   return {
     emulators,
+    routeDynamo: Object.fromEntries(routes.map((route, index) => [route.id, routeClients[index]!])) as Record<
+      RouteId,
+      DynamoDBClient
+    >,
     clock,
     outbox,
     services,

@@ -7,8 +7,8 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AccountStatus, User, UserStore } from '../../core/ports.js';
-import { phoneClaimKey, userKey } from './keys.js';
+import type { AccountStatus, PhoneBlock, SetStatusOptions, User, UserStore } from '../../core/ports.js';
+import { phoneBlockKey, phoneClaimKey, userKey } from './keys.js';
 import { isConditionFailure } from './tables.js';
 
 /** Users table: `user#<id>` items and `phone#<e164>` claims pointing at them. */
@@ -32,23 +32,44 @@ export class DynamoUserStore implements UserStore {
     return Item && (unmarshall(Item).userId as string);
   }
 
+  async phoneBlock(phone: string): Promise<PhoneBlock | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk: phoneBlockKey(phone) }), ConsistentRead: true }),
+    );
+    return Item && phoneBlockOf(Item);
+  }
+
   async setStatus(
     id: string,
     status: Exclude<AccountStatus, 'active'>,
-    options: { overBlock?: boolean } = {},
+    options: SetStatusOptions = {},
   ): Promise<User | undefined> {
     const keepBlock = status !== 'blocked' && !options.overBlock;
+    const conditions = ['attribute_exists(pk)'];
+    const values: Record<string, unknown> = { ':status': status };
+    if (keepBlock) {
+      // A block whose end has passed is no block (when the caller says what time it is).
+      conditions.push(
+        options.now === undefined
+          ? '(attribute_not_exists(#status) OR #status <> :blocked)'
+          : '(attribute_not_exists(#status) OR #status <> :blocked OR blockedUntil <= :now)',
+      );
+      values[':blocked'] = 'blocked';
+      if (options.now !== undefined) values[':now'] = options.now;
+    }
+    if (options.tokenIssuedAt !== undefined) {
+      conditions.push('(attribute_not_exists(accessNotBefore) OR accessNotBefore < :issuedAt)');
+      values[':issuedAt'] = options.tokenIssuedAt;
+    }
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: userKey(id) }),
           UpdateExpression: 'SET #status = :status',
-          ConditionExpression: keepBlock
-            ? 'attribute_exists(pk) AND (attribute_not_exists(#status) OR #status <> :blocked)'
-            : 'attribute_exists(pk)',
+          ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':status': status, ...(keepBlock && { ':blocked': 'blocked' }) }),
+          ExpressionAttributeValues: marshall(values),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -85,16 +106,29 @@ export class DynamoUserStore implements UserStore {
   }
 
   async replaceUser(next: User, expectedUpdatedAt: string): Promise<boolean> {
-    // Never over a status set since the read: a deletion or block must not be undone by a PATCH.
-    if (!next.status) {
-      return this.conditionalPut(next, 'updatedAt = :expected AND attribute_not_exists(#status)', {
-        ':expected': expectedUpdatedAt,
-      });
+    // Never over a status or a revocation marker set since the read: a deletion, block or
+    // revocation must not be undone by a PATCH (an operator's write leaves updatedAt as it is).
+    const conditions = ['updatedAt = :expected'];
+    const values: Record<string, string | number> = { ':expected': expectedUpdatedAt };
+    if (next.status) {
+      conditions.push('#status = :status');
+      values[':status'] = next.status;
+    } else {
+      conditions.push('attribute_not_exists(#status)');
     }
-    return this.conditionalPut(next, 'updatedAt = :expected AND #status = :status', {
-      ':expected': expectedUpdatedAt,
-      ':status': next.status,
-    });
+    if (next.accessNotBefore === undefined) {
+      conditions.push('attribute_not_exists(accessNotBefore)');
+    } else {
+      conditions.push('accessNotBefore = :notBefore');
+      values[':notBefore'] = next.accessNotBefore;
+    }
+    if (next.blockedUntil === undefined) {
+      conditions.push('attribute_not_exists(blockedUntil)');
+    } else {
+      conditions.push('blockedUntil = :blockedUntil');
+      values[':blockedUntil'] = next.blockedUntil;
+    }
+    return this.conditionalPut(next, conditions.join(' AND '), values);
   }
 
   async releasePhone(phone: string, userId: string): Promise<void> {
@@ -120,7 +154,7 @@ export class DynamoUserStore implements UserStore {
   private async conditionalPut(
     user: User,
     condition: string,
-    values?: Record<string, string>,
+    values?: Record<string, string | number>,
   ): Promise<boolean> {
     try {
       await this.client.send(
@@ -140,7 +174,27 @@ export class DynamoUserStore implements UserStore {
   }
 }
 
-function userOf(item: Record<string, AttributeValue>): User {
-  const { id, phone, name, photoKey, createdAt, updatedAt, status } = unmarshall(item);
-  return { id, phone, name: name ?? null, photoKey: photoKey ?? null, createdAt, updatedAt, ...(status && { status }) };
+export function userOf(item: Record<string, AttributeValue>): User {
+  const { id, phone, name, photoKey, createdAt, updatedAt, status, blockedUntil, accessNotBefore } = unmarshall(item);
+  return {
+    id,
+    phone,
+    name: name ?? null,
+    photoKey: photoKey ?? null,
+    createdAt,
+    updatedAt,
+    ...(status && { status }),
+    ...(typeof blockedUntil === 'number' && { blockedUntil }),
+    ...(typeof accessNotBefore === 'number' && { accessNotBefore }),
+  };
+}
+
+export function phoneBlockOf(item: Record<string, AttributeValue>): PhoneBlock {
+  const { phone, blockedAt, until, reason } = unmarshall(item);
+  return {
+    phone,
+    blockedAt,
+    ...(typeof until === 'number' && { until }),
+    ...(typeof reason === 'string' && { reason }),
+  };
 }

@@ -1,0 +1,188 @@
+import {
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { PhoneBlock, TokenFamily } from '../../core/ports.js';
+import { auditDayKey, phoneBlockKey, tokenFamilyKey, ttlSeconds, userKey } from './keys.js';
+import type { TableNames } from './tables.js';
+import { isConditionFailure } from './tables.js';
+import { phoneBlockOf } from './users.js';
+
+/** What the operations module writes to the audit log; the caller keeps phone numbers masked. */
+export interface StoredAuditRecord {
+  readonly actor: string;
+  readonly action: string;
+  readonly target: { readonly userId?: string; readonly phone?: string };
+  /** ISO 8601. */
+  readonly at: string;
+  readonly reason?: string;
+  readonly detail?: Readonly<Record<string, string | number>>;
+}
+
+/** A family as on-call sees it: no token hashes. */
+export type FamilyRecord = Omit<TokenFamily, 'head' | 'previous'>;
+
+/** How long audit days are kept before TTL removes them. */
+export const auditRetentionDays = 400;
+
+/**
+ * The writes only on-call makes, over the service's own tables: phone blocks, the block and the
+ * revocation marker on a user item, a user's refresh-token families, and the audit days. Each
+ * method's DynamoDB actions are listed in `operatorStoreCalls` (manifest), which the IAM policy of the
+ * on-call role is built from.
+ */
+export class DynamoOperatorStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tables: Pick<TableNames, 'users' | 'refreshTokens'>,
+  ) {}
+
+  async putPhoneBlock(block: PhoneBlock): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tables.users,
+        Item: marshall(
+          {
+            pk: phoneBlockKey(block.phone),
+            ...block,
+            // TTL removes an ended block some time after `until`; reads compare with the clock.
+            ...(block.until !== undefined && { expiresAt: ttlSeconds(block.until) }),
+          },
+          { removeUndefinedValues: true },
+        ),
+      }),
+    );
+  }
+
+  /** Deletes the number's block; the block as it was, if there was one. */
+  async deletePhoneBlock(phone: string): Promise<PhoneBlock | undefined> {
+    const { Attributes } = await this.client.send(
+      new DeleteItemCommand({ TableName: this.tables.users, Key: marshall({ pk: phoneBlockKey(phone) }), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes && phoneBlockOf(Attributes);
+  }
+
+  /**
+   * Marks an existing, not deleted, user blocked (until `until`, or until lifted) and sets the
+   * revocation marker; false when there is no such user or its deletion has begun.
+   */
+  async blockUser(userId: string, until: number | undefined, now: number): Promise<boolean> {
+    return this.updateUser(
+      userId,
+      `SET #status = :blocked, accessNotBefore = :now${until === undefined ? ' REMOVE blockedUntil' : ', blockedUntil = :until'}`,
+      '(attribute_not_exists(#status) OR #status = :blocked)',
+      { ':blocked': 'blocked', ':now': now, ...(until !== undefined && { ':until': until }) },
+    );
+  }
+
+  /** Lifts a user's block (the marker stays: tokens revoked stay revoked); false when it was not blocked. */
+  async unblockUser(userId: string): Promise<boolean> {
+    return this.updateUser(userId, 'REMOVE #status, blockedUntil', '#status = :blocked', { ':blocked': 'blocked' });
+  }
+
+  /** Sets the revocation marker of an existing user; false when there is no such user. */
+  async setAccessNotBefore(userId: string, at: number): Promise<boolean> {
+    return this.updateUser(userId, 'SET accessNotBefore = :at', undefined, { ':at': at });
+  }
+
+  /**
+   * Every family of the user, newest first; never a token hash. The byUser index projects keys only:
+   * one query for the keys, then the family items, read side by side.
+   */
+  async familiesOf(userId: string): Promise<FamilyRecord[]> {
+    const keys: string[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tables.refreshTokens,
+          IndexName: 'byUser',
+          KeyConditionExpression: 'userId = :userId',
+          ExpressionAttributeValues: marshall({ ':userId': userId }),
+          ...(startKey && { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const pk = item.pk?.S;
+        if (pk?.startsWith(tokenFamilyKey(''))) keys.push(pk);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const items = await Promise.all(
+      keys.map(async (pk) => {
+        const { Item } = await this.client.send(
+          new GetItemCommand({ TableName: this.tables.refreshTokens, Key: marshall({ pk }), ConsistentRead: true }),
+        );
+        return Item && unmarshall(Item);
+      }),
+    );
+    return items
+      .filter((item): item is Record<string, any> => item !== undefined && item.userId === userId)
+      .map((item) => ({
+        id: item.familyId as string,
+        userId,
+        status: item.status,
+        previousRotatedAt: item.previousRotatedAt ?? null,
+        createdAt: item.createdAt,
+        expiresAt: item.expiresAt * 1000,
+        ...(item.revokedReason && { revokedReason: item.revokedReason }),
+      }))
+      .sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  async appendAudit(record: StoredAuditRecord): Promise<void> {
+    const day = record.at.slice(0, 10);
+    const expiresAt = ttlSeconds(Date.parse(`${day}T00:00:00Z`) + auditRetentionDays * 24 * 60 * 60 * 1000);
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tables.users,
+        Key: marshall({ pk: auditDayKey(day) }),
+        UpdateExpression: 'SET #records = list_append(if_not_exists(#records, :empty), :record), expiresAt = :expiresAt',
+        ExpressionAttributeNames: { '#records': 'records' },
+        ExpressionAttributeValues: marshall(
+          { ':empty': [], ':record': [record], ':expiresAt': expiresAt },
+          { removeUndefinedValues: true },
+        ),
+      }),
+    );
+  }
+
+  /** One day's records (`day` as YYYY-MM-DD, UTC), in the order they were written. */
+  async auditDay(day: string): Promise<StoredAuditRecord[]> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tables.users, Key: marshall({ pk: auditDayKey(day) }), ConsistentRead: true }),
+    );
+    return Item ? ((unmarshall(Item).records ?? []) as StoredAuditRecord[]) : [];
+  }
+
+  private async updateUser(
+    userId: string,
+    update: string,
+    condition: string | undefined,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    const usesStatus = update.includes('#status') || condition?.includes('#status');
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tables.users,
+          Key: marshall({ pk: userKey(userId) }),
+          UpdateExpression: update,
+          ConditionExpression: condition ? `attribute_exists(pk) AND ${condition}` : 'attribute_exists(pk)',
+          ...(usesStatus && { ExpressionAttributeNames: { '#status': 'status' } }),
+          ExpressionAttributeValues: marshall(values),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}

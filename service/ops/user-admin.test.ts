@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskPhone } from '../core/phone.js';
+import { startTestService, testPhone, type TestService } from '../testing/harness.js';
+import { UserAdmin, UserAdminError, normalizeOperatorPhone } from './user-admin.js';
+
+/** The on-call operations against the real handlers: what they change is what the API then answers. */
+describe('user operations', () => {
+  let service: TestService;
+  let admin: UserAdmin;
+  beforeAll(async () => {
+    service = await startTestService();
+    admin = new UserAdmin({
+      dynamo: service.emulators.dynamo,
+      s3: service.emulators.s3,
+      tableNames: service.emulators.tableNames,
+      bucketName: service.emulators.bucket,
+      actor: 'local:oncall',
+      clock: service.clock,
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  const refresh = (refreshToken: string) => service.call('refresh', { body: { refreshToken } });
+  const getMe = (token: string) => service.call('getMe', { token });
+  const spellings = (phone: string) => [
+    phone,
+    `+1 (${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`,
+    `  +1.${phone.slice(2, 5)}.${phone.slice(5, 8)}.${phone.slice(8)} `,
+    `+11${phone.slice(2)}`,
+  ];
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => (error instanceof UserAdminError ? error.code : error),
+    );
+
+  it('finds an account by any spelling of its number, as the service normalises it', async () => {
+    const session = await service.login();
+    for (const spelling of spellings(session.phone)) {
+      expect(normalizeOperatorPhone(spelling)).toBe(session.phone);
+      const found = await admin.find(spelling);
+      expect(found.phone).toBe(session.phone);
+      expect(found.user?.id).toBe(session.user.id);
+      expect(found.user?.status).toBe('active');
+    }
+    expect(await refusal(admin.find('555-0100'))).toBe('invalid_phone');
+    expect((await admin.find(testPhone())).user).toBeNull();
+  });
+
+  it('shows the profile and lists sessions without any token hash', async () => {
+    const session = await service.login();
+    service.clock.advance(31_000);
+    const second = await service.login(session.phone);
+    expect((await refresh(second.refreshToken)).status).toBe(200);
+    const shown = await admin.show(session.user.id);
+    expect(shown?.user).toMatchObject({ id: session.user.id, phone: session.phone, status: 'active', photoKey: null });
+    const sessions = await admin.sessions(session.user.id);
+    expect(sessions).toHaveLength(2);
+    expect(sessions.map((s) => s.status)).toEqual(['active', 'active']);
+    expect(sessions[0]!.lastRefreshAt).not.toBeNull(); // newest first: the one refreshed
+    expect(sessions[1]!.lastRefreshAt).toBeNull();
+    const hashes = (await service.scanAll()).flatMap((item) => [item.hash, item.head, item.previous]).filter(Boolean);
+    const text = JSON.stringify(sessions);
+    for (const hash of hashes) expect(text).not.toContain(String(hash));
+    expect(await admin.show('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+    expect(await refusal(admin.show('not-an-id'))).toBe('invalid_target');
+  });
+
+  it('revokes every session: access tokens already issued fail on their next request, refreshes fail', async () => {
+    const session = await service.login();
+    expect((await getMe(session.token)).status).toBe(200);
+    const { revoked } = await admin.revoke(session.user.id, { reason: 'phone stolen' });
+    expect(revoked).toHaveLength(1);
+    expect((await getMe(session.token)).status).toBe(401);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+    expect((await admin.sessions(session.user.id))[0]).toMatchObject({ status: 'revoked', revokedReason: 'operator' });
+    // The owner signs in again at once and is let in.
+    service.clock.advance(31_000);
+    const again = await service.login(session.phone);
+    expect((await getMe(again.token)).status).toBe(200);
+  });
+
+  it('revokes one family and leaves the other device signed in', async () => {
+    const first = await service.login();
+    service.clock.advance(31_000);
+    const second = await service.login(first.phone);
+    const [newest, oldest] = await admin.sessions(first.user.id);
+    await admin.revoke(first.user.id, { familyId: oldest!.familyId });
+    expect((await refresh(first.refreshToken)).status).toBe(401);
+    const kept = await refresh(second.refreshToken);
+    expect(kept.status).toBe(200);
+    expect((await getMe(kept.body.token)).status).toBe(200);
+    expect((await admin.sessions(first.user.id)).find((s) => s.familyId === newest!.familyId)?.status).toBe('active');
+    expect(await refusal(admin.revoke(first.user.id, { familyId: 'nope' }))).toBe('not_found');
+  });
+
+  it('expires access tokens only: the client refreshes and carries on', async () => {
+    const session = await service.login();
+    await admin.expireAccess(session.user.id);
+    expect((await getMe(session.token)).status).toBe(401);
+    const refreshed = await refresh(session.refreshToken);
+    expect(refreshed.status).toBe(200);
+    expect((await getMe(refreshed.body.token)).status).toBe(200);
+  });
+
+  it('blocks an account by id: its token fails at once, refresh and every sign-in spelling answer account_blocked', async () => {
+    const session = await service.login();
+    const result = await admin.block(session.user.id, { reason: 'abuse report' });
+    expect(result).toMatchObject({ userId: session.user.id, revokedFamilies: 1, until: null, phone: maskPhone(session.phone) });
+    expect((await getMe(session.token)).status).toBe(401);
+    const refused = await refresh(session.refreshToken);
+    expect([refused.status, refused.body.error.code]).toEqual([403, 'account_blocked']);
+    service.clock.advance(31_000);
+    for (const phone of [session.phone, `+11${session.phone.slice(2)}`]) {
+      const sent = await service.call('sendOtp', { body: { phone } });
+      expect([sent.status, sent.body.error.code]).toEqual([403, 'account_blocked']);
+    }
+    expect((await admin.show(session.user.id))?.user.status).toBe('blocked');
+    expect((await admin.find(session.phone)).block?.active).toBe(true);
+
+    // Unblocked: the number signs in again; what the block revoked stays revoked.
+    expect((await admin.unblock(session.phone)).wasBlocked).toBe(true);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+    expect((await getMe(session.token)).status).toBe(401);
+    const again = await service.login(session.phone);
+    expect(again.user.id).toBe(session.user.id);
+    expect((await getMe(again.token)).status).toBe(200);
+    expect((await admin.unblock(session.user.id)).wasBlocked).toBe(false);
+  });
+
+  it('blocks a number no account holds: no code, no sign-in, no new account', async () => {
+    const phone = testPhone();
+    const result = await admin.block(spellings(phone)[1]!, { reason: 'SMS pumping' });
+    expect(result.userId).toBeNull();
+    const sent = await service.call('sendOtp', { body: { phone } });
+    expect(sent.status).toBe(403);
+    expect((await service.call('verifyOtp', { body: { phone, code: '123456' } })).status).toBe(403);
+    expect((await admin.find(phone)).user).toBeNull();
+  });
+
+  it('ends a block with an end by itself: the user signs in again once it has passed', async () => {
+    const session = await service.login();
+    const until = new Date(service.clock.now() + 60 * 60_000);
+    await admin.block(session.phone, { until });
+    expect((await refresh(session.refreshToken)).status).toBe(403);
+    service.clock.advance(60 * 60_000 + 1);
+    expect((await admin.show(session.user.id))?.user.status).toBe('active');
+    expect((await admin.find(session.phone)).block?.active).toBe(false);
+    const again = await service.login(session.phone);
+    expect((await getMe(again.token)).status).toBe(200);
+    expect(await refusal(admin.block(session.phone, { until: new Date(service.clock.now() - 1) }))).toBe('invalid_until');
+  });
+
+  it('deletes as DELETE /profile/me does; a blocked account only when asked, and its number stays blocked', async () => {
+    const plain = await service.login();
+    await admin.delete(plain.user.id);
+    expect(await admin.show(plain.user.id)).toBeUndefined();
+    expect((await getMe(plain.token)).status).toBe(401);
+    // Nothing names the account any more but the audit log, which keeps its id on purpose.
+    const left = (await service.scanAll()).filter((item) => !String(item.pk).startsWith('audit#'));
+    expect(left.filter((item) => JSON.stringify(item).includes(plain.user.id))).toEqual([]);
+
+    const blocked = await service.login();
+    await admin.block(blocked.user.id);
+    expect(await refusal(admin.delete(blocked.user.id))).toBe('blocked');
+    expect((await admin.show(blocked.user.id))?.user.status).toBe('blocked');
+    await admin.delete(blocked.user.id, { overBlock: true, reason: 'user asked, by email' });
+    expect(await admin.show(blocked.user.id)).toBeUndefined();
+    service.clock.advance(31_000);
+    expect((await service.call('sendOtp', { body: { phone: blocked.phone } })).status).toBe(403);
+    expect(await refusal(admin.delete('00000000-0000-4000-8000-000000000000'))).toBe('not_found');
+  });
+
+  it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {
+    const since = new Date(service.clock.now());
+    const session = await service.login();
+    await admin.expireAccess(session.user.id, { reason: 'testing' });
+    await admin.revoke(session.user.id, { reason: `stolen, owner called from ${session.phone}, token ${session.refreshToken}` });
+    await admin.block(session.phone, { reason: 'stolen' });
+    await admin.unblock(session.phone);
+    await admin.delete(session.user.id);
+    const records = (await admin.audit({ since })).filter((record) => record.target.userId === session.user.id);
+    expect(records.map((record) => record.action)).toEqual(['expire-access', 'revoke', 'block', 'unblock', 'delete']);
+    for (const record of records) {
+      expect(record).toMatchObject({ actor: 'local:oncall', target: { userId: session.user.id, phone: maskPhone(session.phone) } });
+      expect(Date.parse(record.at)).toBeGreaterThanOrEqual(since.getTime());
+    }
+    const stored = JSON.stringify(await service.scanAll());
+    const text = JSON.stringify(records);
+    for (const secret of [session.phone, session.phone.slice(1), session.refreshToken, session.token]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(stored.match(/audit#/g)?.length).toBeGreaterThan(0);
+    expect(records[1]!.reason).toBe(`stolen, owner called from ${maskPhone(session.phone)}, token [redacted]`);
+    // Reads change nothing and write no record.
+    const count = (await admin.audit({ since })).length;
+    await admin.find(session.phone);
+    await admin.sessions(session.user.id);
+    expect((await admin.audit({ since })).length).toBe(count);
+  });
+});
