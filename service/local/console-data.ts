@@ -1,9 +1,10 @@
 /**
- * What the sandbox console reads: users and their sessions straight from the local tables (a scan is
+ * What the sandbox console reads itself: the list of users straight from the local table (a scan is
  * fine on one developer's data), avatars from the local bucket, and the key rings of the secrets
- * file as kids and fingerprints — never a value.
+ * file as kids and fingerprints — never a value. One account's profile and sessions come from the
+ * on-call operations (`service/ops/user-admin.ts`), as everything the console changes does.
  */
-import { GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { userKey } from '../adapters/dynamodb/keys.js';
@@ -15,15 +16,6 @@ import { readSecretsDocument } from './secrets-file.js';
 
 /** A user as the console lists it: `status` spelled out, `active` included. */
 export type ConsoleUser = Omit<User, 'status'> & { readonly status: AccountStatus };
-
-export interface ConsoleSession {
-  readonly familyId: string;
-  readonly status: string;
-  readonly createdAt: string;
-  readonly lastRefreshAt: string | null;
-  readonly expiresAt: string;
-  readonly revokedReason: string | null;
-}
 
 async function scanAll(emulators: Emulators, table: string, filter: string, values: Record<string, unknown>) {
   const items: Record<string, unknown>[] = [];
@@ -62,32 +54,6 @@ export async function findUsers(emulators: Emulators, query: string): Promise<Co
   return items
     .map(consoleUser)
     .filter((user) => !digits || user.phone.replace(/\D/g, '').includes(digits) || user.id === query.trim())
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-}
-
-export async function findUser(emulators: Emulators, id: string): Promise<ConsoleUser | undefined> {
-  const { Item } = await emulators.dynamo.send(
-    new GetItemCommand({ TableName: emulators.tableNames.users, Key: marshall({ pk: userKey(id) }), ConsistentRead: true }),
-  );
-  return Item && consoleUser(unmarshall(Item));
-}
-
-/** The user's token families, newest first: one per sign-in, that is one per device. */
-export async function sessionsOf(emulators: Emulators, userId: string): Promise<ConsoleSession[]> {
-  const items = await scanAll(emulators, emulators.tableNames.refreshTokens, 'kind = :family AND userId = :user', {
-    ':family': 'family',
-    ':user': userId,
-  });
-  const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
-  return items
-    .map((item) => ({
-      familyId: String(item.familyId),
-      status: String(item.status),
-      createdAt: iso(item.createdAt)!,
-      lastRefreshAt: iso(item.previousRotatedAt),
-      expiresAt: iso(Number(item.expiresAt) * 1000)!,
-      revokedReason: (item.revokedReason as string | undefined) ?? null,
-    }))
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 

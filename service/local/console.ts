@@ -13,7 +13,8 @@ import { canonicalPhone } from '../core/phone.js';
 import { FileSecretAdminStore } from '../secrets/file-admin-store.js';
 import { RotationRefused, rotateKeyRing, rotationWindows, type RotatableSecret } from '../secrets/rotation.js';
 import type { ServiceSettings } from '../settings.js';
-import { avatarOf, findUser, findUsers, ringsOf, sessionsOf } from './console-data.js';
+import { UserAdminError, type UserAdmin } from '../ops/user-admin.js';
+import { avatarOf, findUsers, ringsOf } from './console-data.js';
 import { consoleHeaders, refuseConsoleRequest } from './console-guard.js';
 import type { Emulators } from './emulators.js';
 import type { RequestHistory } from './request-history.js';
@@ -21,12 +22,8 @@ import type { RequestHistory } from './request-history.js';
 export const consolePath = '/__sandbox/';
 export const sandboxOtpPath = '/__sandbox/otp/';
 
-/** The user operations the Users panel's buttons run. */
-export interface ConsoleUserActions {
-  revoke(userId: string, options: { familyId?: string }): Promise<unknown>;
-  expireAccess(userId: string): Promise<unknown>;
-  delete(userId: string): Promise<unknown>;
-}
+/** The on-call operations behind the Users panel: one account's details, and every button. */
+export type ConsoleUserOperations = Pick<UserAdmin, 'show' | 'sessions' | 'revoke' | 'expireAccess' | 'delete'>;
 
 export interface ConsoleOptions {
   readonly port: () => number;
@@ -37,7 +34,7 @@ export interface ConsoleOptions {
   readonly settings: ServiceSettings;
   /** Makes every handler read the secrets file afresh (the sandbox's "restart the functions"). */
   readonly reloadSecrets: () => void;
-  readonly userActions?: ConsoleUserActions;
+  readonly users: ConsoleUserOperations;
 }
 
 /**
@@ -103,12 +100,21 @@ export class SandboxConsole {
       const detail = this.options.history.detail(Number(match[1]));
       return detail ? json(response, 200, detail) : notFound(response, 'No such request (only the last 200 are kept).');
     }
-    if (route && (match = /^GET users\/([\w-]+)$/.exec(route))) return this.user(response, match[1]!);
+    if (route && (match = /^GET users\/([\w-]+)$/.exec(route))) return this.userOrError(response, match[1]!);
     if (route && (match = /^GET users\/([\w-]+)\/avatar$/.exec(route))) return this.avatar(response, match[1]!);
     if (route && (match = /^POST users\/([\w-]+)\/(revoke|expire-access|delete)$/.exec(route))) {
       return this.userAction(request, response, match[1]!, match[2] as 'revoke' | 'expire-access' | 'delete');
     }
     return notFound(response, `No sandbox route ${method} ${path}.`);
+  }
+
+  private async userOrError(response: ServerResponse, id: string): Promise<void> {
+    try {
+      await this.user(response, id);
+    } catch (error) {
+      if (!(error instanceof UserAdminError)) throw error;
+      notFound(response, error.message);
+    }
   }
 
   /** Ends every open event stream (the sandbox is closing). */
@@ -159,15 +165,15 @@ export class SandboxConsole {
   }
 
   private async user(response: ServerResponse, id: string): Promise<void> {
-    const user = await findUser(this.options.emulators, id);
-    if (!user) return notFound(response, `No user ${id}.`);
-    const sessions = await sessionsOf(this.options.emulators, id);
-    json(response, 200, { user, sessions, devices: sessions.filter((session) => session.status === 'active' && Date.parse(session.expiresAt) > Date.now()).length });
+    const details = await this.options.users.show(id);
+    if (!details) return notFound(response, `No user ${id}.`);
+    const sessions = await this.options.users.sessions(id);
+    json(response, 200, { ...details, sessions, devices: sessions.filter((session) => session.status === 'active').length });
   }
 
   private async avatar(response: ServerResponse, id: string): Promise<void> {
-    const user = await findUser(this.options.emulators, id);
-    const avatar = user?.photoKey ? await avatarOf(this.options.emulators, user.photoKey) : undefined;
+    const photoKey = (await this.options.users.show(id))?.user.photoKey;
+    const avatar = photoKey ? await avatarOf(this.options.emulators, photoKey) : undefined;
     if (!avatar) return notFound(response, 'This user has no avatar.');
     // Only image types the API accepts are served as images; anything else would be a download.
     const type = /^image\/(jpeg|png|webp)$/.test(avatar.contentType) ? avatar.contentType : 'application/octet-stream';
@@ -175,17 +181,24 @@ export class SandboxConsole {
     response.end(avatar.bytes);
   }
 
+  /** A button of the Users panel: the same operation `chatshyld users … --stage local` runs, audited. */
   private async userAction(request: IncomingMessage, response: ServerResponse, id: string, action: 'revoke' | 'expire-access' | 'delete'): Promise<void> {
     const body = await readJson(request);
-    const actions = this.options.userActions;
-    if (!actions) return json(response, 501, { error: { code: 'not_available', message: 'User operations are not available in this sandbox.' } });
-    if (action === 'revoke') {
-      const familyId = typeof body?.familyId === 'string' ? body.familyId : undefined;
-      await actions.revoke(id, familyId ? { familyId } : {});
-    } else if (action === 'expire-access') await actions.expireAccess(id);
-    else await actions.delete(id);
-    this.notify('users');
-    json(response, 200, { ok: true });
+    const users = this.options.users;
+    const reason = 'from the sandbox console';
+    try {
+      let result: unknown;
+      if (action === 'revoke') {
+        const familyId = typeof body?.familyId === 'string' ? body.familyId : undefined;
+        result = await users.revoke(id, { reason, ...(familyId && { familyId }) });
+      } else if (action === 'expire-access') result = await users.expireAccess(id, { reason });
+      else result = await users.delete(id, { reason });
+      this.notify('users');
+      json(response, 200, result);
+    } catch (error) {
+      if (!(error instanceof UserAdminError)) throw error;
+      json(response, error.code === 'not_found' ? 404 : error.code === 'blocked' ? 409 : 400, { error: { code: error.code, message: error.message } });
+    }
   }
 
   private async secrets(response: ServerResponse): Promise<void> {
@@ -208,7 +221,7 @@ export class SandboxConsole {
       this.notify('secrets');
     };
     progress('running', `rotating ${secret}`);
-    const store = new FileSecretAdminStore(this.options.secretsPath, `${consoleActor()} (console)`);
+    const store = new FileSecretAdminStore(this.options.secretsPath, `${osUser()} (console)`);
     void rotateKeyRing(store, secret, {
       ...rotationWindows(secret, this.options.settings),
       // The sandbox's handlers are in this process: making them read the file again is its restart.
@@ -222,7 +235,8 @@ export class SandboxConsole {
   }
 }
 
-function consoleActor(): string {
+/** Who is at this machine: the console's and the sandbox's audit actor. */
+export function osUser(): string {
   try {
     return userInfo().username;
   } catch {

@@ -24,7 +24,8 @@ import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 import { RequestHistory } from './request-history.js';
-import { SandboxConsole, type ConsoleUserActions } from './console.js';
+import { SandboxConsole, osUser } from './console.js';
+import { UserAdmin } from '../ops/user-admin.js';
 import type { SecretSource } from '../core/ports.js';
 import type { SecretName } from '../manifest.js';
 
@@ -54,8 +55,6 @@ export interface SandboxOptions {
   readonly onOtp?: (message: OutboxMessage) => void;
   /** What is logged outside any request (each request's own lines come with `onRequest`). */
   readonly onLog?: (entry: SandboxLogEntry) => void;
-  /** The user operations behind the console's Users panel buttons. */
-  readonly userActions?: (emulators: Emulators) => ConsoleUserActions;
   /** Wraps route handlers (tests inject faults this way). */
   readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
 }
@@ -144,7 +143,15 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     secretsPath,
     settings,
     reloadSecrets: () => void secretsGeneration++,
-    ...(options.userActions && { userActions: options.userActions(emulators) }),
+    // The on-call operations, as `chatshyld users --stage local` runs them, audited as this machine's user.
+    users: new UserAdmin({
+      dynamo: emulators.dynamo,
+      s3: emulators.s3,
+      tableNames: emulators.tableNames,
+      bucketName: emulators.bucket,
+      actor: `local:${osUser()}`,
+      clock,
+    }),
   });
   const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
   const routeClients: { destroy(): void }[] = [];

@@ -23,7 +23,7 @@ function el(tag, attributes = {}, ...children) {
 }
 
 function replace(id, ...children) {
-  document.getElementById(id).replaceChildren(...children.flat());
+  document.getElementById(id).replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
 }
 
 async function api(path, options = {}) {
@@ -404,7 +404,7 @@ function connect() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
-  document.getElementById('api-url').textContent = `API at ${location.origin} · console at ${location.origin}/__sandbox/`;
+  document.getElementById('api-url').textContent = `API at ${location.origin}`;
   let searchTimer;
   document.getElementById('user-search').addEventListener('input', (event) => {
     clearTimeout(searchTimer);
