@@ -162,7 +162,8 @@ describe('chatshyld, the command line', () => {
     expect(result.code).toBe(0);
     expect(loaded).toContain('/dist/cli/main.js');
     expect(loaded).toContain('commander');
-    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/']) {
+    // The sandbox console (its server, log formatting, the browser driver of its tests) loads only with `dev`.
+    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/', '/dist/cli/commands/dev.js', '/dist/cli/sandbox-log.js', 'playwright']) {
       expect(loaded, heavy).not.toContain(heavy);
     }
   });
