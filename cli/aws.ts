@@ -37,13 +37,17 @@ export function awsError(error: unknown, context: Pick<CommandContext, 'global' 
  * Checks, with one bounded STS call, that there are credentials and that they are for the stage's
  * account. Commands that hand work to the CDK toolkit (whose own timeouts are long) call it first.
  */
-export async function checkCredentials(context: CommandContext, target: { stage: string; account?: string; region: string }): Promise<void> {
+export async function checkCredentials(
+  context: CommandContext,
+  target: { stage: string; account?: string; region: string },
+): Promise<{ account: string | undefined; arn: string | undefined }> {
   const where = `stage ${target.stage} (${target.region})`;
   announce(context, `checking credentials for ${target.stage} (${target.region})`, where);
   const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
   let account: string | undefined;
+  let arn: string | undefined;
   try {
-    account = (await new STSClient(clientConfig(context, target.region)).send(new GetCallerIdentityCommand({}))).Account;
+    ({ Account: account, Arn: arn } = await new STSClient(clientConfig(context, target.region)).send(new GetCallerIdentityCommand({})));
   } catch (error) {
     throw awsError(error, context, where) ?? error;
   }
@@ -55,4 +59,5 @@ export async function checkCredentials(context: CommandContext, target: { stage:
       exitCodes.usage,
     );
   }
+  return { account, arn };
 }

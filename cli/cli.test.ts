@@ -176,6 +176,8 @@ describe('chatshyld, the command line', () => {
       ['logs', '--stage', 'dev'],
       ['doctor', '--stage', 'dev'],
       ['secrets', 'list', '--stage', 'local'],
+      ['users', 'find', '+14155550123', '--stage', 'dev'],
+      ['users', 'audit', '--stage', 'local'],
       ['smoke', '--url', 'http://127.0.0.1:9'],
       ['init', '--stage', 'dev', '--account', '123456789012', '--region', 'eu-west-1', '--force'],
       ['deploy', '--help'],

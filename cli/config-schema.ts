@@ -97,6 +97,10 @@ export const configSchema = {
         },
         alarmEmail: { type: 'string', pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$', description: 'Where alarms are sent.' },
         tracing: { type: 'boolean', description: 'X-Ray tracing of the functions.' },
+        onCallPolicy: {
+          type: 'boolean',
+          description: 'Add a managed policy with exactly what `chatshyld users` needs, to attach to on-call roles (output OnCallPolicyArn). Default false.',
+        },
         throttles: {
           type: 'object',
           additionalProperties: false,

@@ -234,6 +234,24 @@ describe('the failure matrix', () => {
     20 * bound,
   );
 
+  it('a credential source that never answers (a hung credential_process, a silent container endpoint) is given up on, named', async () => {
+    const config = join(root, 'hung-credentials.ini');
+    await writeFile(config, '[profile hung]\ncredential_process = sleep 30\n');
+    const sources = [
+      { name: 'credential_process', extra: ['--profile', 'hung'], env: baseEnv({ AWS_CONFIG_FILE: config, CHATSHYLD_AWS_CREDENTIALS_TIMEOUT_MS: '1500' }) },
+      { name: 'container endpoint', extra: [], env: baseEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${tarpitUrl}/credentials`, CHATSHYLD_AWS_CREDENTIALS_TIMEOUT_MS: '1500' }) },
+    ];
+    const commands = [['status', '--stage', 'dev'], ['secrets', 'list', '--stage', 'dev'], ['deploy', '--stage', 'dev'], ['smoke', '--stage', 'dev']];
+    const cases = sources.flatMap((source) => commands.map((args) => ({ source, args: [...args, ...source.extra] })));
+    const outcomes = await inBatches(cases, 4, async ({ source, args }) => ({ source, args, outcome: await run(args, { env: source.env }) }));
+    for (const { source, args, outcome } of outcomes) {
+      const label = `${args.join(' ')} with a hung ${source.name}`;
+      expectClean(outcome, 2, label);
+      expect(outcome.stderr, label).toMatch(/gave none within 1500 ms/);
+      expectAdvice(outcome, label);
+    }
+  }, 4 * bound);
+
   it('names a --profile that does not exist', async () => {
     for (const args of [['status', '--stage', 'dev', '--profile', 'nosuch'], ['secrets', 'list', '--stage', 'dev', '--profile', 'nosuch']]) {
       const outcome = await run(args);

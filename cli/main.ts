@@ -265,6 +265,76 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .addHelpText('after', examples(['chatshyld secrets init --stage dev']))
     .action(action(secretsCommand('init')));
 
+  const users = program
+    .command('users')
+    .description('on-call operations on one account: find, inspect, sign out, block, delete; every change audited')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld users find "+1 415 555 0123" --stage prod       # any spelling of the number',
+        'chatshyld users revoke <id> --stage prod                  # sign out everywhere, now',
+        'chatshyld users block +14155550123 --until 7d --reason "SIM swap" --stage prod',
+        'chatshyld users audit --since 1d --stage prod --json',
+        'chatshyld users find +14155550123 --stage local           # the running sandbox (chatshyld dev)',
+      ]),
+    );
+  const usersCommand = (name: string) => async () => (await import('./commands/users.js'))[name as 'find'];
+  users
+    .command('find <phone>')
+    .description('the account and the block of a number, in any spelling')
+    .addHelpText('after', examples(['chatshyld users find +14155550123 --stage dev', 'chatshyld users find "+1 (415) 555-0123" --stage prod --json']))
+    .action(action(usersCommand('find')));
+  users
+    .command('show <id>')
+    .description('profile, created/updated, avatar key, status and block of an account')
+    .addHelpText('after', examples(['chatshyld users show 3f1c…-… --stage prod']))
+    .action(action(usersCommand('show')));
+  users
+    .command('sessions <id>')
+    .description("an account's sessions: status, created, last refresh, expiry, why revoked (never a token)")
+    .addHelpText('after', examples(['chatshyld users sessions <id> --stage prod', 'chatshyld users sessions <id> --stage prod --json | jq ".[].status"']))
+    .action(action(usersCommand('sessions')));
+  users
+    .command('revoke <id>')
+    .description('sign out one session (--family) or all; access tokens already issued stop working at once')
+    .option('--family <id>', 'only this session family (see `users sessions`)')
+    .option('--reason <text>', 'why, for the audit log')
+    .addHelpText('after', examples(['chatshyld users revoke <id> --stage prod --reason "phone stolen"', 'chatshyld users revoke <id> --family <fid> --stage dev --yes']))
+    .action(action(usersCommand('revoke')));
+  users
+    .command('block <phone-or-id>')
+    .description('refuse codes, sign-in and refresh for a number or account, and sign it out everywhere')
+    .option('--until <time>', 'end the block by itself: 30m, 2h, 7d or an ISO date (default: until unblocked)')
+    .option('--reason <text>', 'why, for the audit log')
+    .addHelpText(
+      'after',
+      examples([
+        'chatshyld users block +14155550123 --stage prod --reason "reported stolen"',
+        'chatshyld users block +14155550123 --until 24h --stage prod --reason "SMS pumping"',
+        'chatshyld users block <id> --stage dev --yes',
+      ]),
+    )
+    .action(action(usersCommand('block')));
+  users
+    .command('unblock <phone-or-id>')
+    .description('lift a block (sessions it revoked stay revoked)')
+    .option('--reason <text>', 'why, for the audit log')
+    .addHelpText('after', examples(['chatshyld users unblock +14155550123 --stage prod --reason "owner verified"']))
+    .action(action(usersCommand('unblock')));
+  users
+    .command('delete <id>')
+    .description('delete an account as DELETE /profile/me does: sessions, photos, phone claim')
+    .option('--over-block', 'delete a blocked account too (its number stays blocked)')
+    .option('--reason <text>', 'why, for the audit log')
+    .addHelpText('after', examples(['chatshyld users delete <id> --stage prod --reason "GDPR request 1234"']))
+    .action(action(usersCommand('remove')));
+  users
+    .command('audit')
+    .description('who did what to which account, and why')
+    .option('--since <time>', '10m, 2h, 7d or an ISO date', '7d')
+    .addHelpText('after', examples(['chatshyld users audit --stage prod', 'chatshyld users audit --since 30d --stage prod --json | jq']))
+    .action(action(usersCommand('audit')));
+
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -7,6 +7,9 @@
  * - `CHATSHYLD_AWS_REQUEST_TIMEOUT_MS` (default 6 000): time for one request's answer
  * - `CHATSHYLD_AWS_MAX_ATTEMPTS` (default: the SDK's own `AWS_MAX_ATTEMPTS`, else 3): attempts per
  *   call, first try included
+ * - `CHATSHYLD_AWS_CREDENTIALS_TIMEOUT_MS` (default 15 000): time to get credentials from their
+ *   source (a `credential_process`, SSO, a container credentials endpoint), which the request bounds
+ *   above do not cover
  *
  * It also says, in one line, what went wrong when a call fails for a reason a user can cause
  * (no credentials, a missing profile, no network, a timeout), so messages name the real cause.
@@ -15,20 +18,24 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 
 export interface AwsTimeouts {
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
+  readonly credentialsTimeoutMs: number;
 }
 
 export const awsTimeoutVariables = {
   connectTimeoutMs: 'CHATSHYLD_AWS_CONNECT_TIMEOUT_MS',
   requestTimeoutMs: 'CHATSHYLD_AWS_REQUEST_TIMEOUT_MS',
   maxAttempts: 'CHATSHYLD_AWS_MAX_ATTEMPTS',
+  credentialsTimeoutMs: 'CHATSHYLD_AWS_CREDENTIALS_TIMEOUT_MS',
 } as const;
 
-export const defaultAwsTimeouts: AwsTimeouts = { connectTimeoutMs: 3_000, requestTimeoutMs: 6_000, maxAttempts: 3 };
+export const defaultAwsTimeouts: AwsTimeouts = { connectTimeoutMs: 3_000, requestTimeoutMs: 6_000, maxAttempts: 3, credentialsTimeoutMs: 15_000 };
 
 /** The bounds in force: the defaults, each overridden by its variable when that holds a positive integer. */
 export function awsTimeouts(env: NodeJS.ProcessEnv = process.env): AwsTimeouts {
@@ -36,7 +43,33 @@ export function awsTimeouts(env: NodeJS.ProcessEnv = process.env): AwsTimeouts {
     const value = Number(env[awsTimeoutVariables[key]] ?? (key === 'maxAttempts' ? env.AWS_MAX_ATTEMPTS : undefined));
     return Number.isInteger(value) && value > 0 ? value : defaultAwsTimeouts[key];
   };
-  return { connectTimeoutMs: read('connectTimeoutMs'), requestTimeoutMs: read('requestTimeoutMs'), maxAttempts: read('maxAttempts') };
+  return {
+    connectTimeoutMs: read('connectTimeoutMs'),
+    requestTimeoutMs: read('requestTimeoutMs'),
+    maxAttempts: read('maxAttempts'),
+    credentialsTimeoutMs: read('credentialsTimeoutMs'),
+  };
+}
+
+/** The credential source took longer than its bound (a hung credential_process or endpoint). */
+export class CredentialsTimeoutError extends Error {
+  override readonly name = 'CredentialsTimeoutError';
+}
+
+/**
+ * The SDK's own credential chain (environment, profile, SSO, credential_process, container,
+ * instance metadata), given up on after `ms`: a `credential_process` that never exits, or a container
+ * endpoint that accepts and never answers, would otherwise hold a command forever.
+ */
+function boundedCredentials(profile: string | undefined, ms: number): AwsCredentialIdentityProvider {
+  const chain = defaultProvider(profile ? { profile } : {});
+  return (options) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CredentialsTimeoutError(`the AWS credential source gave nothing within ${ms} ms`)), ms);
+    });
+    return Promise.race([chain(options), deadline]).finally(() => clearTimeout(timer));
+  };
 }
 
 /** The config every SDK client of the command line is built with. */
@@ -45,6 +78,7 @@ export function awsClientConfig(target: { region?: string; profile?: string }, e
   return {
     ...(target.region && { region: target.region }),
     ...(target.profile && { profile: target.profile }),
+    credentials: boundedCredentials(target.profile, bounds.credentialsTimeoutMs),
     maxAttempts: bounds.maxAttempts,
     requestHandler: {
       connectionTimeout: bounds.connectTimeoutMs,
@@ -137,6 +171,13 @@ export function describeAwsFailure(
       };
     }
     const code = err.code ?? '';
+    if (err.name === 'CredentialsTimeoutError') {
+      return {
+        kind: 'credentials',
+        message: `no AWS credentials for ${where}: their source${profileName ? ` (profile "${profileName}")` : ''} gave none within ${bounds.credentialsTimeoutMs} ms`,
+        hint: `check the profile's credential_process or sso settings (or AWS_CONTAINER_CREDENTIALS_FULL_URI), or sign in again; ${awsTimeoutVariables.credentialsTimeoutMs} changes the limit`,
+      };
+    }
     if (err.name === 'TimeoutError' || /timed? ?out|exceeded the configured \d+ ms/i.test(text)) {
       return {
         kind: 'timeout',

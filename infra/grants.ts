@@ -70,7 +70,12 @@ export function stageKeyGrant(scope: Stack, kmsKeyId: string): StageKeyGrant {
   throw new Error(`kmsKeyId ${kmsKeyId} is not a key id, key ARN, alias/name or alias ARN`);
 }
 
-export function routeStatements(scope: Stack, route: RouteDefinition, targets: GrantTargets): PolicyStatement[] {
+/** `route` is a route of the manifest, or another holder of grants in its shape (the on-call policy). */
+export function routeStatements(
+  scope: Stack,
+  route: Pick<RouteDefinition, 'access'> & { readonly id: string },
+  targets: GrantTargets,
+): PolicyStatement[] {
   const statements: PolicyStatement[] = [];
   const calledActions = routeTableActions(route);
   for (const [id, access] of Object.entries(route.access.tables ?? {}) as [TableId, TableAccess][]) {

@@ -19,7 +19,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -28,7 +28,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../service/stage.js';
-import { avatarBucket, routeEnvironment, routes, tables, type RouteDefinition, type TableId } from '../service/manifest.js';
+import { avatarBucket, routeEnvironment, routes, tables, userOperationsAccess, type RouteDefinition, type TableId } from '../service/manifest.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import { routeStatements, stageKeyGrant, type StageKeyGrant } from './grants.js';
 import { functionLogGroup, functionName, stackName } from './names.js';
@@ -204,6 +204,27 @@ export class ChatShyldStack extends Stack {
     for (const [id, table] of Object.entries(tableResources)) {
       new CfnOutput(this, `${tables[id as TableId].logicalName}TableName`, { value: table.tableName });
     }
+    if (stageConfig.onCallPolicy) this.onCallPolicy(stage, tableResources, bucket.bucketArn, bucketLogicalId);
+  }
+
+  /**
+   * What `chatshyld users` needs, for on-call roles to attach: the grants of `userOperationsAccess`
+   * (the same derivation as a route's) and the stack outputs that name the tables and bucket.
+   */
+  private onCallPolicy(stage: string, tableResources: Record<TableId, ITable>, bucketArn: string, bucketLogicalId: string): void {
+    const tableArns = Object.fromEntries(Object.entries(tableResources).map(([id, table]) => [id, table.tableArn])) as Record<TableId, string>;
+    const policy = new ManagedPolicy(this, 'OnCallUserOperations', {
+      description: `ChatShyld ${stage}: what chatshyld users needs (docs/operations.md)`,
+      statements: [
+        ...routeStatements(this, { id: 'userOperations', access: userOperationsAccess }, { stage, tableArns, bucketArn }),
+        new PolicyStatement({ sid: 'StackOutputs', actions: ['cloudformation:DescribeStacks'], resources: [this.stackId] }),
+      ],
+    });
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/avatar/*]`,
+      reason: 'Deleting an account deletes its avatar objects: every key under avatar/ is a per-user UUID the presign route chose.',
+    });
+    new CfnOutput(this, 'OnCallPolicyArn', { value: policy.managedPolicyArn, description: 'Attach to on-call roles for chatshyld users' });
   }
 
   private routeFunction(

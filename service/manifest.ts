@@ -182,12 +182,27 @@ export const storeCalls = {
     revokeFamily: ['UpdateItem'],
     deleteAllForUser: ['Query', 'BatchWriteItem'],
   },
+  // On-call only (adapters/dynamodb/operator-store.ts), in two parts: one per table.
+  userOperations: {
+    table: 'users',
+    putPhoneBlock: ['PutItem'],
+    deletePhoneBlock: ['DeleteItem'],
+    blockUser: ['UpdateItem'],
+    unblockUser: ['UpdateItem'],
+    setAccessNotBefore: ['UpdateItem'],
+    appendAudit: ['UpdateItem'],
+    auditDay: ['GetItem'],
+  },
+  familyOperations: {
+    table: 'refreshTokens',
+    familiesOf: ['Query', 'GetItem'],
+  },
 } as const satisfies Record<string, { table: TableId } & Record<string, TableId | readonly DynamoAction[]>>;
 
-type StoreCall = { [S in keyof typeof storeCalls]: `${S}.${Exclude<keyof (typeof storeCalls)[S], 'table'> & string}` }[keyof typeof storeCalls];
+export type StoreCall = { [S in keyof typeof storeCalls]: `${S}.${Exclude<keyof (typeof storeCalls)[S], 'table'> & string}` }[keyof typeof storeCalls];
 
 /** The DynamoDB actions a route needs on each table: what its store calls send, nothing more. */
-export function routeTableActions(route: RouteDefinition): Partial<Record<TableId, DynamoAction[]>> {
+export function routeTableActions(route: Pick<RouteDefinition, 'access'>): Partial<Record<TableId, DynamoAction[]>> {
   const actions: Partial<Record<TableId, Set<DynamoAction>>> = {};
   for (const call of route.access.calls ?? []) {
     const [store, method] = call.split('.') as [keyof typeof storeCalls, string];
@@ -408,3 +423,29 @@ export function routeEnvironment(route: RouteDefinition, names: DeployedNames): 
   for (const name of route.access.secrets ?? []) env[secrets[name].env] = secretParameterName(names.stage, name);
   return env;
 }
+
+/**
+ * What `chatshyld users` (service/ops/user-admin.ts) may do, in the shape of a route's access: the
+ * on-call role's grants (infra: the stage's optional `onCallPolicy`) and, in tests, the client the
+ * operations run with. Its deletion is DELETE /profile/me's, so it takes that route's calls and bucket
+ * access as they are.
+ */
+export const userOperationsAccess: RouteAccess = {
+  tables: { users: 'readwrite', refreshTokens: 'readwrite', rateLimits: 'readwrite' },
+  calls: [
+    'userStore.get',
+    'userStore.phoneOwner',
+    'userStore.phoneBlock',
+    'refreshTokenStore.revokeFamily',
+    'userOperations.putPhoneBlock',
+    'userOperations.deletePhoneBlock',
+    'userOperations.blockUser',
+    'userOperations.unblockUser',
+    'userOperations.setAccessNotBefore',
+    'userOperations.appendAudit',
+    'userOperations.auditDay',
+    'familyOperations.familiesOf',
+    ...(routeById('deleteMe').access.calls ?? []),
+  ],
+  bucket: routeById('deleteMe').access.bucket ?? [],
+};

@@ -29,6 +29,8 @@ export interface StageConfig {
   readonly logRetentionDays?: number;
   readonly alarmEmail?: string;
   readonly tracing?: boolean;
+  /** Adds a managed policy with what `chatshyld users` needs (docs/operations.md), for on-call roles. */
+  readonly onCallPolicy?: boolean;
   readonly throttles?: {
     readonly rateLimit?: number;
     readonly burstLimit?: number;

@@ -3,8 +3,9 @@ import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../config-schema.js';
 import { configFileName, findConfig, localStage, parseConfig, type ProjectConfig, type StageConfig } from '../config.js';
-import { CliError, exitCodes, usageError } from '../errors.js';
+import { CliError, exitCodes, interrupted, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
+import { untilSignal } from '../signals.js';
 
 export interface InitOptions {
   readonly project?: string;
@@ -82,6 +83,11 @@ export async function init(options: InitOptions, context: CommandContext): Promi
         logRetentionDays: isProtected ? 90 : 14,
         ...(alarmEmail && { alarmEmail }),
       };
+  // Everything that can be refused is refused before the config is written: a credentials file
+  // that is missing or malformed, and the question whether to store them at all.
+  const fromFile = options.twilioCredentials !== undefined ? await readTwilioFile(options.twilioCredentials) : undefined;
+  const wantsTwilio = fromFile !== undefined || (prompts ? await prompts.confirm({ message: 'Store Twilio credentials for this stage now?', default: false }) : false);
+
   const before = existing ? await readFile(path, 'utf8') : undefined;
   const text = configText(before, project, stage, stageConfig, path);
   parseConfig(text, configFileName); // never write a file the CLI would refuse
@@ -91,17 +97,25 @@ export async function init(options: InitOptions, context: CommandContext): Promi
   }
 
   let twilio: string | undefined;
-  const wantsTwilio = options.twilioCredentials !== undefined || (prompts ? await prompts.confirm({ message: 'Store Twilio credentials for this stage now?', default: false }) : false);
   if (wantsTwilio) {
+    // Ctrl-C from here on stops the Twilio step and puts the config back too.
+    const interrupt = untilSignal();
     try {
-      twilio = await storeTwilio(options, context, stage, prompts);
+      twilio = await Promise.race([
+        storeTwilio(fromFile, options, context, stage, prompts),
+        interrupt.promise.then((): never => {
+          throw interrupted();
+        }),
+      ]);
     } catch (error) {
       // Put the config back as it was, so the same command can simply be run again.
       if (text !== before) {
         await (before === undefined ? rm(path, { force: true }) : writeFile(path, before));
-        out.info(`${path} is back as it was: run the same command again once the problem below is fixed`);
+        out.info(`${path} is back as it was: run the same command again${error instanceof CliError && error.code === 'interrupted' ? '' : ' once the problem below is fixed'}`);
       }
       throw error;
+    } finally {
+      interrupt.dispose();
     }
   }
 
@@ -116,22 +130,47 @@ export async function init(options: InitOptions, context: CommandContext): Promi
   return exitCodes.ok;
 }
 
+interface TwilioCredentials {
+  accountSid?: string;
+  authToken?: string;
+  verifyServiceSid?: string;
+}
+
+/** The --twilio-credentials file, or exit 2 saying what is wrong with it. */
+async function readTwilioFile(file: string): Promise<TwilioCredentials> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw usageError(`--twilio-credentials: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'check the path');
+  }
+  let credentials: unknown;
+  try {
+    credentials = JSON.parse(text);
+  } catch {
+    throw usageError(`--twilio-credentials: ${file} is not JSON`, 'write {"accountSid": "AC…", "authToken": "…", "verifyServiceSid": "VA…"} (verifyServiceSid optional)');
+  }
+  const fields = credentials as TwilioCredentials | null;
+  if (typeof fields !== 'object' || fields === null || typeof fields.accountSid !== 'string' || !fields.accountSid || typeof fields.authToken !== 'string' || !fields.authToken) {
+    throw usageError(`--twilio-credentials: ${file} needs accountSid and authToken`);
+  }
+  return fields;
+}
+
 async function storeTwilio(
+  fromFile: TwilioCredentials | undefined,
   options: InitOptions,
   context: CommandContext,
   stage: string,
   prompts: typeof import('@inquirer/prompts') | undefined,
 ): Promise<string> {
-  let credentials: { accountSid?: string; authToken?: string; verifyServiceSid?: string };
-  if (options.twilioCredentials) {
-    credentials = JSON.parse(await readFile(options.twilioCredentials, 'utf8'));
-  } else {
-    credentials = {
-      accountSid: await prompts!.input({ message: 'Twilio Account SID (AC…)' }),
-      authToken: await prompts!.password({ message: 'Twilio Auth Token', mask: '*' }),
-      verifyServiceSid: (await prompts!.input({ message: 'Verify Service SID (VA…, empty to create one)' })) || undefined,
-    };
-  }
+  const credentials: TwilioCredentials = fromFile
+    ? { ...fromFile }
+    : {
+        accountSid: await prompts!.input({ message: 'Twilio Account SID (AC…)' }),
+        authToken: await prompts!.password({ message: 'Twilio Auth Token', mask: '*' }),
+        verifyServiceSid: (await prompts!.input({ message: 'Verify Service SID (VA…, empty to create one)' })) || undefined,
+      };
   if (!credentials.accountSid || !credentials.authToken) throw usageError('the Twilio credentials need accountSid and authToken');
   if (!credentials.verifyServiceSid) {
     if (!options.createVerifyService && !(prompts && (await prompts.confirm({ message: 'Create a Verify service now?', default: true })))) {
@@ -163,16 +202,78 @@ async function storeTwilio(
  * this package ships, by a path that exists from where the file is.
  */
 function configText(before: string | undefined, project: string, stage: string, stageConfig: StageConfig | undefined, path: string): string {
-  if (before !== undefined) {
-    const document = JSON.parse(before) as { stages: Record<string, StageConfig> };
-    if (stageConfig) document.stages[stage] = stageConfig;
-    const indent = /^[ \t]+(?=")/m.exec(before)?.[0] ?? '  ';
-    return `${JSON.stringify(document, null, indent)}\n`;
-  }
+  if (before !== undefined) return stageConfig ? withStage(before, stage, stageConfig) : before;
   let schema = relative(dirname(path), shippedSchema).split(sep).join('/');
   if (!schema.startsWith('.')) schema = `./${schema}`;
   const config: ProjectConfig & { $schema: string } = { $schema: schema, project, stages: stageConfig ? { [stage]: stageConfig } : {} };
   return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/**
+ * `text` with one stage added or replaced, edited in place: every other byte of the file (other
+ * stages' layout, compact arrays, key order) stays as its author wrote it.
+ */
+function withStage(text: string, stage: string, stageConfig: StageConfig): string {
+  const unit = /^[ \t]+(?=")/m.exec(text)?.[0] ?? '  ';
+  const stages = jsonObjectAt(text, text.indexOf('{')).members.get('stages');
+  if (!stages || text[stages.valueStart] !== '{') throw usageError(`the config has no "stages" object to add ${stage} to`);
+  const members = jsonObjectAt(text, stages.valueStart).members;
+  const lineIndent = (at: number) => /[ \t]*$/.exec(text.slice(text.lastIndexOf('\n', at - 1) + 1, at))![0];
+  const existing = members.get(stage);
+  const last = [...members.values()].at(-1);
+  const indent = existing ? lineIndent(existing.keyStart) : last ? lineIndent(last.keyStart) : `${lineIndent(stages.keyStart)}${unit}`;
+  const value = JSON.stringify(stageConfig, null, unit).replaceAll('\n', `\n${indent}`);
+  if (existing) return `${text.slice(0, existing.valueStart)}${value}${text.slice(existing.valueEnd)}`;
+  const entry = `${indent}${JSON.stringify(stage)}: ${value}`;
+  if (last) return `${text.slice(0, last.valueEnd)},\n${entry}${text.slice(last.valueEnd)}`;
+  const close = stages.valueEnd - 1; // the stages object's `}`
+  return `${text.slice(0, stages.valueStart + 1)}\n${entry}\n${lineIndent(stages.keyStart)}${text.slice(close)}`;
+}
+
+interface MemberSpan {
+  readonly keyStart: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/** The members of the JSON object starting at `start` (text already known to be valid JSON). */
+function jsonObjectAt(text: string, start: number): { end: number; members: Map<string, MemberSpan> } {
+  const members = new Map<string, MemberSpan>();
+  const blank = (at: number) => {
+    while (/\s/.test(text[at] ?? '')) at++;
+    return at;
+  };
+  const stringEnd = (at: number) => {
+    for (at++; text[at] !== '"'; at++) if (text[at] === '\\') at++;
+    return at + 1;
+  };
+  const valueEnd = (at: number): number => {
+    const first = text[at];
+    if (first === '"') return stringEnd(at);
+    if (first === '{') return jsonObjectAt(text, at).end;
+    if (first === '[') {
+      at = blank(at + 1);
+      if (text[at] === ']') return at + 1;
+      for (;;) {
+        at = blank(valueEnd(at));
+        if (text[at] === ']') return at + 1;
+        at = blank(at + 1); // past the comma
+      }
+    }
+    while (at < text.length && !/[\s,\]}]/.test(text[at]!)) at++;
+    return at;
+  };
+  let at = blank(start + 1);
+  while (text[at] !== '}') {
+    const keyStart = at;
+    const keyEnd = stringEnd(at);
+    const valueStart = blank(blank(keyEnd) + 1); // past the colon
+    const end = valueEnd(valueStart);
+    members.set(JSON.parse(text.slice(keyStart, keyEnd)) as string, { keyStart, valueStart, valueEnd: end });
+    at = blank(end);
+    if (text[at] === ',') at = blank(at + 1);
+  }
+  return { end: at + 1, members };
 }
 
 /** Twilio out of reach, or refusing: one line, what to do next. */

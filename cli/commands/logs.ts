@@ -3,6 +3,7 @@ import { announce, awsError, clientConfig } from '../aws.js';
 import { functionLogGroup } from '../../infra/names.js';
 import { routes } from '../../service/manifest.js';
 import { exitCodes, operationFailed, usageError } from '../errors.js';
+import { parseTimeOption } from '../time-arg.js';
 import type { CommandContext } from '../main.js';
 import { untilSignal } from '../signals.js';
 import { deployableStage } from '../stage-target.js';
@@ -16,14 +17,7 @@ export interface LogsOptions {
 
 /** `10m`, `2h`, `1d`, or an ISO date, to epoch ms. */
 export function parseSince(value: string, now: number): number {
-  const relative = /^(\d+)([smhd])$/.exec(value);
-  if (relative) {
-    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
-    return now - Number(relative[1]) * unit;
-  }
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) throw usageError(`--since must look like 10m, 2h, 1d or an ISO date, got "${value}"`);
-  return date;
+  return parseTimeOption('--since', value, now, -1);
 }
 
 /** `chatshyld logs`: the stage's function logs from CloudWatch, merged in time order. */

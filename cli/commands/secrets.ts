@@ -16,6 +16,7 @@ import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { openStageSecrets, type StageSecrets } from '../secret-store.js';
 import { untilSignal } from '../signals.js';
+import { table } from '../table.js';
 
 const secretNames = Object.keys(secretDefinitions) as SecretName[];
 
@@ -29,11 +30,6 @@ function secretName(value: string): SecretName {
 function describeValidation(validation: Validation | undefined): string {
   if (!validation) return 'missing';
   return validation.ok ? `ok: ${validation.summary}` : `MALFORMED: ${validation.reason}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
 /** Asks before something drastic: --yes, else a prompt on a terminal, else exit 2. */

@@ -30,14 +30,14 @@ export function runCli(
 }
 
 /** Starts the CLI and hands the child back (for long-running commands such as `dev`). */
-export function startCli(args: readonly string[], options: { cwd?: string } = {}) {
+export function startCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}) {
   const started = performance.now();
   const child = spawn(process.execPath, [binPath, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    env: { ...process.env, CI: 'true', NO_COLOR: '1', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  return { child, result: collect(child, started, 30_000) };
+  return { child, result: collect(child, started, options.timeoutMs ?? 30_000) };
 }
 
 function collect(child: ChildProcess, started: number, timeoutMs: number): Promise<CliResult> {

@@ -127,7 +127,7 @@ describe('the sandbox console, in Chromium', () => {
     const code = await codeFromOutbox(page);
     expect(code).toBe(sandbox.outbox.latest(phone)!.code);
     await page.locator(`#outbox-list tr[data-phone="${phone}"] .code-button`).click();
-    await expect.poll(() => page.locator('#toast').textContent()).toBe(`Copied ${code}`);
+    await expect.poll(() => page.locator('#toast').textContent(), { timeout: 15_000 }).toBe(`Copied ${code}`);
 
     // Signing in with it marks it used; a second sign-in is a second device.
     const first = await signIn(code);
@@ -140,12 +140,12 @@ describe('the sandbox console, in Chromium', () => {
     // The user, found by any spelling of the number, with profile, avatar and both sessions.
     await openUser(page, first.user.id);
     const detail = page.locator('#user-detail');
-    await expect.poll(() => detail.locator('h3').textContent()).toBe('Ada Lovelace');
-    await expect.poll(() => detail.locator('[data-devices]').getAttribute('data-devices')).toBe('2');
+    await expect.poll(() => detail.locator('h3').textContent(), { timeout: 15_000 }).toBe('Ada Lovelace');
+    await expect.poll(() => detail.locator('[data-devices]').getAttribute('data-devices'), { timeout: 15_000 }).toBe('2');
     expect(await detail.locator('tr[data-status="active"]').count()).toBe(2);
     const avatar = detail.locator('img.avatar');
     await avatar.waitFor();
-    await expect.poll(() => avatar.evaluate((image: any) => image.complete && image.naturalWidth)).toBe(96);
+    await expect.poll(() => avatar.evaluate((image: any) => image.complete && image.naturalWidth), { timeout: 15_000 }).toBe(96);
 
     // Every panel, at both sizes, while there is something to show.
     await screenshots(page, 'desktop');
@@ -156,7 +156,7 @@ describe('the sandbox console, in Chromium', () => {
     // "Expire access tokens now": the app's next call is refused, its refresh still works.
     await openUser(page, first.user.id);
     await detail.getByRole('button', { name: 'Expire access tokens now' }).click();
-    await expect.poll(() => page.locator('#toast').textContent()).toBe('Access tokens expired');
+    await expect.poll(() => page.locator('#toast').textContent(), { timeout: 15_000 }).toBe('Access tokens expired');
     expect((await api('GET', '/profile/me', undefined, second.token)).status).toBe(401);
     const refreshed = await api('POST', '/auth/refresh', { refreshToken: second.refreshToken });
     expect(refreshed.status).toBe(200);
@@ -168,7 +168,7 @@ describe('the sandbox console, in Chromium', () => {
     await detail.locator(`tr[data-family="${families[1]}"]`).getByRole('button', { name: 'Revoke' }).click();
     await detail.locator(`tr[data-family="${families[1]}"][data-status="revoked"]`).waitFor();
     await detail.getByRole('button', { name: 'Revoke all sessions' }).click();
-    await expect.poll(() => detail.locator('tr[data-status="active"]').count()).toBe(0);
+    await expect.poll(() => detail.locator('tr[data-status="active"]').count(), { timeout: 15_000 }).toBe(0);
     expect((await api('POST', '/auth/refresh', { refreshToken: first.refreshToken })).status).toBe(401);
     expect((await api('POST', '/auth/refresh', { refreshToken: refreshed.body.refreshToken })).status).toBe(401);
     expect((await api('GET', '/profile/me', undefined, refreshed.body.token)).status).toBe(401);

@@ -13,7 +13,8 @@ export interface DataLock {
   release(): Promise<void>;
 }
 
-function running(pid: number): boolean {
+/** Whether a process with this id runs (one of another user's counts too). */
+export function processRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -25,7 +26,7 @@ function running(pid: number): boolean {
 /** The live process holding the folder's data, if any. */
 export async function dataHolder(stateDir: string): Promise<number | undefined> {
   const pid = Number((await readFile(join(stateDir, 'data.lock'), 'utf8').catch(() => '')).trim());
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processRunning(pid) ? pid : undefined;
 }
 
 /** Refuses when another live process holds the folder's data; `doing` says what was about to happen. */

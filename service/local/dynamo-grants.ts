@@ -30,7 +30,11 @@ function accessDenied(routeId: string, action: string, table: string): DynamoDBS
 }
 
 /** A DynamoDB client for one route's function: refuses, as IAM would, what its grants do not allow. */
-export function routeDynamoClient(endpoint: string, tableNames: TableNames, route: RouteDefinition): DynamoDBClient {
+export function routeDynamoClient(
+  endpoint: string,
+  tableNames: TableNames,
+  route: Pick<RouteDefinition, 'access'> & { readonly id: string },
+): DynamoDBClient {
   const granted = routeTableActions(route);
   const tableIds = new Map(Object.entries(tableNames).map(([id, name]) => [name, id as TableId]));
   const client = new DynamoDBClient({ region: emulatorRegion, credentials: emulatorCredentials, endpoint });

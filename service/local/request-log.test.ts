@@ -83,7 +83,7 @@ describe('the sandbox hands handler logs to onRequest', () => {
       const { token } = (await login.json()) as { token: string };
       const me = await fetch(`${sandbox.url}/profile/me`, { headers: { authorization: `Bearer ${token}` } });
       expect(me.status).toBe(500);
-      await expect.poll(() => requests.find((entry) => entry.path === '/profile/me')).toBeDefined();
+      await expect.poll(() => requests.find((entry) => entry.path === '/profile/me'), { timeout: 10_000 }).toBeDefined();
       const failed = requests.find((entry) => entry.path === '/profile/me')!;
       expect(failed.status).toBe(500);
       expect(failed.logs).toHaveLength(1);

@@ -21,6 +21,7 @@ import { routeDynamoClient } from './dynamo-grants.js';
 import { routeS3Client, startS3Front } from './s3-front.js';
 import { apiGatewayEvent } from './events.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
+import { publishSandboxEndpoints } from './sandbox-endpoints.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 import { RequestHistory } from './request-history.js';
@@ -200,6 +201,14 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   }
   const port = (server.address() as AddressInfo).port;
   listeningPort = port;
+  // So `chatshyld users --stage local` finds this sandbox's emulators (removed again on close).
+  const published = await publishSandboxEndpoints(stateDir, {
+    url: `http://127.0.0.1:${port}`,
+    dynamoEndpoint: emulators.dynamoEndpoint,
+    s3Endpoint: emulators.s3Endpoint,
+    tableNames: emulators.tableNames,
+    bucket: emulators.bucket,
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -213,6 +222,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     close: () =>
       (closing ??= (async () => {
         sandboxConsole.close();
+        await published.remove();
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
         for (const client of routeClients) client.destroy();

@@ -1,5 +1,8 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskPhone } from '../core/phone.js';
+import { routeDynamoClient } from '../local/dynamo-grants.js';
+import { routeTableActions, userOperationsAccess } from '../manifest.js';
 import { startTestService, testPhone, type TestService } from '../testing/harness.js';
 import { UserAdmin, UserAdminError, normalizeOperatorPhone } from './user-admin.js';
 
@@ -173,6 +176,23 @@ describe('user operations', () => {
     expect(await refusal(admin.delete('00000000-0000-4000-8000-000000000000'))).toBe('not_found');
   });
 
+  it('leaves nothing usable when refreshes race a block or a revoke (looped)', async () => {
+    for (let run = 0; run < 8; run++) {
+      const session = await service.login();
+      const change = run % 2 === 0 ? () => admin.block(session.user.id) : () => admin.revoke(session.user.id);
+      const [results] = await Promise.all([
+        Promise.all(Array.from({ length: 4 }, () => refresh(session.refreshToken))),
+        change(),
+      ]);
+      // Once the block or revoke has answered, no token from before or from the race works.
+      const tokens = [session.token, ...results.filter((r) => r.status === 200).map((r) => r.body.token as string)];
+      for (const token of tokens) expect((await getMe(token)).status).toBe(401);
+      const refreshTokens = [session.refreshToken, ...results.filter((r) => r.status === 200).map((r) => r.body.refreshToken as string)];
+      for (const refreshToken of refreshTokens) expect([401, 403]).toContain((await refresh(refreshToken)).status);
+      if (run % 2 === 0) await admin.unblock(session.user.id);
+    }
+  });
+
   it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {
     const since = new Date(service.clock.now());
     const session = await service.login();
@@ -199,5 +219,85 @@ describe('user operations', () => {
     await admin.find(session.phone);
     await admin.sessions(session.user.id);
     expect((await admin.audit({ since })).length).toBe(count);
+  });
+});
+
+/**
+ * The on-call role's grants (`userOperationsAccess`, which infra turns into the optional on-call
+ * policy) against what the operations send: run with a client held to those grants, as IAM would,
+ * every operation works, and every granted action is one they send.
+ */
+describe('the on-call grants are exactly what the operations send', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('grants each DynamoDB and S3 action the operations send, and no other', async () => {
+    const sent = new Set<string>();
+    const tableIds = new Map(Object.entries(service.emulators.tableNames).map(([id, name]) => [name, id]));
+    const dynamo = routeDynamoClient(service.emulators.dynamoEndpoint, service.emulators.tableNames, {
+      id: 'userOperations',
+      access: userOperationsAccess,
+    });
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { TableName?: string; RequestItems?: Record<string, unknown> };
+        for (const table of input.TableName ? [input.TableName] : Object.keys(input.RequestItems ?? {})) {
+          sent.add(`${tableIds.get(table)}:${String(context.commandName).replace(/Command$/, '')}`);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordGrantsUsed' },
+    );
+    const s3Sent = new Set<string>();
+    service.emulators.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        s3Sent.add(String(context.commandName).replace(/Command$/, ''));
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordS3Used' },
+    );
+    const admin = new UserAdmin({
+      dynamo,
+      s3: service.emulators.s3,
+      tableNames: service.emulators.tableNames,
+      bucketName: service.emulators.bucket,
+      actor: 'local:grants',
+      clock: service.clock,
+    });
+    try {
+      const first = await service.login();
+      service.clock.advance(31_000);
+      await service.login(first.phone);
+      await service.emulators.s3.send(
+        new PutObjectCommand({ Bucket: service.emulators.bucket, Key: `avatar/${first.user.id}/a.png`, Body: 'x' }),
+      );
+      await admin.find(first.phone);
+      await admin.show(first.user.id);
+      const [family] = await admin.sessions(first.user.id);
+      await admin.revoke(first.user.id, { familyId: family!.familyId });
+      await admin.revoke(first.user.id);
+      await admin.expireAccess(first.user.id);
+      await admin.block(first.user.id, { until: new Date(service.clock.now() + 60_000) });
+      await admin.unblock(first.phone);
+      await admin.block(first.phone);
+      await admin.delete(first.user.id, { overBlock: true });
+      await admin.audit();
+    } finally {
+      dynamo.destroy();
+    }
+
+    const granted = Object.entries(routeTableActions({ access: userOperationsAccess })).flatMap(([table, actions]) =>
+      actions!.map((action) => `${table}:${action}`),
+    );
+    expect([...sent].sort()).toEqual(granted.sort());
+    // S3 authorizes ListObjectsV2 as s3:ListBucket and DeleteObjects as s3:DeleteObject per key.
+    const s3Actions: Record<string, string> = { ListObjectsV2: 'list', DeleteObjects: 'delete', PutObject: 'put' };
+    const s3Used = [...s3Sent].filter((command) => command !== 'PutObject').map((command) => s3Actions[command] ?? command);
+    expect(s3Used.sort()).toEqual([...(userOperationsAccess.bucket ?? [])].sort());
   });
 });

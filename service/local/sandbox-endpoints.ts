@@ -1,0 +1,97 @@
+/**
+ * How another process finds a running sandbox: on ready, the sandbox writes its emulator endpoints,
+ * table and bucket names and its process id to `<stateDir>/sandbox.json`, and removes the file when
+ * it stops. `chatshyld users --stage local` reads it; a file whose process is gone (a sandbox killed
+ * with SIGKILL) is reported as stale, not trusted.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TableNames } from '../adapters/dynamodb/tables.js';
+import { processRunning } from './data-lock.js';
+
+export const sandboxEndpointsFile = 'sandbox.json';
+
+export interface SandboxEndpoints {
+  readonly pid: number;
+  /** The API. */
+  readonly url: string;
+  readonly dynamoEndpoint: string;
+  /** s3rver itself, not the grants front the handlers go through. */
+  readonly s3Endpoint: string;
+  readonly tableNames: TableNames;
+  readonly bucket: string;
+  /** ISO 8601. */
+  readonly startedAt: string;
+}
+
+export type SandboxLookup =
+  | { readonly state: 'running'; readonly endpoints: SandboxEndpoints; readonly path: string }
+  | { readonly state: 'none'; readonly path: string }
+  | { readonly state: 'stale'; readonly pid: number; readonly path: string }
+  | { readonly state: 'unreadable'; readonly path: string };
+
+/**
+ * Writes the file (atomically, owner-only) unless a live sandbox (of any process, this one too) has
+ * written its own: the first sandbox on a folder keeps it. `remove` deletes the file only while it is still
+ * this sandbox's. A folder that cannot be written does not stop the sandbox: it is only not found.
+ */
+export async function publishSandboxEndpoints(
+  stateDir: string,
+  endpoints: Omit<SandboxEndpoints, 'pid' | 'startedAt'>,
+): Promise<{ remove(): Promise<void> }> {
+  try {
+    return await publish(stateDir, endpoints);
+  } catch {
+    return { remove: async () => {} };
+  }
+}
+
+async function publish(stateDir: string, endpoints: Omit<SandboxEndpoints, 'pid' | 'startedAt'>) {
+  const path = join(stateDir, sandboxEndpointsFile);
+  const existing = await findSandbox(stateDir);
+  if (existing.state === 'running') return { remove: async () => {} };
+  const document: SandboxEndpoints = { pid: process.pid, ...endpoints, startedAt: new Date().toISOString() };
+  await mkdir(stateDir, { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, path);
+  return {
+    async remove() {
+      const current = await findSandbox(stateDir).catch(() => undefined);
+      if (current?.state === 'running' && current.endpoints.pid === process.pid && current.endpoints.url === endpoints.url) {
+        await rm(path, { force: true });
+      }
+    },
+  };
+}
+
+/** The sandbox that wrote `<stateDir>/sandbox.json`, if its process still runs. */
+export async function findSandbox(stateDir: string): Promise<SandboxLookup> {
+  const path = join(stateDir, sandboxEndpointsFile);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none', path };
+    throw error;
+  }
+  let document: SandboxEndpoints;
+  try {
+    document = JSON.parse(text) as SandboxEndpoints;
+  } catch {
+    return { state: 'unreadable', path };
+  }
+  // Only loopback endpoints: a file edited to point elsewhere is not followed with our credentials.
+  const loopback = (value: unknown) => typeof value === 'string' && /^http:\/\/127\.0\.0\.1:\d{1,5}$/.test(value);
+  const wellFormed =
+    Number.isInteger(document?.pid) &&
+    loopback(document.dynamoEndpoint) &&
+    loopback(document.s3Endpoint) &&
+    typeof document.bucket === 'string' &&
+    typeof document.tableNames?.users === 'string' &&
+    typeof document.tableNames?.refreshTokens === 'string' &&
+    typeof document.tableNames?.rateLimits === 'string';
+  if (!wellFormed) return { state: 'unreadable', path };
+  if (!processRunning(document.pid)) return { state: 'stale', pid: document.pid, path };
+  return { state: 'running', endpoints: document, path };
+}
