@@ -162,7 +162,8 @@ describe('chatshyld, the command line', () => {
     expect(result.code).toBe(0);
     expect(loaded).toContain('/dist/cli/main.js');
     expect(loaded).toContain('commander');
-    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/']) {
+    // The sandbox console (its server, log formatting, the browser driver of its tests) loads only with `dev`.
+    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/', '/dist/cli/commands/dev.js', '/dist/cli/sandbox-log.js', 'playwright']) {
       expect(loaded, heavy).not.toContain(heavy);
     }
   });
@@ -193,23 +194,35 @@ describe('chatshyld, the command line', () => {
   }, 120_000);
 });
 
+/** The `--json` ready document of a `dev` child. */
+function readyLine(child: import('node:child_process').ChildProcess): Promise<{ url: string; consoleUrl: string }> {
+  return new Promise((resolve) => {
+    let text = '';
+    child.stdout!.on('data', (chunk) => {
+      text += chunk;
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        // not all of it yet
+      }
+    });
+  });
+}
+
 describe('chatshyld dev', () => {
   it('prints the ready line, logs requests and OTP codes, and exits 0 on Ctrl-C', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
     try {
       const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd });
-      const ready = await new Promise<{ url: string }>((resolve) => {
-        let text = '';
-        child.stdout!.on('data', (chunk) => {
-          text += chunk;
-          try {
-            resolve(JSON.parse(text));
-          } catch {
-            // not all of it yet
-          }
-        });
-      });
+      const ready = await readyLine(child);
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // The built CLI (dist/) serves the console's shipped files.
+      expect(ready.consoleUrl).toBe(`${ready.url}/__sandbox/`);
+      const page = await fetch(ready.consoleUrl);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(await page.text()).toContain('/__sandbox/assets/console.js');
+      for (const asset of ['console.js', 'console.css']) expect((await fetch(`${ready.url}/__sandbox/assets/${asset}`)).status).toBe(200);
       const sent = await fetch(`${ready.url}/auth/send-otp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -229,6 +242,80 @@ describe('chatshyld dev', () => {
       await rm(cwd, { recursive: true, force: true });
     }
   });
+
+  it('prints under a 500 why it failed: a truncated secrets file, a key ring of the wrong shape', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+    try {
+      const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd });
+      const ready = await readyLine(child);
+      const secretsPath = join(cwd, '.chatshyld', 'local', 'secrets.json');
+      const good = await readFile(secretsPath, 'utf8');
+      const post = (path: string, body: unknown) =>
+        fetch(`${ready.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+      await writeFile(secretsPath, good.slice(0, 40));
+      expect((await post('/auth/send-otp', { phone: '+14155550123' })).status).toBe(500);
+
+      await writeFile(secretsPath, good);
+      expect((await post('/auth/send-otp', { phone: '+14155550123' })).status).toBe(200);
+      const { code } = (await (await fetch(`${ready.url}/__sandbox/otp/%2B14155550123`)).json()) as { code: string };
+      const document = JSON.parse(good);
+      document.secrets['jwt-secret'] = { current: { kid: 'short', secret: 'c2hvcnQ', createdAt: '2026-01-01T00:00:00Z' } };
+      await writeFile(secretsPath, JSON.stringify(document));
+      const login = await post('/auth/verify-otp', { phone: '+14155550123', code });
+      expect(login.status).toBe(500);
+      expect(JSON.stringify(await login.json())).not.toContain('jwt-secret');
+
+      child.kill('SIGINT');
+      const { stderr } = await result;
+      const under = (line: RegExp) => {
+        const lines = stderr.split('\n');
+        const at = lines.findIndex((text) => line.test(text));
+        expect(at, stderr).toBeGreaterThanOrEqual(0);
+        const block: string[] = [];
+        for (const text of lines.slice(at + 1)) {
+          if (!text.startsWith(' ')) break;
+          block.push(text);
+        }
+        return block.join('\n');
+      };
+      expect(under(/POST\s+\/auth\/send-otp 500/)).toMatch(/error unhandled error[\s\S]*secrets file .*secrets\.json is damaged/);
+      expect(under(/POST\s+\/auth\/verify-otp 500/)).toMatch(/jwt-secret/);
+      // The developer's own code stays out of the terminal: codes and tokens are printed only as the outbox line.
+      expect(stderr.split(code).length - 1).toBe(1);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('prints the console URL on the ready line, and the package ships the console files', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+    try {
+      const { child, result } = startCli(['dev', '--port', '0'], { cwd });
+      const line = await new Promise<string>((resolve) => {
+        let text = '';
+        child.stdout!.on('data', (chunk) => {
+          text += chunk;
+          if (text.includes('\n')) resolve(text.split('\n')[0]!);
+        });
+      });
+      child.kill('SIGINT');
+      await result;
+      expect(line).toMatch(/^ChatShyld sandbox ready at (http:\/\/127\.0\.0\.1:\d+) · console \1\/__sandbox\/$/);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+    const { execFile } = await import('node:child_process');
+    const packed = await new Promise<string>((resolve, reject) =>
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL('.', repoRoot).pathname }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    const files = (JSON.parse(packed) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
+    const { readdir } = await import('node:fs/promises');
+    const assets = await readdir(new URL('../service/local/console-assets/', import.meta.url));
+    expect(assets.length).toBeGreaterThan(2);
+    for (const asset of assets) expect(files).toContain(`service/local/console-assets/${asset}`);
+    expect(files).toContain('dist/service/local/console.js');
+  }, 60_000);
 
   it('says when the port is taken, exit 2', async () => {
     const blocker = createServer();

@@ -67,7 +67,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
 
   program
     .command('dev')
-    .description('run the sandbox: the real handlers on dynalite and s3rver, no AWS account needed')
+    .description('run the sandbox: the real handlers on dynalite and s3rver, no AWS account needed; its console is at /__sandbox/')
     .option('--port <n>', 'port on 127.0.0.1 (0 picks a free one)', parsePort, 3000)
     .option('--persist', 'keep data under .chatshyld/local/data across runs')
     .option('--reset', 'delete persisted data before starting')

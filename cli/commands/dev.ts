@@ -1,14 +1,19 @@
 import { join } from 'node:path';
-import { startSandbox, type Sandbox } from '../../service/local/sandbox.js';
+import { consolePath, sandboxOtpPath, startSandbox, type Sandbox } from '../../service/local/sandbox.js';
 import { findConfig, localStage, stageSettings } from '../config.js';
 import { CliError, exitCodes } from '../errors.js';
 import type { CommandContext } from '../main.js';
+import { formatLogEntry, shouldPrint } from '../sandbox-log.js';
 import { untilSignal } from '../signals.js';
 
 export interface DevOptions {
   readonly port: number;
   readonly persist?: boolean;
   readonly reset?: boolean;
+}
+
+function isConsoleTraffic(path: string): boolean {
+  return path.startsWith(consolePath) && !path.startsWith(sandboxOtpPath);
 }
 
 /** `chatshyld dev`: the sandbox in the foreground until Ctrl-C. */
@@ -27,9 +32,17 @@ export async function dev(options: DevOptions, { out, streams }: CommandContext)
       persist: Boolean(options.persist),
       reset: Boolean(options.reset),
       settings: stageSettings(loaded?.config.stages[localStage]),
-      onRequest: ({ method, path, status, ms }) => {
+      onRequest: ({ method, path, status, ms, logs }) => {
+        // The console page's own traffic (assets, its API, its event stream) is noise unless refused.
+        if (isConsoleTraffic(path) && status < 400 && !out.verbose) return;
         const colour = status >= 500 ? paint.red : status >= 400 ? paint.bold : paint.green;
         out.info(`${method.padEnd(6)} ${path} ${colour(String(status))} ${paint.dim(`${ms.toFixed(1)} ms`)}`);
+        for (const entry of logs) {
+          if (shouldPrint(entry, out.verbose)) out.info(formatLogEntry(entry, paint, out.verbose).join('\n'));
+        }
+      },
+      onLog: (entry) => {
+        if (shouldPrint(entry, out.verbose)) out.info(formatLogEntry(entry, paint, out.verbose).join('\n'));
       },
       onOtp: ({ phone, code, expiresAt }) =>
         out.info(`${paint.bold('OTP')} for ${phone}: ${paint.bold(code)} ${paint.dim(`(valid until ${expiresAt})`)}`),
@@ -47,8 +60,8 @@ export async function dev(options: DevOptions, { out, streams }: CommandContext)
     throw error;
   }
 
-  out.result(`ChatShyld sandbox ready at ${sandbox.url}`);
-  out.resultJson({ url: sandbox.url, port: sandbox.port, secretsFile: sandbox.secretsPath });
+  out.result(`ChatShyld sandbox ready at ${sandbox.url} · console ${sandbox.consoleUrl}`);
+  out.resultJson({ url: sandbox.url, port: sandbox.port, consoleUrl: sandbox.consoleUrl, secretsFile: sandbox.secretsPath });
   out.debug(`secrets: ${sandbox.secretsPath}${options.persist ? `; data: ${join(stateDir, 'data')}` : ''}`);
 
   const signal = await stop.promise;

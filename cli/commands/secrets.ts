@@ -10,7 +10,7 @@ import { secrets as secretDefinitions, type SecretName } from '../../service/man
 import { fingerprint, type SecretRecord } from '../../service/secrets/admin-store.js';
 import { checkSecrets, validateSecret, type Validation } from '../../service/secrets/checks.js';
 import { RollbackRefused, planRollback, revocationsIn, ringDocument, ringKids, type RollbackPlan } from '../../service/secrets/rollback.js';
-import { RotationInterrupted, RotationRefused, rotateKeyRing, type RotatableSecret } from '../../service/secrets/rotation.js';
+import { RotationInterrupted, RotationRefused, rotateKeyRing, rotationWindows, type RotatableSecret } from '../../service/secrets/rotation.js';
 import { awsError, clientConfig } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -220,10 +220,11 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
       throw usageError('--restart-functions does not apply to the sandbox', 'it re-reads its secrets file within its cache max age');
     }
     const cacheSeconds = stageConfig?.secretsCacheSeconds ?? defaultSettings.secretsCacheSeconds;
-    const tokenLifetimeMs =
-      secret === 'jwt-secret'
-        ? (stageConfig?.tokens?.accessTokenTtlSeconds ?? defaultSettings.accessTokenTtlSeconds) * 1000
-        : (stageConfig?.tokens?.refreshTokenTtlDays ?? defaultSettings.refreshTokenTtlDays) * 24 * 3600 * 1000;
+    const windows = rotationWindows(secret, {
+      accessTokenTtlSeconds: stageConfig?.tokens?.accessTokenTtlSeconds ?? defaultSettings.accessTokenTtlSeconds,
+      refreshTokenTtlDays: stageConfig?.tokens?.refreshTokenTtlDays ?? defaultSettings.refreshTokenTtlDays,
+      secretsCacheSeconds: cacheSeconds,
+    });
 
     if (options.revokePrevious && !options.dryRun) {
       const consequence =
@@ -259,8 +260,7 @@ export async function rotate(options: RotateOptions, context: CommandContext, na
       const outcome = await rotateKeyRing(store, secret, {
         revokePrevious: Boolean(options.revokePrevious),
         dryRun: Boolean(options.dryRun),
-        tokenLifetimeMs,
-        propagationMs: (cacheSeconds + Math.max(2, Math.ceil(cacheSeconds / 10))) * 1000,
+        ...windows,
         ...(restartFunctions && { restartFunctions }),
         signal: abort.signal,
         onProgress: (message) => {

@@ -157,10 +157,12 @@ export function errorResponse(
   };
 }
 
-function describe(error: unknown): Record<string, unknown> | undefined {
+/** An error as a log field, with its chain of causes (a few deep), so the log says why and not only what. */
+function describe(error: unknown, depth = 0): Record<string, unknown> | undefined {
   if (error === undefined) return undefined;
   if (!(error instanceof Error)) return { value: String(error) };
-  return { name: error.name, message: error.message, stack: error.stack };
+  const cause = depth < 3 && error.cause !== undefined ? describe(error.cause, depth + 1) : undefined;
+  return { name: error.name, message: error.message, stack: error.stack, ...(cause && { cause }) };
 }
 
 function toResult(response: ApiResponse): APIGatewayProxyStructuredResultV2 {

@@ -112,6 +112,22 @@ describe('the sandbox', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
   });
 
+  it('answers 400 for a path that is not a number, and finds a code with the + left out', async () => {
+    const codes: string[] = [];
+    sandbox = await startSandbox({ stateDir, onOtp: (message) => codes.push(message.code) });
+    for (const path of ['%E0%A4%A', '%', 'not-a-number', '%2B1415']) {
+      const answer = await fetch(`${sandbox.url}/__sandbox/otp/${path}`);
+      expect(answer.status, path).toBe(400);
+      expect(await answer.json()).toMatchObject({ error: { code: 'invalid_phone' } });
+    }
+    expect((await post('/auth/send-otp', { phone: '+14155550126' })).status).toBe(200);
+    for (const path of ['14155550126', '114155550126', '%2014155550126']) {
+      const pending = await fetch(`${sandbox.url}/__sandbox/otp/${path}`);
+      expect(pending.status, path).toBe(200);
+      expect(await pending.json()).toMatchObject({ phone: '+14155550126', code: codes[0] });
+    }
+  });
+
   it('hands the handler what a client sent, as API Gateway would', async () => {
     let seen: ApiRequest | undefined;
     sandbox = await startSandbox({

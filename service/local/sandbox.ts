@@ -6,11 +6,11 @@
 import { access, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
 import { composeServices } from '../compose-all.js';
-import { canonicalPhone } from '../core/phone.js';
-import { noMetrics, silentLog, systemClock, type Clock, type Log } from '../core/ports.js';
+import { noMetrics, systemClock, type Clock } from '../core/ports.js';
 import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
 import { routeHandlers, type Services } from '../http/routes.js';
 import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
@@ -24,14 +24,22 @@ import type { AwsCallRecorder } from './aws-calls.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { publishSandboxEndpoints } from './sandbox-endpoints.js';
 import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
+import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
+import { RequestHistory } from './request-history.js';
+import { SandboxConsole, osUser } from './console.js';
+import { UserAdmin } from '../ops/user-admin.js';
+import type { SecretSource } from '../core/ports.js';
+import type { SecretName } from '../manifest.js';
 
-export const sandboxOtpPath = '/__sandbox/otp/';
+export { consolePath, sandboxOtpPath } from './console.js';
 
 export interface SandboxRequestLog {
   readonly method: string;
   readonly path: string;
   readonly status: number;
   readonly ms: number;
+  /** What the handler logged while serving it, redacted, in order. */
+  readonly logs: readonly SandboxLogEntry[];
 }
 
 export interface SandboxOptions {
@@ -45,9 +53,10 @@ export interface SandboxOptions {
   readonly reset?: boolean;
   readonly settings?: SettingsOverrides;
   readonly clock?: Clock;
-  readonly log?: Log;
   readonly onRequest?: (entry: SandboxRequestLog) => void;
   readonly onOtp?: (message: OutboxMessage) => void;
+  /** What is logged outside any request (each request's own lines come with `onRequest`). */
+  readonly onLog?: (entry: SandboxLogEntry) => void;
   /** Wraps route handlers (tests inject faults this way). */
   readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
   /** Records (and may delay) every DynamoDB and S3 call the functions send (the bench, the call-count test). */
@@ -62,6 +71,8 @@ export interface Sandbox {
   /** The S3 front the functions reach S3 through (s3rver itself is `emulators.s3Endpoint`). */
   readonly s3Endpoint: string;
   readonly secretsPath: string;
+  /** The console page, `<url>/__sandbox/`. */
+  readonly consoleUrl: string;
   close(): Promise<void>;
 }
 
@@ -116,13 +127,35 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     ttlSeconds: settings.otpTtlSeconds,
     ...(options.onOtp && { onSend: options.onOtp }),
   });
-  const log = options.log ?? silentLog;
+  const log = new RequestScopedLog(options.onLog);
   const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
   // S3 as each function sees it: through a front that holds every route to its manifest grants.
   const s3Front = await startS3Front({
     target: emulators.s3Endpoint,
     secrets: { [emulatorCredentials.accessKeyId]: emulatorCredentials.secretAccessKey },
     clock,
+  });
+  // Bumped to make every handler read the secrets file afresh: what restarting the functions does.
+  let secretsGeneration = 0;
+  const history = new RequestHistory();
+  let listeningPort = 0;
+  const sandboxConsole = new SandboxConsole({
+    port: () => listeningPort,
+    outbox,
+    emulators,
+    history,
+    secretsPath,
+    settings,
+    reloadSecrets: () => void secretsGeneration++,
+    // The on-call operations, as `chatshyld users --stage local` runs them, audited as this machine's user.
+    users: new UserAdmin({
+      dynamo: emulators.dynamo,
+      s3: emulators.s3,
+      tableNames: emulators.tableNames,
+      bucketName: emulators.bucket,
+      actor: `local:${osUser()}`,
+      clock,
+    }),
   });
   const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
   const routeClients: { destroy(): void }[] = [];
@@ -133,9 +166,8 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     routeClients.push(s3, dynamo);
     options.awsCalls?.watch(dynamo, 'dynamodb');
     options.awsCalls?.watch(s3, 's3');
-    const services = composeServices(
-      localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo }),
-    );
+    const adapters = localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo });
+    const services = composeServices({ ...adapters, secrets: () => reloading(adapters.secrets(), () => secretsGeneration) });
     const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
     handlers.set(`${route.method} ${route.path}`, {
       route,
@@ -145,21 +177,22 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
 
   const server = createServer((request, response) => {
     const started = performance.now();
-    serve(request, response, handlers, outbox)
-      .catch((error: unknown) => {
-        log.error('sandbox failed to serve a request', { error: String(error) });
+    const exchange: Exchange = {};
+    const { logs, done } = log.collect(() =>
+      serve(request, response, handlers, sandboxConsole, exchange).catch((error: unknown) => {
+        log.error('sandbox failed to serve a request', { error });
         if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
         else response.destroy();
-      })
-      .finally(() => {
-        const path = (request.url ?? '/').split('?')[0]!;
-        options.onRequest?.({
-          method: request.method ?? 'GET',
-          path,
-          status: response.statusCode,
-          ms: performance.now() - started,
-        });
-      });
+      }),
+    );
+    void done.finally(() => {
+      const path = (request.url ?? '/').split('?')[0]!;
+      const entry = { method: request.method ?? 'GET', path, status: response.statusCode, ms: performance.now() - started, logs };
+      options.onRequest?.(entry);
+      if (path === '/__sandbox' || path.startsWith('/__sandbox/')) return;
+      history.add({ ...entry, at: new Date().toISOString(), ...exchange });
+      sandboxConsole.notify('requests');
+    });
   });
   try {
     await new Promise<void>((resolveListen, reject) => {
@@ -172,6 +205,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
+  listeningPort = port;
   // So `chatshyld users --stage local` finds this sandbox's emulators (removed again on close).
   const published = await publishSandboxEndpoints(stateDir, {
     url: `http://127.0.0.1:${port}`,
@@ -189,8 +223,10 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     emulators,
     s3Endpoint: s3Front.endpoint,
     secretsPath,
+    consoleUrl: `http://127.0.0.1:${port}/__sandbox/`,
     close: () =>
       (closing ??= (async () => {
+        sandboxConsole.close();
         await published.remove();
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
@@ -227,26 +263,43 @@ function writeJson(response: ServerResponse, status: number, body: unknown): voi
   response.end(JSON.stringify(body));
 }
 
+/** What the API handler received and answered, for the console's Requests panel. */
+interface Exchange {
+  event?: APIGatewayProxyEventV2;
+  result?: APIGatewayProxyStructuredResultV2;
+}
+
+/** A secrets source that reads afresh once after every bump of `generation`. */
+function reloading(source: SecretSource, generation: () => number): SecretSource {
+  let seen = generation();
+  return {
+    get(name: SecretName, options: { forceFetch?: boolean } = {}) {
+      const now = generation();
+      const forceFetch = options.forceFetch || now !== seen;
+      seen = now;
+      return source.get(name, { ...options, forceFetch });
+    },
+  };
+}
+
 async function serve(
   request: IncomingMessage,
   response: ServerResponse,
   handlers: Map<string, { route: RouteDefinition; handler: LambdaHandler }>,
-  outbox: SandboxOtpSender,
+  sandboxConsole: SandboxConsole,
+  exchange: Exchange,
 ): Promise<void> {
   const method = request.method ?? 'GET';
   const [path = '/', rawQueryString = ''] = (request.url ?? '/').split(/\?(.*)/s);
 
+  // The console and its API are for this machine's developer only: guarded, and never CORS-enabled.
+  if (path === '/__sandbox' || path.startsWith('/__sandbox/')) {
+    await sandboxConsole.serve(request, response, path, new URLSearchParams(rawQueryString));
+    return;
+  }
   if (method === 'OPTIONS') {
     response.writeHead(204, corsHeaders);
     response.end();
-    return;
-  }
-  if (method === 'GET' && path.startsWith(sandboxOtpPath)) {
-    const phone = decodeURIComponent(path.slice(sandboxOtpPath.length));
-    // Codes go to the canonical number; any spelling the API accepts finds them.
-    const message = outbox.latest(canonicalPhone(phone) ?? phone);
-    if (message) writeJson(response, 200, message);
-    else writeJson(response, 404, errorBody('no_pending_code', `No code is pending for ${phone}.`));
     return;
   }
   const match = handlers.get(`${method} ${path}`);
@@ -269,7 +322,9 @@ async function serve(
     sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
     routeKey: `${match.route.method} ${match.route.path}`,
   });
+  exchange.event = event;
   const result = await match.handler(event);
+  exchange.result = result;
   const headers: Record<string, string | string[]> = { ...corsHeaders };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;

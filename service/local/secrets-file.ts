@@ -68,7 +68,11 @@ export class LocalStateError extends Error {
 }
 
 export async function readSecretsDocument(path: string): Promise<SecretsDocument> {
-  const text = await readFile(path, 'utf8');
+  return parseSecretsDocument(await readFile(path, 'utf8'), path);
+}
+
+/** The document in `text`, read from `path`; a damaged one is a LocalStateError naming the file. */
+export function parseSecretsDocument(text: string, path: string): SecretsDocument {
   let document: Partial<SecretsDocument>;
   try {
     document = JSON.parse(text) as Partial<SecretsDocument>;

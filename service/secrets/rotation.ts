@@ -51,6 +51,23 @@ export interface RotationOptions {
   readonly onWaiting?: (secondsLeft: number, what: string) => void;
 }
 
+/**
+ * The windows a rotation of `secret` waits on: how long its tokens live, and how long every reader
+ * may keep serving a cached ring (the cache max age and a margin). The CLI and the sandbox console
+ * both rotate with these.
+ */
+export function rotationWindows(
+  secret: RotatableSecret,
+  settings: { readonly accessTokenTtlSeconds: number; readonly refreshTokenTtlDays: number; readonly secretsCacheSeconds: number },
+): { tokenLifetimeMs: number; propagationMs: number } {
+  const cacheSeconds = settings.secretsCacheSeconds;
+  return {
+    tokenLifetimeMs:
+      secret === 'jwt-secret' ? settings.accessTokenTtlSeconds * 1000 : settings.refreshTokenTtlDays * 24 * 3600 * 1000,
+    propagationMs: (cacheSeconds + Math.max(2, Math.ceil(cacheSeconds / 10))) * 1000,
+  };
+}
+
 export interface RotationResult {
   readonly dryRun: boolean;
   readonly newKid: string;

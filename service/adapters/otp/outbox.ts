@@ -12,6 +12,16 @@ export interface OutboxMessage {
   readonly expiresAt: string;
 }
 
+/** A code as the sandbox console lists it: sent, then used, replaced by a newer one, or expired. */
+export interface SentCode extends OutboxMessage {
+  readonly sentAt: string;
+  readonly state: 'pending' | 'used' | 'replaced' | 'expired';
+  readonly usedAt: string | null;
+}
+
+/** How many sent codes the console can list. */
+const sentKept = 100;
+
 export interface SandboxOtpOptions {
   readonly ttlSeconds?: number;
   /** Called with every code sent (the sandbox prints it). */
@@ -22,6 +32,7 @@ export class SandboxOtpSender implements OtpSender {
   private readonly hashKey = randomBytes(32);
   private readonly pending = new Map<string, { hash: Buffer; expiresAt: number }>();
   private readonly outbox = new Map<string, OutboxMessage>();
+  private readonly sent: { message: OutboxMessage; sentAt: number; usedAt?: number }[] = [];
   private readonly ttlMs: number;
 
   constructor(
@@ -37,6 +48,8 @@ export class SandboxOtpSender implements OtpSender {
     this.pending.set(phone, { hash: this.hash(phone, code), expiresAt });
     const message = { phone, code, expiresAt: new Date(expiresAt).toISOString() };
     this.outbox.set(phone, message);
+    this.sent.push({ message, sentAt: this.clock.now() });
+    if (this.sent.length > sentKept) this.sent.shift();
     this.options.onSend?.(message);
   }
 
@@ -46,7 +59,10 @@ export class SandboxOtpSender implements OtpSender {
     if (!timingSafeEqual(entry.hash, this.hash(phone, code))) return 'rejected';
     // Single use, as with Twilio: an approved code is forgotten.
     this.pending.delete(phone);
+    const used = this.outbox.get(phone);
     this.outbox.delete(phone);
+    const sent = this.sent.findLast((candidate) => candidate.message === used);
+    if (sent) sent.usedAt = this.clock.now();
     return 'approved';
   }
 
@@ -55,6 +71,26 @@ export class SandboxOtpSender implements OtpSender {
     const message = this.outbox.get(phone);
     if (!message || Date.parse(message.expiresAt) <= this.clock.now()) return undefined;
     return message;
+  }
+
+  /** Every code sent (the last hundred), newest first. */
+  history(): SentCode[] {
+    const now = this.clock.now();
+    return this.sent
+      .map(({ message, sentAt, usedAt }) => ({
+        ...message,
+        sentAt: new Date(sentAt).toISOString(),
+        usedAt: usedAt === undefined ? null : new Date(usedAt).toISOString(),
+        state:
+          usedAt !== undefined
+            ? ('used' as const)
+            : this.outbox.get(message.phone) !== message
+              ? ('replaced' as const)
+              : Date.parse(message.expiresAt) <= now
+                ? ('expired' as const)
+                : ('pending' as const),
+      }))
+      .reverse();
   }
 
   private hash(phone: string, code: string): Buffer {

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { MisconfigurationError } from '../../core/errors.js';
 import type { Clock, SecretSource } from '../../core/ports.js';
+import { parseSecretsDocument } from '../../local/secrets-file.js';
 import type { SecretName } from '../../manifest.js';
 
 /**
@@ -30,9 +32,15 @@ export class FileSecretSource implements SecretSource {
    * re-reads its keys fall behind others started after it (a deletion behind a login of its phone).
    */
   private load(): Partial<Record<SecretName, string>> {
-    const document = JSON.parse(readFileSync(this.path, 'utf8')) as { secrets?: Record<string, unknown> };
+    let document;
+    try {
+      document = parseSecretsDocument(readFileSync(this.path, 'utf8'), this.path);
+    } catch (error) {
+      // The message names the file and what is wrong with it: the sandbox prints it under the 500.
+      throw new MisconfigurationError((error as Error).message, { cause: error });
+    }
     const values: Partial<Record<SecretName, string>> = {};
-    for (const [name, value] of Object.entries(document.secrets ?? {})) {
+    for (const [name, value] of Object.entries(document.secrets)) {
       values[name as SecretName] = JSON.stringify(value);
     }
     return values;
