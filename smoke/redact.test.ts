@@ -24,4 +24,20 @@ describe('Redactor, by shape as well as by value', () => {
     const redactor = new Redactor();
     expect(redactor.text(`user ${id} has no avatar_upload_permission_for_this_key_at_all`)).toBe(`user ${id} has no avatar_upload_permission_for_this_key_at_all`);
   });
+
+  it('redacts a quoted bearer value or signature without breaking the copy', () => {
+    const redactor = new Redactor();
+    const report = redactor.value({
+      authorization: 'Bearer abc"def',
+      name: 'Bearer "Bob"',
+      url: 'https://bucket.example/k?X-Amz-Signature=ab\\"cd&x=1',
+      nested: [{ otp: 123456, code: 'forbidden' }],
+    });
+    expect(report).toEqual({
+      authorization: 'Bearer [redacted]"def',
+      name: 'Bearer "Bob"',
+      url: 'https://bucket.example/k?X-Amz-Signature=[redacted]"cd&x=1',
+      nested: [{ otp: '[redacted]', code: 'forbidden' }],
+    });
+  });
 });

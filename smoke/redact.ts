@@ -4,7 +4,10 @@
  * as one (an answer shaped unexpectedly must not leak): a JWT, a bearer header, a presigned
  * signature, the value of a field named like a token or a code, and any long random-looking token.
  */
-const secretFields = /("(?:token|accessToken|refreshToken|idToken|authToken|password|secret)"\s*:\s*)("(?:[^"\\]|\\.)*")/gi;
+const secretFieldNames = 'token|accessToken|refreshToken|idToken|authToken|password|secret';
+const secretFields = new RegExp(`("(?:${secretFieldNames})"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*")`, 'gi');
+const secretField = new RegExp(`^(?:${secretFieldNames})$`, 'i');
+const codeField = /^(?:code|otp|otpCode)$/i;
 /** OTP-looking codes (4-10 digits) in fields named like a code; error codes such as "forbidden" stay. */
 const codeFields = /("(?:code|otp|otpCode)"\s*:\s*)("?\d{4,10}"?)/gi;
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -38,8 +41,26 @@ export class Redactor {
     return result;
   }
 
-  /** A deep copy with every string redacted. */
+  /**
+   * A deep copy with every string redacted, and the value of a field named like a token or a code
+   * replaced. The copy is made value by value, never by rewriting serialised JSON: a pattern that
+   * ends inside an escaped quote (`Bearer abc"def`) would leave text that no longer parses.
+   */
   value<T>(value: T): T {
-    return JSON.parse(this.text(JSON.stringify(value ?? null))) as T;
+    return this.walk(JSON.parse(JSON.stringify(value ?? null)) as unknown) as T;
+  }
+
+  private walk(value: unknown, field = ''): unknown {
+    if (typeof value === 'string') {
+      if (codeField.test(field) && /^\d{4,10}$/.test(value)) return '[redacted]';
+      const text = this.text(value);
+      return secretField.test(field) && text !== '[redacted-jwt]' ? '[redacted]' : text;
+    }
+    if (typeof value === 'number' && codeField.test(field) && /^\d{4,10}$/.test(String(value))) return '[redacted]';
+    if (Array.isArray(value)) return value.map((item) => this.walk(item));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [this.text(key), this.walk(item, key)]));
+    }
+    return value;
   }
 }

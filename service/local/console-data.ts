@@ -47,13 +47,23 @@ function consoleUser(item: Record<string, unknown>): ConsoleUser {
   };
 }
 
-/** Users whose number contains the digits of `query` (any spelling), newest first. */
+/**
+ * Users whose number contains the digits of `query` (any spelling), whose name contains it (any
+ * case), or whose id it is; everyone for an empty query. Newest first.
+ */
 export async function findUsers(emulators: Emulators, query: string): Promise<ConsoleUser[]> {
   const items = await scanAll(emulators, emulators.tableNames.users, 'begins_with(pk, :user)', { ':user': userKey('') });
-  const digits = query.replace(/\D/g, '');
+  const wanted = query.trim().toLowerCase();
+  const digits = wanted.replace(/\D/g, '');
+  // A number is spelled with digits and punctuation only; a query with letters is a name or an id.
+  const isNumber = digits !== '' && /^[\d\s()+.-]+$/.test(wanted);
   return items
     .map(consoleUser)
-    .filter((user) => !digits || user.phone.replace(/\D/g, '').includes(digits) || user.id === query.trim())
+    .filter((user) => {
+      if (!wanted || user.id === wanted) return true;
+      if (isNumber) return user.phone.replace(/\D/g, '').includes(digits);
+      return (user.name ?? '').toLowerCase().includes(wanted);
+    })
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 

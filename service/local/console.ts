@@ -69,7 +69,8 @@ export class SandboxConsole {
   }
 
   async serve(request: IncomingMessage, response: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
-    const method = request.method ?? 'GET';
+    // HEAD reads as GET does; Node leaves the body out of a HEAD answer.
+    const method = request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET');
     const refusal = refuseConsoleRequest(method, request.headers, this.options.port());
     if (refusal) {
       // Read and drop whatever was sent, so that the refusal reaches the client whole.
@@ -100,20 +101,20 @@ export class SandboxConsole {
       const detail = this.options.history.detail(Number(match[1]));
       return detail ? json(response, 200, detail) : notFound(response, 'No such request (only the last 200 are kept).');
     }
-    if (route && (match = /^GET users\/([\w-]+)$/.exec(route))) return this.userOrError(response, match[1]!);
-    if (route && (match = /^GET users\/([\w-]+)\/avatar$/.exec(route))) return this.avatar(response, match[1]!);
+    if (route && (match = /^GET users\/([\w-]+)$/.exec(route))) return this.userOrError(response, match[1]!, (answer, id) => this.user(answer, id));
+    if (route && (match = /^GET users\/([\w-]+)\/avatar$/.exec(route))) return this.userOrError(response, match[1]!, (answer, id) => this.avatar(answer, id));
     if (route && (match = /^POST users\/([\w-]+)\/(revoke|expire-access|delete)$/.exec(route))) {
       return this.userAction(request, response, match[1]!, match[2] as 'revoke' | 'expire-access' | 'delete');
     }
     return notFound(response, `No sandbox route ${method} ${path}.`);
   }
 
-  private async userOrError(response: ServerResponse, id: string): Promise<void> {
+  private async userOrError(response: ServerResponse, id: string, show: (response: ServerResponse, id: string) => Promise<void>): Promise<void> {
     try {
-      await this.user(response, id);
+      await show(response, id);
     } catch (error) {
       if (!(error instanceof UserAdminError)) throw error;
-      notFound(response, error.message);
+      userAdminError(response, error);
     }
   }
 
@@ -183,21 +184,23 @@ export class SandboxConsole {
 
   /** A button of the Users panel: the same operation `chatshyld users … --stage local` runs, audited. */
   private async userAction(request: IncomingMessage, response: ServerResponse, id: string, action: 'revoke' | 'expire-access' | 'delete'): Promise<void> {
-    const body = await readJson(request);
+    // Only an explicit `{}` revokes every session; a body that is not understood changes nothing.
+    const body = await readBody(request, response, action === 'revoke' ? { familyId: 'string' } : {});
+    if (!body) return;
     const users = this.options.users;
     const reason = 'from the sandbox console';
     try {
       let result: unknown;
       if (action === 'revoke') {
-        const familyId = typeof body?.familyId === 'string' ? body.familyId : undefined;
-        result = await users.revoke(id, { reason, ...(familyId && { familyId }) });
+        const familyId = body.familyId as string | undefined;
+        result = await users.revoke(id, { reason, ...(familyId !== undefined && { familyId }) });
       } else if (action === 'expire-access') result = await users.expireAccess(id, { reason });
       else result = await users.delete(id, { reason });
       this.notify('users');
       json(response, 200, result);
     } catch (error) {
       if (!(error instanceof UserAdminError)) throw error;
-      json(response, error.code === 'not_found' ? 404 : error.code === 'blocked' ? 409 : 400, { error: { code: error.code, message: error.message } });
+      userAdminError(response, error);
     }
   }
 
@@ -207,8 +210,9 @@ export class SandboxConsole {
 
   /** Runs the rotation `chatshyld secrets rotate <name> --stage local` runs, in the background. */
   private async rotate(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const body = await readJson(request);
-    const name = body?.name;
+    const body = await readBody(request, response, { name: 'string' });
+    if (!body) return;
+    const name = body.name;
     if (typeof name !== 'string' || !rotatable.has(name)) {
       return json(response, 400, { error: { code: 'invalid_request', message: 'name must be jwt-secret or refresh-pepper.' } });
     }
@@ -253,19 +257,51 @@ function notFound(response: ServerResponse, message: string): void {
   json(response, 404, { error: { code: 'not_found', message } });
 }
 
-/** A small JSON object body, or undefined when there is none or it is not one. */
-async function readJson(request: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+function userAdminError(response: ServerResponse, error: UserAdminError): void {
+  json(response, error.code === 'not_found' ? 404 : error.code === 'blocked' ? 409 : 400, { error: { code: error.code, message: error.message } });
+}
+
+const maxBodyBytes = 4096;
+
+/**
+ * An action's body: a JSON object with only the fields `fields` names, each of its type. Anything
+ * else is answered here (413 when too big, 400 when not such an object) and gives undefined, so that
+ * a body the console does not understand never falls back to a default.
+ */
+async function readBody(request: IncomingMessage, response: ServerResponse, fields: Record<string, 'string'>): Promise<Record<string, unknown> | undefined> {
+  const invalid = (message: string) => json(response, 400, { error: { code: 'invalid_request', message } });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > 4096) return undefined;
+    if (size > maxBodyBytes) {
+      request.resume();
+      json(response, 413, { error: { code: 'body_too_large', message: `An action's body is at most ${maxBodyBytes} bytes.` } });
+      return undefined;
+    }
     chunks.push(chunk);
   }
+  let value: unknown;
   try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
+    invalid('The body is not JSON; send a JSON object ({} when there is nothing to say).');
     return undefined;
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    invalid('The body must be a JSON object.');
+    return undefined;
+  }
+  const named = Object.keys(fields);
+  for (const [field, item] of Object.entries(value)) {
+    if (!Object.hasOwn(fields, field)) {
+      invalid(`Unknown field ${JSON.stringify(field)}; this action takes ${named.length ? named.join(', ') : 'no fields'}.`);
+      return undefined;
+    }
+    if (typeof item !== fields[field]) {
+      invalid(`${field} must be a ${fields[field]}.`);
+      return undefined;
+    }
+  }
+  return value as Record<string, unknown>;
 }

@@ -20,7 +20,10 @@ export interface RecordedRequest {
   readonly logs: readonly SandboxLogEntry[];
 }
 
-const hiddenHeaders = new Set(['authorization', 'cookie', 'x-amz-security-token']);
+/** Headers whose value is a credential: by name, and any name that says token, secret, key, signature or auth. */
+const hiddenHeaders = new Set(['cookie', 'set-cookie']);
+const hiddenHeaderWords = /token|secret|key|signature|auth/i;
+const hidden = (name: string) => hiddenHeaders.has(name.toLowerCase()) || hiddenHeaderWords.test(name);
 const redactor = new Redactor();
 
 export class RequestHistory {
@@ -58,7 +61,7 @@ export class RequestHistory {
     const event = entry.event && {
       ...entry.event,
       headers: Object.fromEntries(
-        Object.entries(entry.event.headers ?? {}).map(([name, value]) => [name, hiddenHeaders.has(name) ? '[redacted]' : value]),
+        Object.entries(entry.event.headers ?? {}).map(([name, value]) => [name, hidden(name) ? '[redacted]' : value]),
       ),
       ...(entry.event.cookies && { cookies: entry.event.cookies.map(() => '[redacted]') }),
     };

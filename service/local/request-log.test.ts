@@ -44,6 +44,19 @@ describe('the sandbox logger', () => {
     expect(entries[0]!.fields).toMatchObject({ phone: '+1415•••0123', note: 'sent to +4479•••3456 today' });
     expect((entries[0]!.fields.error as { name: string }).name).toBe('Error');
   });
+
+  it('never throws, whatever the fields hold: quotes after a bearer, a cycle, a bigint', () => {
+    const entries: SandboxLogEntry[] = [];
+    const log = new RequestScopedLog((entry) => entries.push(entry));
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    log.warn('quoted', { authorization: 'Bearer abc"def', name: 'Bearer "Bob"' });
+    log.warn('cyclic', { cyclic });
+    log.warn('bigint', { size: 10n });
+    expect(entries.map((entry) => entry.message)).toEqual(['quoted', 'cyclic', 'bigint']);
+    expect(entries[0]!.fields).toEqual({ authorization: 'Bearer [redacted]"def', name: 'Bearer "Bob"' });
+    expect(entries[1]!.fields.unloggable).toMatch(/circular/i);
+  });
 });
 
 describe('the sandbox hands handler logs to onRequest', () => {

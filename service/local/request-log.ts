@@ -25,10 +25,22 @@ export interface SandboxLogEntry {
 const phoneLike = /\+[1-9]\d{6,14}(?!\d)/g;
 const redactor = new Redactor();
 
-/** A copy of `fields` safe to print: phones masked, secrets replaced. */
+/**
+ * A copy of `fields` safe to print: phones masked, secrets replaced. Never throws: a log call must not
+ * turn a request into a 500, so fields that cannot be copied (a cycle, a bigint) are replaced by why.
+ */
 export function redactFields(fields: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const text = JSON.stringify(fields, (_key, value: unknown) => (value instanceof Error ? describeError(value) : value)) ?? '{}';
-  return JSON.parse(redactor.text(text.replace(phoneLike, (phone) => maskPhone(phone)))) as Record<string, unknown>;
+  try {
+    const copy = JSON.parse(
+      JSON.stringify(fields, (_key, value: unknown) => {
+        if (value instanceof Error) return describeError(value);
+        return typeof value === 'string' ? value.replace(phoneLike, (phone) => maskPhone(phone)) : value;
+      }) ?? '{}',
+    ) as Record<string, unknown>;
+    return redactor.value(copy);
+  } catch (error) {
+    return { unloggable: `these fields could not be logged: ${(error as Error).message}` };
+  }
 }
 
 function describeError(error: Error): Record<string, unknown> {
