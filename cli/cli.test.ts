@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -281,6 +282,8 @@ describe('chatshyld dev', () => {
       };
       expect(under(/POST\s+\/auth\/send-otp 500/)).toMatch(/error unhandled error[\s\S]*secrets file .*secrets\.json is damaged/);
       expect(under(/POST\s+\/auth\/verify-otp 500/)).toMatch(/jwt-secret/);
+      // The cause names the file and the fix, not only what is wrong.
+      expect(under(/POST\s+\/auth\/verify-otp 500/)).toMatch(/secrets file .*secrets\.json[\s\S]*restore it from a copy, or delete it/);
       // The developer's own code stays out of the terminal: codes and tokens are printed only as the outbox line.
       expect(stderr.split(code).length - 1).toBe(1);
     } finally {
@@ -315,6 +318,30 @@ describe('chatshyld dev', () => {
     expect(assets.length).toBeGreaterThan(2);
     for (const asset of assets) expect(files).toContain(`service/local/console-assets/${asset}`);
     expect(files).toContain('dist/service/local/console.js');
+  }, 60_000);
+
+  it('refuses to start on a secrets file whose key rings are of the wrong shape, missing or weak, exit 2', async () => {
+    const key = (secret: string) => ({ kid: 'k1', secret, createdAt: '2026-01-01T00:00:00Z' });
+    const strong = randomBytes(32).toString('base64url');
+    for (const [secrets, ring] of [
+      [{ 'jwt-secret': 'abc', 'refresh-pepper': { current: key(strong) } }, 'jwt-secret'],
+      [{ 'jwt-secret': { current: key('c2hvcnQ') }, 'refresh-pepper': { current: key(strong) } }, 'jwt-secret'],
+      [{ 'jwt-secret': { current: key(strong) } }, 'refresh-pepper'],
+    ] as const) {
+      const cwd = await mkdtemp(join(tmpdir(), 'chatshyld-dev-'));
+      try {
+        await mkdir(join(cwd, '.chatshyld', 'local'), { recursive: true });
+        await writeFile(join(cwd, '.chatshyld', 'local', 'secrets.json'), JSON.stringify({ secrets }));
+        const result = await runCli(['dev', '--port', '0'], { cwd });
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toContain(join('.chatshyld', 'local', 'secrets.json'));
+        expect(result.stderr).toContain(ring);
+        expect(result.stderr).toMatch(/restore it from a copy, or delete it/);
+        expect(result.stdout + result.stderr).not.toMatch(/ready/i);
+      } finally {
+        await rm(cwd, { recursive: true, force: true });
+      }
+    }
   }, 60_000);
 
   it('says when the port is taken, exit 2', async () => {

@@ -95,9 +95,13 @@ export interface RingView {
 /** The key rings as kids and fingerprints; a ring that does not parse says why instead. */
 export async function ringsOf(secretsPath: string): Promise<RingView[]> {
   const document = await readSecretsDocument(secretsPath);
+  // A file of the wrong shape (secrets not an object, history not lists) shows each ring's problem.
+  const secrets = (typeof document.secrets === 'object' && document.secrets !== null ? document.secrets : {}) as Record<string, unknown>;
   return (['jwt-secret', 'refresh-pepper'] as const).map((name) => {
-    const value = document.secrets[name];
-    const version = document.history?.[name]?.at(-1)?.version ?? null;
+    const value = secrets[name] as KeyRingDocument | undefined;
+    const history = document.history?.[name];
+    const last = Array.isArray(history) ? (history.at(-1) as { version?: unknown } | undefined) : undefined;
+    const version = typeof last?.version === 'number' ? last.version : null;
     const text = JSON.stringify(value ?? null);
     let problem: string | null = null;
     try {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,74 @@ describe('the sandbox console API', () => {
       const answer = await fetch(`${sandbox.url}${path}`, { method: 'HEAD' });
       expect(answer.status, path).toBe(200);
       expect(await answer.text()).toBe('');
+    }
+  });
+});
+
+describe('the sandbox console, Secrets', () => {
+  let stateDir: string;
+  let sandbox: Sandbox;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-console-secrets-'));
+    sandbox = await startSandbox({ stateDir });
+  }, 60_000);
+  afterAll(async () => {
+    await sandbox?.close();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  const secrets = async () => {
+    const response = await fetch(`${sandbox.url}/__sandbox/api/secrets`);
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const signing = async (ring: string) =>
+    ((await secrets()).body.rings as { name: string; keys: { kid: string; role: string }[] }[]).find((entry) => entry.name === ring)!.keys.find((key) => key.role === 'signing')!.kid;
+  /** Starts a rotation and waits (bounded) until the page would show it finished. */
+  const rotate = async (ring: string) => {
+    const started = await fetch(`${sandbox.url}/__sandbox/api/secrets/rotate`, {
+      method: 'POST',
+      headers: { origin: sandbox.url, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: ring }),
+    });
+    expect(started.status).toBe(202);
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const state = (await secrets()).body.rotations?.[ring]?.state;
+      if (state && state !== 'running') return state as string;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${ring} did not finish rotating`);
+  };
+
+  it('really rotates when Rotate is clicked again at once, and keeps each ring its own status', async () => {
+    const first = await signing('jwt-secret');
+    expect(await rotate('jwt-secret')).toBe('done');
+    const second = await signing('jwt-secret');
+    expect(second).not.toBe(first);
+    expect(await rotate('jwt-secret')).toBe('done');
+    const third = await signing('jwt-secret');
+    expect([first, second]).not.toContain(third);
+    expect(await rotate('refresh-pepper')).toBe('done');
+    const { rotations } = (await secrets()).body;
+    expect(rotations['jwt-secret'].message).toContain(third);
+    expect(rotations['refresh-pepper'].message).toContain(await signing('refresh-pepper'));
+  }, 120_000);
+
+  it('says in the panel why a damaged secrets file cannot be read, naming the file', async () => {
+    const path = join(stateDir, 'secrets.json');
+    const good = await readFile(path, 'utf8');
+    try {
+      await writeFile(path, good.slice(0, 30));
+      const damaged = await secrets();
+      expect(damaged.status).toBe(200);
+      expect(damaged.body.problem).toContain(path);
+      expect(damaged.body.problem).toMatch(/damaged/);
+      await writeFile(path, JSON.stringify({ secrets: 'abc', history: { 'jwt-secret': 5 } }));
+      const wrongShape = await secrets();
+      expect(wrongShape.status).toBe(200);
+      expect(wrongShape.body.rings.map((ring: { problem: string }) => ring.problem)).toEqual([expect.any(String), expect.any(String)]);
+    } finally {
+      await writeFile(path, good);
     }
   });
 });

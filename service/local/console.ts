@@ -13,6 +13,7 @@ import { canonicalPhone } from '../core/phone.js';
 import { FileSecretAdminStore } from '../secrets/file-admin-store.js';
 import { RotationRefused, rotateKeyRing, rotationWindows, type RotatableSecret } from '../secrets/rotation.js';
 import type { ServiceSettings } from '../settings.js';
+import { LocalStateError } from './secrets-file.js';
 import { UserAdminError, type UserAdmin } from '../ops/user-admin.js';
 import { avatarOf, findUsers, ringsOf } from './console-data.js';
 import { consoleHeaders, refuseConsoleRequest } from './console-guard.js';
@@ -56,10 +57,19 @@ const assets: Record<string, string> = {
 
 const rotatable = new Set<string>(['jwt-secret', 'refresh-pepper']);
 
+interface RotationStatus {
+  readonly name: RotatableSecret;
+  readonly state: 'running' | 'done' | 'failed';
+  readonly message: string;
+  readonly at: string;
+}
+
 export class SandboxConsole {
   private readonly streams = new Set<ServerResponse>();
   private readonly folder = assetsFolder();
-  private rotation: { name: string; state: 'running' | 'done' | 'failed'; message: string; at: string } | undefined;
+  /** The last rotation of each ring, so that one ring's status never hides another's. */
+  private readonly rotations = new Map<RotatableSecret, RotationStatus>();
+  private rotation: RotationStatus | undefined;
 
   constructor(private readonly options: ConsoleOptions) {}
 
@@ -204,8 +214,15 @@ export class SandboxConsole {
     }
   }
 
+  /** The rings, or why the file cannot be read (it names the file and the fix): the panel shows either. */
   private async secrets(response: ServerResponse): Promise<void> {
-    json(response, 200, { rings: await ringsOf(this.options.secretsPath), rotation: this.rotation ?? null, file: this.options.secretsPath });
+    const status = { rotation: this.rotation ?? null, rotations: Object.fromEntries(this.rotations), file: this.options.secretsPath };
+    try {
+      json(response, 200, { rings: await ringsOf(this.options.secretsPath), problem: null, ...status });
+    } catch (error) {
+      if (!(error instanceof LocalStateError)) throw error;
+      json(response, 200, { rings: [], problem: `${error.message}; ${error.hint}`, ...status });
+    }
   }
 
   /** Runs the rotation `chatshyld secrets rotate <name> --stage local` runs, in the background. */
@@ -222,12 +239,16 @@ export class SandboxConsole {
     const secret = name as RotatableSecret;
     const progress = (state: 'running' | 'done' | 'failed', message: string) => {
       this.rotation = { name: secret, state, message, at: new Date().toISOString() };
+      this.rotations.set(secret, this.rotation);
       this.notify('secrets');
     };
     progress('running', `rotating ${secret}`);
     const store = new FileSecretAdminStore(this.options.secretsPath, `${osUser()} (console)`);
     void rotateKeyRing(store, secret, {
       ...rotationWindows(secret, this.options.settings),
+      // No reader waits out a cache here: restartFunctions makes every handler read the file at once.
+      // With the deployed window a second click within it would only "resume" the last rotation.
+      propagationMs: 0,
       // The sandbox's handlers are in this process: making them read the file again is its restart.
       restartFunctions: async () => this.options.reloadSecrets(),
       onProgress: (message) => progress('running', message),

@@ -23,7 +23,7 @@ import { apiGatewayEvent } from './events.js';
 import type { AwsCallRecorder } from './aws-calls.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { publishSandboxEndpoints } from './sandbox-endpoints.js';
-import { initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
+import { checkKeyRings, initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 import { RequestHistory } from './request-history.js';
 import { SandboxConsole, osUser } from './console.js';
@@ -115,8 +115,9 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   const secretsPath = join(stateDir, 'secrets.json');
   const clock = options.clock ?? systemClock;
   if (!(await exists(secretsPath))) await writeSecretsDocument(secretsPath, initialDocument(new Date(clock.now())));
-  // A damaged file is refused now, with its path, rather than failing every request later.
-  else await readSecretsDocument(secretsPath);
+  // A damaged file, or one whose key rings the handlers cannot use, is refused now, with its path,
+  // rather than failing every request later.
+  else checkKeyRings(await readSecretsDocument(secretsPath), secretsPath, new Date(clock.now()));
 
   const settings = resolveSettings({
     ...localSettings,

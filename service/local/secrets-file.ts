@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { newKey, type KeyRingDocument } from '../core/key-ring.js';
 import type { TestNumber } from '../core/test-numbers.js';
 import type { SecretName } from '../manifest.js';
+import { validateSecret } from '../secrets/checks.js';
 
 export interface LocalSecrets {
   readonly 'jwt-secret'?: KeyRingDocument;
@@ -80,10 +81,28 @@ export function parseSecretsDocument(text: string, path: string): SecretsDocumen
   } catch (error) {
     throw new LocalStateError(
       `the sandbox secrets file ${path} is ${text.trim() === '' ? 'empty' : `damaged (${(error as Error).message})`}`,
-      `restore it from a copy, or delete it: the next \`chatshyld dev\` (or \`chatshyld secrets init --stage local\`) writes a new one with new keys, which signs everyone out of the sandbox`,
+      replaceFileHint,
     );
   }
   return { secrets: document.secrets ?? {}, history: document.history ?? {} };
+}
+
+const replaceFileHint =
+  'restore it from a copy, or delete it: the next `chatshyld dev` (or `chatshyld secrets init --stage local`) writes a new one with new keys, which signs everyone out of the sandbox';
+
+/**
+ * Refuses a document whose key rings the handlers cannot use — missing, of the wrong shape, or with a
+ * weak key — with the check `chatshyld secrets list` makes, so that the sandbox says so at start
+ * (and under a 500 when the file changes while it runs) instead of failing every sign-in.
+ */
+export function checkKeyRings(document: SecretsDocument, path: string, now: Date): void {
+  for (const name of ['jwt-secret', 'refresh-pepper'] as const) {
+    const value = document.secrets[name];
+    const validation = value === undefined ? { ok: false as const, reason: 'it is missing' } : validateSecret(name, JSON.stringify(value), now);
+    if (!validation.ok) {
+      throw new LocalStateError(`the sandbox secrets file ${path} has no usable ${name}: ${validation.reason}`, `fix that ring, ${replaceFileHint}`);
+    }
+  }
 }
 
 export async function readSecretsFile(path: string): Promise<LocalSecrets> {

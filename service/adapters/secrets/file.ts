@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { MisconfigurationError } from '../../core/errors.js';
 import type { Clock, SecretSource } from '../../core/ports.js';
-import { parseSecretsDocument } from '../../local/secrets-file.js';
+import { checkKeyRings, parseSecretsDocument } from '../../local/secrets-file.js';
 import type { SecretName } from '../../manifest.js';
 
 /**
@@ -35,9 +35,11 @@ export class FileSecretSource implements SecretSource {
     let document;
     try {
       document = parseSecretsDocument(readFileSync(this.path, 'utf8'), this.path);
+      checkKeyRings(document, this.path, new Date(this.clock.now()));
     } catch (error) {
-      // The message names the file and what is wrong with it: the sandbox prints it under the 500.
-      throw new MisconfigurationError((error as Error).message, { cause: error });
+      // The message names the file, what is wrong with it and the fix: the sandbox prints it under the 500.
+      const hint = (error as { hint?: unknown }).hint;
+      throw new MisconfigurationError(`${(error as Error).message}${typeof hint === 'string' ? `; ${hint}` : ''}`, { cause: error });
     }
     const values: Partial<Record<SecretName, string>> = {};
     for (const [name, value] of Object.entries(document.secrets)) {

@@ -305,8 +305,13 @@ async function selectRequest(id) {
 
 async function loadSecrets() {
   if (state.panel !== 'secrets') return;
-  const { rings, rotation } = await api('secrets');
+  const { rings, rotation, rotations, problem } = await api('secrets');
   const running = rotation?.state === 'running';
+  if (problem) {
+    // The file cannot be read: say why, in the panel, with the file and the fix.
+    replace('secret-rings', el('div', { class: 'card' }, el('p', { class: 'problem', 'data-problem': 'file' }, problem)));
+    return;
+  }
   replace(
     'secret-rings',
     rings.map((ring) =>
@@ -345,12 +350,17 @@ async function loadSecrets() {
             ),
           ),
         ),
-        rotation?.name === ring.name
-          ? el('p', { class: 'rotation', 'data-state': rotation.state }, badge(rotation.state, rotation.state === 'done' ? 'ok' : rotation.state === 'failed' ? 'bad' : 'info'), ' ', rotation.message)
-          : null,
+        rotationLine(rotations?.[ring.name]),
       ),
     ),
   );
+}
+
+/** A ring's own last rotation: another ring's never replaces it. */
+function rotationLine(rotation) {
+  if (!rotation) return null;
+  const tone = rotation.state === 'done' ? 'ok' : rotation.state === 'failed' ? 'bad' : 'info';
+  return el('p', { class: 'rotation', 'data-state': rotation.state }, badge(rotation.state, tone), ' ', rotation.message);
 }
 
 /* ---------- wiring ---------- */
