@@ -224,6 +224,7 @@ describe('chatshyld dev', () => {
       expect(page.headers.get('content-type')).toContain('text/html');
       expect(await page.text()).toContain('/__sandbox/assets/console.js');
       for (const asset of ['console.js', 'console.css']) expect((await fetch(`${ready.url}/__sandbox/assets/${asset}`)).status).toBe(200);
+      expect((await fetch(`${ready.url}/__sandbox`, { redirect: 'manual' })).status).toBe(308);
       const sent = await fetch(`${ready.url}/auth/send-otp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -236,6 +237,8 @@ describe('chatshyld dev', () => {
       expect(exitCode).toBe(0);
       expect(stderr).toContain(`OTP for +14155550123: ${code}`);
       expect(stderr).toMatch(/POST\s+\/auth\/send-otp 200/);
+      // The console's own traffic, its redirect included, is printed only with --verbose.
+      expect(stderr).not.toMatch(/GET\s+\/__sandbox(\/|\s)(?!otp)/);
       expect(stderr).toContain('closing the sandbox');
       const secrets = JSON.parse(await readFile(join(cwd, '.chatshyld', 'local', 'secrets.json'), 'utf8'));
       expect(Object.keys(secrets.secrets)).toEqual(['jwt-secret', 'refresh-pepper', 'test-numbers']);

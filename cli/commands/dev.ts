@@ -13,7 +13,7 @@ export interface DevOptions {
 }
 
 function isConsoleTraffic(path: string): boolean {
-  return path.startsWith(consolePath) && !path.startsWith(sandboxOtpPath);
+  return (path === consolePath.slice(0, -1) || path.startsWith(consolePath)) && !path.startsWith(sandboxOtpPath);
 }
 
 /** `chatshyld dev`: the sandbox in the foreground until Ctrl-C. */

@@ -25,6 +25,8 @@ function send(port: number, method: string, path: string, headers: Record<string
   });
 }
 
+const answer = (reply: Answer) => JSON.parse(reply.body) as { error: { code: string } };
+
 describe('every /__sandbox/* route answers only the developer on this machine', () => {
   let stateDir: string;
   let sandbox: Sandbox;
@@ -100,6 +102,26 @@ describe('every /__sandbox/* route answers only the developer on this machine', 
         expectRefused(await send(sandbox.port, 'GET', path, headers));
       }
     }
+  });
+
+  it('answers a link from another site with a page that says to open the address directly, and no data', async () => {
+    const navigation = { host, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
+    for (const path of reads) {
+      const answer = await send(sandbox.port, 'GET', path, navigation);
+      expectRefused(answer);
+      expect(answer.headers['content-type']).toContain('text/html');
+      expect(answer.body).toContain(`http://127.0.0.1:${sandbox.port}/__sandbox/`);
+      expect(answer.body).toMatch(/open .* directly/i);
+      expect(answer.body).not.toContain(phone);
+      expect(answer.body).not.toContain('console.js');
+    }
+    // The same link to an action, or a read that is not a navigation, gets the JSON refusal.
+    const api = await send(sandbox.port, 'GET', '/__sandbox/api/users', { host, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' });
+    expectRefused(api);
+    expect(answer(api).error.code).toBe('cross_origin');
+    const action = await send(sandbox.port, 'POST', '/__sandbox/api/secrets/rotate', { ...navigation, 'content-type': 'application/json' }, '{"name":"jwt-secret"}');
+    expectRefused(action);
+    expect(answer(action).error.code).toBe('cross_origin');
   });
 
   it('refuses actions sent as a cross-site form, without an Origin, or by any method but POST', async () => {

@@ -85,6 +85,7 @@ export class SandboxConsole {
     if (refusal) {
       // Read and drop whatever was sent, so that the refusal reaches the client whole.
       request.resume();
+      if (method === 'GET' && isTopLevelNavigation(request)) return openDirectly(response, refusal.status, this.options.port());
       return json(response, refusal.status, { error: { code: refusal.code, message: refusal.message } });
     }
 
@@ -267,6 +268,26 @@ export function osUser(): string {
   } catch {
     return 'local';
   }
+}
+
+function isTopLevelNavigation(request: IncomingMessage): boolean {
+  return request.headers['sec-fetch-mode'] === 'navigate' && request.headers['sec-fetch-dest'] === 'document';
+}
+
+/**
+ * A link from another site (a chat message, an issue) opens the console as a cross-site navigation,
+ * which is refused like any other cross-site request; a person gets a page saying what to do
+ * instead of raw JSON. It holds no data: only the address to type.
+ */
+function openDirectly(response: ServerResponse, status: number, port: number): void {
+  const address = `http://127.0.0.1:${port}/__sandbox/`;
+  response.writeHead(status, { ...consoleHeaders, 'content-type': 'text/html; charset=utf-8' });
+  response.end(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ChatShyld sandbox console</title></head><body>` +
+      `<h1>Open the sandbox console directly</h1>` +
+      `<p>The console answers only its own address, not links from other sites. Open <code>${address}</code> directly: type or paste it into the address bar.</p>` +
+      `</body></html>\n`,
+  );
 }
 
 function json(response: ServerResponse, status: number, body: unknown): void {
