@@ -90,9 +90,29 @@ describe('the sandbox console, in Chromium', () => {
     await page.fill('#user-search', '415 555 0160');
     const row = page.locator(`#user-list .row[data-user="${userId}"]`);
     await row.waitFor();
-    expect(await page.locator('#user-list .row').count()).toBe(1);
+    await expect.poll(() => page.locator('#user-list .row').count(), { timeout: 15_000 }).toBe(1);
     await row.click();
     await page.locator('#user-detail .profile').waitFor();
+  };
+
+  /** A sign-in of another number, with the code read from the outbox the test holds. */
+  const signInAs = async (number: string): Promise<Session> => {
+    expect((await api('POST', '/auth/send-otp', { phone: number })).status).toBe(200);
+    const login = await api('POST', '/auth/verify-otp', { phone: number, code: sandbox.outbox.latest(number)!.code });
+    expect(login.status).toBe(200);
+    return login.body as Session;
+  };
+
+  /** At phone width the detail is below the list: picking a row must scroll it to the top of the window. */
+  const expectInView = async (page: Page, selector: string) => {
+    // Scrolled to: its top near the top of the window, or the page scrolled as far as it goes.
+    const scrolledTo = () =>
+      page.locator(selector).evaluate((detail: any) => {
+        const view = (globalThis as any).window;
+        const top = detail.getBoundingClientRect().top;
+        return Math.abs(top) <= 80 || (view.scrollY > 0 && view.scrollY + view.innerHeight >= view.document.documentElement.scrollHeight - 2);
+      });
+    await expect.poll(scrolledTo, { timeout: 15_000, message: selector }).toBe(true);
   };
 
   const screenshots = async (page: Page, size: keyof typeof sizes) => {
@@ -100,9 +120,23 @@ describe('the sandbox console, in Chromium', () => {
       await page.goto(`${sandbox.consoleUrl}#${panel}`);
       await page.locator(`#${panel}`).waitFor();
       await page.locator('#live[data-state="live"]').waitFor();
-      if (panel === 'users') await page.locator('#user-list .row').first().click();
+      if (size === 'phone') {
+        // All four tabs fit (or the bar shows it scrolls): none is cut off at the window's edge.
+        for (const name of panels) {
+          const box = (await page.locator(`#tab-${name}`).boundingBox())!;
+          expect(box.x + box.width, `tab ${name} at ${size}`).toBeLessThanOrEqual(sizes.phone.width);
+        }
+      }
+      if (panel === 'users') {
+        // Everyone listed (no search left over), so the newest — the 64-W name — is the one opened.
+        await page.fill('#user-search', '');
+        await expect.poll(() => page.locator('#user-list .row').first().textContent(), { timeout: 15_000 }).toContain('W'.repeat(64));
+        await page.locator('#user-list .row').first().click();
+      }
       if (panel === 'requests') await page.locator('#request-list .row', { hasText: '/profile/me' }).first().click();
       await page.locator(ready[panel]).first().waitFor();
+      if (size === 'phone' && panel === 'users') await expectInView(page, '#user-detail');
+      if (size === 'phone' && panel === 'requests') await expectInView(page, '#request-detail');
       // Tidy at this width: nothing sticks out sideways.
       const overflow = await page.evaluate(() => {
         // Runs in the page (this project's types have no DOM).
@@ -146,6 +180,11 @@ describe('the sandbox console, in Chromium', () => {
     const avatar = detail.locator('img.avatar');
     await avatar.waitFor();
     await expect.poll(() => avatar.evaluate((image: any) => image.complete && image.naturalWidth), { timeout: 15_000 }).toBe(96);
+
+    // A valid name with no spaces must not push anything sideways: this user is the newest, so the
+    // one the screenshots open.
+    const wide = await signInAs('+14155550161');
+    expect((await api('PATCH', '/profile/me', { name: 'W'.repeat(64) }, wide.token)).status).toBe(200);
 
     // Every panel, at both sizes, while there is something to show.
     await screenshots(page, 'desktop');
@@ -220,5 +259,31 @@ describe('the sandbox console, in Chromium', () => {
 
     expect(pageErrors).toEqual([]);
     await context.close();
+  }, 120_000);
+
+  it('drops the selected request when the page reconnects to a restarted sandbox (its ids start again at 1)', async () => {
+    const restartDir = await mkdtemp(join(tmpdir(), 'chatshyld-console-restart-'));
+    const first = await startSandbox({ stateDir: restartDir });
+    const context = await browser.newContext({ viewport: sizes.desktop });
+    let second: Sandbox | undefined;
+    try {
+      const page = await context.newPage();
+      await page.goto(`${first.consoleUrl}#requests`);
+      await page.locator('#live[data-state="live"]').waitFor({ timeout: 15_000 });
+      expect((await fetch(`${first.url}/profile/me`)).status).toBe(401);
+      await page.locator('#request-list .row', { hasText: '/profile/me' }).first().click();
+      await page.locator('#request-detail pre').first().waitFor({ timeout: 15_000 });
+
+      await first.close();
+      await page.locator('#live[data-state="lost"]').waitFor({ timeout: 15_000 });
+      second = await startSandbox({ stateDir: restartDir, port: first.port });
+      await page.locator('#live[data-state="live"]').waitFor({ timeout: 30_000 });
+      await page.locator('#request-detail .empty').waitFor({ timeout: 15_000 });
+      expect(await page.locator('#request-detail pre').count()).toBe(0);
+    } finally {
+      await context.close();
+      await second?.close();
+      await rm(restartDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

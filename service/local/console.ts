@@ -3,6 +3,7 @@
  * notices (server-sent events) that keeps the page live, and the OTP route clients read codes from.
  * Every request passes `refuseConsoleRequest` first; no answer carries CORS headers.
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -67,6 +68,7 @@ interface RotationStatus {
 export class SandboxConsole {
   private readonly streams = new Set<ServerResponse>();
   private readonly folder = assetsFolder();
+  private readonly instance = randomUUID();
   /** The last rotation of each ring, so that one ring's status never hides another's. */
   private readonly rotations = new Map<RotatableSecret, RotationStatus>();
   private rotation: RotationStatus | undefined;
@@ -172,6 +174,8 @@ export class SandboxConsole {
   private events(request: IncomingMessage, response: ServerResponse): void {
     response.writeHead(200, { ...consoleHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
     response.write('retry: 1000\n\n');
+    // Which sandbox run this is: the page drops what it picked from an earlier run.
+    response.write(`event: hello\ndata: ${JSON.stringify({ instance: this.instance })}\n\n`);
     this.streams.add(response);
     request.on('close', () => this.streams.delete(response));
   }

@@ -3,7 +3,12 @@
 'use strict';
 
 const panels = ['outbox', 'users', 'requests', 'secrets'];
-const state = { panel: 'outbox', userId: null, requestId: null, query: '' };
+const state = { panel: 'outbox', userId: null, requestId: null, query: '', instance: null };
+
+/** At phone width the detail sits below the list: bring it into view when a row is picked. */
+function showDetail(id) {
+  if (window.matchMedia('(max-width: 760px)').matches) document.getElementById(id).scrollIntoView({ block: 'start', behavior: 'smooth' });
+}
 
 /* ---------- small helpers ---------- */
 
@@ -141,7 +146,7 @@ async function loadUsers() {
   replace(
     'user-list',
     users.length === 0
-      ? empty(state.query ? `No user's number contains "${state.query}".` : 'No users yet. The first verify-otp of a number creates one.')
+      ? empty(state.query ? `No user's number or name contains "${state.query}".` : 'No users yet. The first verify-otp of a number creates one.')
       : users.map((user) =>
           el(
             'button',
@@ -158,7 +163,7 @@ async function loadUsers() {
 function selectUser(id) {
   state.userId = id;
   for (const row of document.querySelectorAll('#user-list .row')) row.setAttribute('aria-current', String(row.dataset.user === id));
-  loadUser().catch(showError);
+  loadUser().then(() => showDetail('user-detail'), showError);
 }
 
 function avatar(user) {
@@ -275,7 +280,7 @@ async function loadRequests() {
       : requests.map((request) =>
           el(
             'button',
-            { class: 'row', 'data-request': request.id, 'aria-current': String(request.id === state.requestId), onclick: () => selectRequest(request.id) },
+            { class: 'row', 'data-request': request.id, 'aria-current': String(request.id === state.requestId), onclick: () => selectRequest(request.id).catch(showError) },
             el('span', { class: 'line1' }, el('span', { class: 'method' }, request.method), el('span', { class: 'path' }, request.path), badge(String(request.status), statusTone(request.status))),
             el('span', { class: 'line2' }, time(request.at), el('span', {}, request.warnings ? `${request.warnings} log line${request.warnings > 1 ? 's' : ''} · ` : '', `${request.ms} ms`)),
           ),
@@ -299,6 +304,7 @@ async function selectRequest(id) {
     el('h4', { class: 'section-title' }, 'Event (payload 2.0)'),
     json(request.event ?? null),
   );
+  showDetail('request-detail');
 }
 
 /* ---------- Secrets ---------- */
@@ -404,6 +410,16 @@ function connect() {
   events.addEventListener('error', () => {
     live.dataset.state = 'lost';
     live.textContent = 'reconnecting…';
+  });
+  // Each sandbox run says who it is: after a restart its request ids start again at 1, so the
+  // request picked from the previous run must not stay on screen as if it were one of these.
+  events.addEventListener('hello', (event) => {
+    const { instance } = JSON.parse(event.data);
+    if (state.instance !== null && state.instance !== instance) {
+      state.requestId = null;
+      reload('requests');
+    }
+    state.instance = instance;
   });
   events.addEventListener('change', (event) => {
     const { topic } = JSON.parse(event.data);
