@@ -5,7 +5,7 @@
  * sessions (the next refresh fails), look at the requests, rotate a key ring, delete the account.
  * Screenshots of every panel at 1280×800 and 390×844 go to test-output/console/.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -261,7 +261,7 @@ describe('the sandbox console, in Chromium', () => {
     await context.close();
   }, 120_000);
 
-  it('drops the selected request when the page reconnects to a restarted sandbox (its ids start again at 1)', async () => {
+  it('drops the selected request when the page reconnects to a restarted sandbox (its ids start again at 1), and shows why a damaged secrets file cannot be read', async () => {
     const restartDir = await mkdtemp(join(tmpdir(), 'chatshyld-console-restart-'));
     const first = await startSandbox({ stateDir: restartDir });
     const context = await browser.newContext({ viewport: sizes.desktop });
@@ -280,6 +280,15 @@ describe('the sandbox console, in Chromium', () => {
       await page.locator('#live[data-state="live"]').waitFor({ timeout: 30_000 });
       await page.locator('#request-detail .empty').waitFor({ timeout: 15_000 });
       expect(await page.locator('#request-detail pre').count()).toBe(0);
+
+      // A secrets file damaged while the sandbox runs: the Secrets panel says why, naming the file.
+      const good = await readFile(second.secretsPath, 'utf8');
+      await writeFile(second.secretsPath, good.slice(0, 30));
+      await page.goto(`${second.consoleUrl}#secrets`);
+      const problem = page.locator('#secret-rings [data-problem="file"]');
+      await problem.waitFor({ timeout: 15_000 });
+      expect(await problem.textContent()).toContain(second.secretsPath);
+      await writeFile(second.secretsPath, good);
     } finally {
       await context.close();
       await second?.close();
