@@ -105,7 +105,7 @@ describe('the sandbox console API', () => {
   });
 
   it('answers HEAD on its pages and reads', async () => {
-    for (const path of ['/__sandbox/', '/__sandbox/api/users', '/__sandbox/assets/console.css']) {
+    for (const path of ['/__sandbox/', '/__sandbox/api/users', '/__sandbox/assets/console.css', '/__sandbox/api/events']) {
       const answer = await fetch(`${sandbox.url}${path}`, { method: 'HEAD' });
       expect(answer.status, path).toBe(200);
       expect(await answer.text()).toBe('');

@@ -99,7 +99,11 @@ export class SandboxConsole {
     if (method === 'GET' && path.startsWith(sandboxOtpPath)) return this.otp(response, path.slice(sandboxOtpPath.length));
     if (method === 'GET' && path === consolePath) return this.asset(response, 'index.html');
     if (method === 'GET' && path.startsWith('/__sandbox/assets/')) return this.asset(response, path.slice('/__sandbox/assets/'.length));
-    if (method === 'GET' && path === '/__sandbox/api/events') return this.events(request, response);
+    if (method === 'GET' && path === '/__sandbox/api/events') {
+      // A HEAD gets the stream's headers only; it is not kept open as a stream.
+      if (request.method === 'HEAD') return void response.writeHead(200, { ...consoleHeaders, 'content-type': 'text/event-stream; charset=utf-8' }).end();
+      return this.events(request, response);
+    }
 
     const api = /^\/__sandbox\/api\/(.+)$/.exec(path)?.[1];
     const route = api && `${method} ${api}`;
