@@ -96,7 +96,7 @@ describe('key rings under any sequence of rotate, revoke, rollback and time pass
             const versions = await store.history('jwt-secret');
             const chosen = versions[Math.max(0, versions.length - 1 - (detail as { back: number }).back)]!;
             try {
-              const plan = planRollback(versions, chosen);
+              const plan = planRollback(versions, chosen, { now: new Date(now) });
               for (const kid of plan.lost) droppedOnPurpose.add(kid);
               await store.put('jwt-secret', plan.value, { expectedVersion: versions.at(-1)!.version });
             } catch (error) {
@@ -115,7 +115,23 @@ describe('key rings under any sequence of rotate, revoke, rollback and time pass
           }
         }
       }),
-      { numRuns: 150 },
+      {
+        numRuns: 150,
+        // Found by this property: a key that signed again after a rollback was dropped by the next
+        // rollback with its retirement of before, while tokens it had just signed were live.
+        examples: [
+          [
+            [
+              { kind: 'rotate', staleAfter: 0 },
+              { kind: 'time', ms: 900_000 },
+              { kind: 'rollback', back: 1 },
+              { kind: 'issue' },
+              { kind: 'rollback', back: 1 },
+              { kind: 'revoke' },
+            ],
+          ],
+        ],
+      },
     );
   }, 120_000);
 });

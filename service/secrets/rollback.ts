@@ -2,7 +2,7 @@
  * What a rollback of a key ring writes, and when it must refuse: the chosen version's keys, with
  * every revocation made since carried on, so that a rollback never quietly brings back a revoked key.
  */
-import { keysOf, parseKeyRing, type KeyRingDocument, type RevokedKey } from '../core/key-ring.js';
+import { keysOf, parseKeyRing, type KeyEntry, type KeyRingDocument, type RevokedKey } from '../core/key-ring.js';
 import type { SecretRecord } from './admin-store.js';
 
 /** The ring document of a version, or undefined for other secrets and unreadable values. */
@@ -51,9 +51,14 @@ export interface RollbackPlan {
   readonly lost: readonly string[];
 }
 
-export function planRollback(versions: readonly SecretRecord[], chosen: SecretRecord, options: { allowRevoked?: boolean } = {}): RollbackPlan {
-  const document = ringDocument(chosen);
-  if (!document) return { value: chosen.value, reinstated: [], lost: [] };
+export function planRollback(
+  versions: readonly SecretRecord[],
+  chosen: SecretRecord,
+  options: { allowRevoked?: boolean; now?: Date } = {},
+): RollbackPlan {
+  const chosenDocument = ringDocument(chosen);
+  if (!chosenDocument) return { value: chosen.value, reinstated: [], lost: [] };
+  const document = withRetirementsSince(chosenDocument, versions, chosen, options.now ?? new Date());
   const revoked = revocationsIn(versions);
   const reinstated = ringKids(chosen)
     .filter((kid) => revoked.has(kid))
@@ -69,4 +74,36 @@ export function planRollback(versions: readonly SecretRecord[], chosen: SecretRe
   const current = versions.at(-1);
   const lost = current ? ringKids(current).filter((kid) => !ringKids(chosen).includes(kid)) : [];
   return { value: JSON.stringify({ ...document, revoked: keep }), reinstated, lost };
+}
+
+/**
+ * The chosen ring with each retired key kept as long as what it signed since may live. A key retired
+ * in the chosen version may have signed again in a later one (a rollback to before its retirement):
+ * its tokens from then must keep verifying, so its retirement moves to the latest a later version
+ * shows — to now, for a key that signs in a later version — with the same validity span.
+ */
+function withRetirementsSince(document: KeyRingDocument, versions: readonly SecretRecord[], chosen: SecretRecord, now: Date): KeyRingDocument {
+  const later = versions.filter((record) => record.version > chosen.version).map(ringDocument);
+  const extend = (key: KeyEntry): KeyEntry => {
+    if (!key.retiredAt || !key.validUntil) return key;
+    const span = Date.parse(key.validUntil) - Date.parse(key.retiredAt);
+    let retiredAt = Date.parse(key.retiredAt);
+    let validUntil = Date.parse(key.validUntil);
+    for (const ring of later) {
+      if (!ring) continue;
+      if (ring.current?.kid === key.kid) {
+        retiredAt = Math.max(retiredAt, now.getTime());
+        validUntil = Math.max(validUntil, now.getTime() + span);
+      }
+      for (const entry of [...(ring.verifyOnly ?? []), ...(ring.previous ? [ring.previous] : [])]) {
+        if (entry.kid === key.kid && entry.validUntil) validUntil = Math.max(validUntil, Date.parse(entry.validUntil));
+      }
+    }
+    return { ...key, retiredAt: new Date(retiredAt).toISOString(), validUntil: new Date(validUntil).toISOString() };
+  };
+  return {
+    ...document,
+    ...(document.verifyOnly && { verifyOnly: document.verifyOnly.map(extend) }),
+    ...(document.previous && { previous: extend(document.previous) }),
+  };
 }
