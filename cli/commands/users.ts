@@ -10,6 +10,7 @@ import { awsError } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { table } from '../table.js';
+import { untilSignal } from '../signals.js';
 import { parseTimeOption } from '../time-arg.js';
 import { openStageUsers, type StageUsers } from '../user-ops.js';
 
@@ -72,6 +73,32 @@ async function confirm(context: CommandContext, users: StageUsers, what: string,
     confirmed = await prompts.confirm({ message: `${what} on stage ${users.stage}?`, default: false });
   }
   if (!confirmed) throw new CliError('not_confirmed', 'nothing was changed', undefined, exitCodes.failed);
+}
+
+/**
+ * Runs a change's short write sequence to its end under Ctrl-C: stopping between its writes would
+ * leave a half-made change (a number blocked with its sessions working). The first Ctrl-C says so
+ * and the sequence finishes; a second stops at once (the process-wide guard). `finish` prints the
+ * outcome, and then an interrupted command exits 130.
+ */
+async function applying<T>(context: CommandContext, work: () => Promise<T>, finish: (result: T) => void): Promise<number> {
+  const signal = untilSignal();
+  let interrupted = false;
+  void signal.promise.then(() => {
+    interrupted = true;
+    context.out.info('interrupted: finishing the change under way (a few writes); Ctrl-C again stops at once, leaving it half made');
+  });
+  let result: T;
+  try {
+    result = await work();
+  } finally {
+    signal.dispose();
+  }
+  finish(result);
+  if (interrupted) {
+    throw new CliError('interrupted', 'interrupted: the change above was completed before stopping', undefined, exitCodes.interrupted);
+  }
+  return exitCodes.ok;
 }
 
 function describeUser(user: UserView, block: BlockView | null): string {
@@ -147,10 +174,14 @@ export async function revoke(options: ChangeOptions & { family?: string }, conte
     const user = await account(users, id);
     const what = options.family ? `sign out session ${options.family} of ${maskPhone(user.phone)}` : `sign out every session of ${maskPhone(user.phone)}`;
     await confirm(context, users, what, user.phone);
-    const result = await users.admin.revoke(id, { ...(options.family && { familyId: options.family }), ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson({ userId: user.id, ...result });
-    context.out.result(`signed out: ${result.revoked.length} session(s) revoked; access tokens already issued are refused from now on`);
-    return exitCodes.ok;
+    return applying(
+      context,
+      () => users.admin.revoke(id, { ...(options.family && { familyId: options.family }), ...(options.reason && { reason: options.reason }) }),
+      (result) => {
+        context.out.resultJson({ userId: user.id, ...result });
+        context.out.result(`signed out: ${result.revoked.length} session(s) revoked; access tokens already issued are refused from now on`);
+      },
+    );
   });
 }
 
@@ -166,13 +197,17 @@ export async function block(options: ChangeOptions & { until?: string }, context
   return withUsers(context, async (users) => {
     const phone = await targetPhone(users, target);
     await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''} and sign it out everywhere`, phone);
-    const result = await users.admin.block(target, { ...(until && { until }), ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson(result);
-    context.out.result(
-      `blocked ${result.phone}${result.until ? ` until ${result.until}` : ' until unblocked'}` +
-        (result.userId ? `; account ${result.userId}: ${result.revokedFamilies} session(s) revoked, access tokens refused` : '; no account holds it'),
+    return applying(
+      context,
+      () => users.admin.block(target, { ...(until && { until }), ...(options.reason && { reason: options.reason }) }),
+      (result) => {
+        context.out.resultJson(result);
+        context.out.result(
+          `blocked ${result.phone}${result.until ? ` until ${result.until}` : ' until unblocked'}` +
+            (result.userId ? `; account ${result.userId}: ${result.revokedFamilies} session(s) revoked, access tokens refused` : '; no account holds it'),
+        );
+      },
     );
-    return exitCodes.ok;
   });
 }
 
@@ -180,10 +215,14 @@ export async function unblock(options: ChangeOptions, context: CommandContext, t
   return withUsers(context, async (users) => {
     const phone = await targetPhone(users, target);
     await confirm(context, users, `lift the block of ${maskPhone(phone)}`, phone);
-    const result = await users.admin.unblock(target, { ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson(result);
-    context.out.result(result.wasBlocked ? `unblocked ${result.phone}; sessions revoked by the block stay revoked` : `${result.phone} was not blocked; nothing changed`);
-    return exitCodes.ok;
+    return applying(
+      context,
+      () => users.admin.unblock(target, { ...(options.reason && { reason: options.reason }) }),
+      (result) => {
+        context.out.resultJson(result);
+        context.out.result(result.wasBlocked ? `unblocked ${result.phone}; sessions revoked by the block stay revoked` : `${result.phone} was not blocked; nothing changed`);
+      },
+    );
   });
 }
 

@@ -1,5 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoOperatorStore } from '../adapters/dynamodb/operator-store.js';
 import { maskPhone } from '../core/phone.js';
 import { routeDynamoClient } from '../local/dynamo-grants.js';
 import { routeTableActions, userOperationsAccess } from '../manifest.js';
@@ -191,6 +192,51 @@ describe('user operations', () => {
       for (const refreshToken of refreshTokens) expect([401, 403]).toContain((await refresh(refreshToken)).status);
       if (run % 2 === 0) await admin.unblock(session.user.id);
     }
+  });
+
+  it('leaves no session usable after an unblock when the block failed between its writes, and audits it first', async () => {
+    const since = new Date(service.clock.now());
+    const session = await service.login();
+    const client = service.emulators.dynamo;
+    const name = 'failBlockMidway';
+    // Whichever of the block's writes to the user or its families comes after the number's block fails:
+    // as a Ctrl-C, a lost network or a throttle between two writes.
+    let writes = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { pk?: { S?: string } } };
+        const pk = input.Key?.pk?.S ?? '';
+        if (context.commandName === 'UpdateItemCommand' && (pk.startsWith('user#') || pk.startsWith('family#'))) {
+          writes += 1;
+          if (writes === 1) throw new Error('injected failure');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      await expect(admin.block(session.user.id, { reason: 'stolen' })).rejects.toThrow('injected failure');
+    } finally {
+      client.middlewareStack.remove(name);
+    }
+    expect((await admin.audit({ since })).filter((r) => r.target.userId === session.user.id).map((r) => r.action)).toContain('block');
+    await admin.unblock(session.user.id);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+    expect((await getMe(session.token)).status).toBe(401);
+  });
+
+  it('revokes on unblock the families a block cut short left active, so the unblock gives them nothing back', async () => {
+    const session = await service.login();
+    // The account marked blocked with its family still active, as a block cut short leaves it.
+    await new DynamoOperatorStore(service.emulators.dynamo, service.emulators.tableNames).blockUser(
+      session.user.id,
+      undefined,
+      service.clock.now(),
+    );
+    const refused = await refresh(session.refreshToken);
+    expect(refused.status).toBe(403);
+    await admin.unblock(session.phone);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
   });
 
   it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {

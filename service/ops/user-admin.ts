@@ -214,13 +214,14 @@ export class UserAdmin {
     if (options.familyId !== undefined && !families.some((family) => family.id === options.familyId)) {
       throw new UserAdminError('not_found', `The account has no session family ${options.familyId}.`);
     }
-    await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
-    const now = this.clock.now();
-    await this.operator.setAccessNotBefore(id, now);
+    // The record first, as the intent: a change cut short is audited all the same.
     await this.record('revoke', { userId: id, phone: user.phone }, options.reason, {
       families: targets.length,
       ...(options.familyId && { familyId: options.familyId }),
     });
+    await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
+    const now = this.clock.now();
+    await this.operator.setAccessNotBefore(id, now);
     return { revoked: targets.map((family) => family.id) };
   }
 
@@ -232,15 +233,24 @@ export class UserAdmin {
     const id = this.id(userId);
     const user = await this.requireUser(id);
     const now = this.clock.now();
-    if (!(await this.operator.setAccessNotBefore(id, now))) throw this.noUser(id);
     await this.record('expire-access', { userId: id, phone: user.phone }, options.reason);
+    if (!(await this.operator.setAccessNotBefore(id, now))) throw this.noUser(id);
     return { notBefore: new Date(now).toISOString() };
   }
 
   /**
    * Blocks a number (with or without an account) or an account (and so its number): no code, no
-   * sign-in, no refresh, and every session and access token revoked. The number's block is written
-   * before its claim is read: a login claiming it meanwhile finds the block when its session starts.
+   * sign-in, no refresh, and every session and access token revoked. In this order, so that a block
+   * cut short at any step (Ctrl-C, a lost network, a throttle) is audited and leaves no family that
+   * an unblock would give back:
+   *  1. the audit record, as the intent;
+   *  2. the number's block, before its claim is read: a login claiming it meanwhile finds the block
+   *     when its session starts;
+   *  3. the account's families revoked, before the account is marked blocked;
+   *  4. the account marked blocked, with the revocation marker.
+   * A block that stopped after step 2 leaves the number blocked and the account's sessions working
+   * (the command reports the failure; running it again completes it); an unblock then revokes every
+   * family left active, so it never gives one back.
    */
   async block(target: string, options: BlockOptions = {}): Promise<BlockResult> {
     const now = this.clock.now();
@@ -250,23 +260,23 @@ export class UserAdmin {
     }
     const reason = this.reason(options.reason);
     const { phone, userId: named } = await this.resolve(target);
+    const owner = named ?? (await this.users.phoneOwner(phone));
+    await this.record('block', { ...(owner && { userId: owner }), phone }, reason, {
+      ...(until !== undefined && { until: new Date(until).toISOString() }),
+    });
     await this.operator.putPhoneBlock({
       phone,
       blockedAt: now,
       ...(until !== undefined && { until }),
       ...(reason !== undefined && { reason }),
     });
+    // Read again after the block is written: a login that claimed the number meanwhile is seen here.
     const userId = named ?? (await this.users.phoneOwner(phone));
     let revokedFamilies = 0;
-    if (userId && (await this.operator.blockUser(userId, until, now))) {
-      const active = (await this.operator.familiesOf(userId)).filter((family) => family.status === 'active');
-      await Promise.all(active.map((family) => this.refreshTokens.revokeFamily(family.id, 'blocked')));
-      revokedFamilies = active.length;
+    if (userId) {
+      revokedFamilies = await this.revokeActiveFamilies(userId, 'blocked');
+      await this.operator.blockUser(userId, until, now);
     }
-    await this.record('block', { ...(userId && { userId }), phone }, reason, {
-      ...(until !== undefined && { until: new Date(until).toISOString() }),
-      families: revokedFamilies,
-    });
     return {
       phone: maskPhone(phone),
       userId: userId ?? null,
@@ -275,15 +285,31 @@ export class UserAdmin {
     };
   }
 
-  /** Lifts the block of a number or account. Revoked sessions and tokens stay revoked. */
+  /**
+   * Lifts the block of a number or account. Revoked sessions and tokens stay revoked, and so does
+   * any family still active: no login succeeds while a block holds, so such a family predates the
+   * block (one a block cut short did not reach) and is revoked before the block is lifted.
+   */
   async unblock(target: string, options: ChangeOptions = {}): Promise<UnblockResult> {
     const { phone, userId: named } = await this.resolve(target);
-    const removed = await this.operator.deletePhoneBlock(phone);
     const userId = named ?? (await this.users.phoneOwner(phone));
+    const [block, user] = await Promise.all([this.users.phoneBlock(phone), userId ? this.users.get(userId) : undefined]);
+    if (!block && user?.status !== 'blocked') return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: false };
+    await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
+    // Revoked families' access tokens go too (the marker after the families, as in `revoke`).
+    if (userId && (await this.revokeActiveFamilies(userId, 'blocked')) > 0) {
+      await this.operator.setAccessNotBefore(userId, this.clock.now());
+    }
+    const removed = await this.operator.deletePhoneBlock(phone);
     const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
-    const wasBlocked = removed !== undefined || userWasBlocked;
-    if (wasBlocked) await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
-    return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked };
+    return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: removed !== undefined || userWasBlocked };
+  }
+
+  /** Revokes every active family of the account; how many. */
+  private async revokeActiveFamilies(userId: string, reason: 'blocked'): Promise<number> {
+    const active = (await this.operator.familiesOf(userId)).filter((family) => family.status === 'active');
+    await Promise.all(active.map((family) => this.refreshTokens.revokeFamily(family.id, reason)));
+    return active.length;
   }
 
   /**
@@ -294,17 +320,15 @@ export class UserAdmin {
     const id = this.id(userId);
     const user = await this.requireUser(id);
     const reason = this.reason(options.reason);
+    const overBlock = isBlocked(user, this.clock.now());
+    if (overBlock && options.overBlock !== true) throw this.blockedDelete();
+    await this.record('delete', { userId: id, phone: user.phone }, reason, { ...(overBlock && { overBlock: 'yes' }) });
     try {
       await buildAccountDeletion(this.wiring).delete(id, { overBlock: options.overBlock === true });
     } catch (error) {
-      if (error instanceof UnauthorizedError) {
-        throw new UserAdminError('blocked', 'The account is blocked; deleting it needs overBlock (--over-block).');
-      }
+      if (error instanceof UnauthorizedError) throw this.blockedDelete();
       throw error;
     }
-    await this.record('delete', { userId: id, phone: user.phone }, reason, {
-      ...(isBlocked(user, this.clock.now()) && { overBlock: 'yes' }),
-    });
     return { deleted: true };
   }
 
@@ -370,6 +394,10 @@ export class UserAdmin {
     const user = await this.users.get(id);
     if (!user) throw this.noUser(id);
     return user;
+  }
+
+  private blockedDelete(): UserAdminError {
+    return new UserAdminError('blocked', 'The account is blocked; deleting it needs overBlock (--over-block).');
   }
 
   private noUser(id: string): UserAdminError {
