@@ -110,7 +110,7 @@ function describeUser(user: UserView, block: BlockView | null): string {
     `  created           ${user.createdAt}`,
     `  updated           ${user.updatedAt}`,
     `  avatar key        ${user.photoKey ?? '-'}`,
-    `  tokens refused    ${user.accessNotBefore ? `issued at or before ${user.accessNotBefore}` : '-'}`,
+    `  tokens revoked    ${user.accessEpoch > 0 ? `${user.accessEpoch} time(s); access tokens issued before the last are refused` : 'never'}`,
     `  number blocked    ${describeBlock(block)}`,
   ].join('\n');
 }

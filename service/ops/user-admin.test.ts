@@ -11,16 +11,19 @@ import { UserAdmin, UserAdminError, normalizeOperatorPhone } from './user-admin.
 describe('user operations', () => {
   let service: TestService;
   let admin: UserAdmin;
-  beforeAll(async () => {
-    service = await startTestService();
-    admin = new UserAdmin({
+  /** The operations on the test service, with `clock` as the operator's machine's clock. */
+  const adminWith = (clock: { now(): number }) =>
+    new UserAdmin({
       dynamo: service.emulators.dynamo,
       s3: service.emulators.s3,
       tableNames: service.emulators.tableNames,
       bucketName: service.emulators.bucket,
       actor: 'local:oncall',
-      clock: service.clock,
+      clock,
     });
+  beforeAll(async () => {
+    service = await startTestService();
+    admin = adminWith(service.clock);
   });
   afterAll(async () => {
     await service?.close();
@@ -107,6 +110,31 @@ describe('user operations', () => {
     const refreshed = await refresh(session.refreshToken);
     expect(refreshed.status).toBe(200);
     expect((await getMe(refreshed.body.token)).status).toBe(200);
+  });
+
+  it('does not lock a user out when the operator clock runs ahead of the service', async () => {
+    const ahead = adminWith({ now: () => service.clock.now() + 10 * 60_000 });
+    const session = await service.login();
+    await ahead.expireAccess(session.user.id);
+    expect((await getMe(session.token)).status).toBe(401);
+    const refreshed = await refresh(session.refreshToken);
+    expect(refreshed.status).toBe(200);
+    expect((await getMe(refreshed.body.token)).status).toBe(200);
+  });
+
+  it('refuses after a second revoke a token issued between two revokes of the same second', async () => {
+    service.clock.current = Math.floor(service.clock.now() / 1000) * 1000 + 5_100; // early in a second
+    const session = await service.login();
+    await admin.expireAccess(session.user.id);
+    service.clock.advance(100);
+    const between = await refresh(session.refreshToken);
+    expect(between.status).toBe(200);
+    expect((await getMe(between.body.token)).status).toBe(200);
+    service.clock.advance(100); // the same second still
+    await admin.expireAccess(session.user.id);
+    expect((await getMe(between.body.token)).status).toBe(401);
+    const after = await refresh(between.body.refreshToken);
+    expect((await getMe(after.body.token)).status).toBe(200);
   });
 
   it('blocks an account by id: its token fails at once, refresh and every sign-in spelling answer account_blocked', async () => {
@@ -228,11 +256,7 @@ describe('user operations', () => {
   it('revokes on unblock the families a block cut short left active, so the unblock gives them nothing back', async () => {
     const session = await service.login();
     // The account marked blocked with its family still active, as a block cut short leaves it.
-    await new DynamoOperatorStore(service.emulators.dynamo, service.emulators.tableNames).blockUser(
-      session.user.id,
-      undefined,
-      service.clock.now(),
-    );
+    await new DynamoOperatorStore(service.emulators.dynamo, service.emulators.tableNames).blockUser(session.user.id, undefined);
     const refused = await refresh(session.refreshToken);
     expect(refused.status).toBe(403);
     await admin.unblock(session.phone);

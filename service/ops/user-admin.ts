@@ -62,8 +62,8 @@ export interface UserView {
   /** `blocked` only while the block holds; `deleted` while a deletion is under way. */
   readonly status: 'active' | 'blocked' | 'deleted';
   readonly blockedUntil: string | null;
-  /** Access tokens issued at or before this are refused (ISO 8601), or null. */
-  readonly accessNotBefore: string | null;
+  /** The revocation epoch: how many times its access tokens were revoked (0: never). */
+  readonly accessEpoch: number;
 }
 
 export interface FoundPhone {
@@ -199,10 +199,10 @@ export class UserAdmin {
   }
 
   /**
-   * Signs out one family, or every family of the account, and sets the revocation marker so their
-   * access tokens are refused on their next request too (the other devices just refresh). The
-   * marker is written after the families: a refresh that moved a head before its family was revoked
-   * signed its token before the marker, so that token is refused.
+   * Signs out one family, or every family of the account, and adds one to the revocation epoch so
+   * their access tokens are refused on their next request too (the other devices just refresh). The
+   * epoch is raised after the families are revoked: a refresh that moved a head before its family was
+   * revoked read the epoch before it was raised, so its token is refused.
    */
   async revoke(userId: string, options: ChangeOptions & { familyId?: string } = {}): Promise<{ revoked: string[] }> {
     const id = this.id(userId);
@@ -220,8 +220,7 @@ export class UserAdmin {
       ...(options.familyId && { familyId: options.familyId }),
     });
     await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
-    const now = this.clock.now();
-    await this.operator.setAccessNotBefore(id, now);
+    await this.operator.bumpAccessEpoch(id);
     return { revoked: targets.map((family) => family.id) };
   }
 
@@ -229,13 +228,12 @@ export class UserAdmin {
    * Refuses the account's access tokens from now on, leaving its refresh tokens valid: each client
    * refreshes once (the console's "expire access tokens now").
    */
-  async expireAccess(userId: string, options: ChangeOptions = {}): Promise<{ notBefore: string }> {
+  async expireAccess(userId: string, options: ChangeOptions = {}): Promise<{ expired: true }> {
     const id = this.id(userId);
     const user = await this.requireUser(id);
-    const now = this.clock.now();
     await this.record('expire-access', { userId: id, phone: user.phone }, options.reason);
-    if (!(await this.operator.setAccessNotBefore(id, now))) throw this.noUser(id);
-    return { notBefore: new Date(now).toISOString() };
+    if (!(await this.operator.bumpAccessEpoch(id))) throw this.noUser(id);
+    return { expired: true };
   }
 
   /**
@@ -275,7 +273,7 @@ export class UserAdmin {
     let revokedFamilies = 0;
     if (userId) {
       revokedFamilies = await this.revokeActiveFamilies(userId, 'blocked');
-      await this.operator.blockUser(userId, until, now);
+      await this.operator.blockUser(userId, until);
     }
     return {
       phone: maskPhone(phone),
@@ -298,7 +296,7 @@ export class UserAdmin {
     await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
     // Revoked families' access tokens go too (the marker after the families, as in `revoke`).
     if (userId && (await this.revokeActiveFamilies(userId, 'blocked')) > 0) {
-      await this.operator.setAccessNotBefore(userId, this.clock.now());
+      await this.operator.bumpAccessEpoch(userId);
     }
     const removed = await this.operator.deletePhoneBlock(phone);
     const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
@@ -426,7 +424,7 @@ export class UserAdmin {
       updatedAt: user.updatedAt,
       status: user.status === 'deleted' ? 'deleted' : isBlocked(user, now) ? 'blocked' : 'active',
       blockedUntil: user.blockedUntil === undefined ? null : new Date(user.blockedUntil).toISOString(),
-      accessNotBefore: user.accessNotBefore === undefined ? null : new Date(user.accessNotBefore).toISOString(),
+      accessEpoch: user.accessEpoch ?? 0,
     };
   }
 

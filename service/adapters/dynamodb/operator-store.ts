@@ -69,26 +69,29 @@ export class DynamoOperatorStore {
   }
 
   /**
-   * Marks an existing, not deleted, user blocked (until `until`, or until lifted) and sets the
-   * revocation marker; false when there is no such user or its deletion has begun.
+   * Marks an existing, not deleted, user blocked (until `until`, or until lifted) and adds one to its
+   * revocation epoch; false when there is no such user or its deletion has begun.
    */
-  async blockUser(userId: string, until: number | undefined, now: number): Promise<boolean> {
+  async blockUser(userId: string, until: number | undefined): Promise<boolean> {
     return this.updateUser(
       userId,
-      `SET #status = :blocked, accessNotBefore = :now${until === undefined ? ' REMOVE blockedUntil' : ', blockedUntil = :until'}`,
+      `SET #status = :blocked${until === undefined ? '' : ', blockedUntil = :until'} ADD accessEpoch :one${until === undefined ? ' REMOVE blockedUntil' : ''}`,
       '(attribute_not_exists(#status) OR #status = :blocked)',
-      { ':blocked': 'blocked', ':now': now, ...(until !== undefined && { ':until': until }) },
+      { ':blocked': 'blocked', ':one': 1, ...(until !== undefined && { ':until': until }) },
     );
   }
 
-  /** Lifts a user's block (the marker stays: tokens revoked stay revoked); false when it was not blocked. */
+  /** Lifts a user's block (the epoch stays: tokens revoked stay revoked); false when it was not blocked. */
   async unblockUser(userId: string): Promise<boolean> {
     return this.updateUser(userId, 'REMOVE #status, blockedUntil', '#status = :blocked', { ':blocked': 'blocked' });
   }
 
-  /** Sets the revocation marker of an existing user; false when there is no such user. */
-  async setAccessNotBefore(userId: string, at: number): Promise<boolean> {
-    return this.updateUser(userId, 'SET accessNotBefore = :at', undefined, { ':at': at });
+  /**
+   * Adds one to the revocation epoch of an existing user, atomically (two revokes never read the same
+   * epoch); false when there is no such user. Access tokens issued before are refused from now on.
+   */
+  async bumpAccessEpoch(userId: string): Promise<boolean> {
+    return this.updateUser(userId, 'ADD accessEpoch :one', undefined, { ':one': 1 });
   }
 
   /**
