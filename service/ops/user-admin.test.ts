@@ -162,6 +162,20 @@ describe('user operations', () => {
     expect((await admin.unblock(session.user.id)).wasBlocked).toBe(false);
   });
 
+  it('forgets the code sent before a block: it signs in neither after an unblock nor after the block ends', async () => {
+    for (const lift of ['unblock', 'end'] as const) {
+      const session = await service.login();
+      service.clock.advance(31_000);
+      expect((await service.call('sendOtp', { body: { phone: session.phone } })).status).toBe(200);
+      const code = service.outbox.latest(session.phone)!.code;
+      await admin.block(session.phone, lift === 'end' ? { until: new Date(service.clock.now() + 5_000) } : {});
+      if (lift === 'unblock') await admin.unblock(session.phone);
+      else service.clock.advance(5_001);
+      const verified = await service.call('verifyOtp', { body: { phone: session.phone, code } });
+      expect({ lift, status: verified.status }).not.toEqual({ lift, status: 200 });
+    }
+  });
+
   it('blocks a number no account holds: no code, no sign-in, no new account', async () => {
     const phone = testPhone();
     const result = await admin.block(spellings(phone)[1]!, { reason: 'SMS pumping' });

@@ -141,6 +141,7 @@ export class UserAdmin {
   private readonly users: DynamoUserStore;
   private readonly refreshTokens: DynamoRefreshTokenStore;
   private readonly operator: DynamoOperatorStore;
+  private readonly otpChallenges: DynamoOtpChallengeStore;
   private readonly clock: Clock;
   private readonly actor: string;
   private readonly wiring: Wiring;
@@ -152,6 +153,7 @@ export class UserAdmin {
     this.users = new DynamoUserStore(dynamo, tableNames.users);
     this.refreshTokens = new DynamoRefreshTokenStore(dynamo, tableNames.refreshTokens);
     this.operator = new DynamoOperatorStore(dynamo, tableNames);
+    this.otpChallenges = new DynamoOtpChallengeStore(dynamo, tableNames.rateLimits);
     const unavailable = (what: string) => () => {
       throw new Error(`user operations do not use ${what}`);
     };
@@ -167,7 +169,7 @@ export class UserAdmin {
       userStore: () => this.users,
       refreshTokenStore: () => this.refreshTokens,
       rateLimiter: () => new DynamoRateLimiter(dynamo, tableNames.rateLimits, this.clock),
-      otpChallenges: () => new DynamoOtpChallengeStore(dynamo, tableNames.rateLimits),
+      otpChallenges: () => this.otpChallenges,
       otpSender: unavailable('the OTP provider'),
       avatarStore: () => new S3AvatarStore(options.s3, options.bucketName),
       avatarUrlSigner: unavailable('URL signing'),
@@ -243,7 +245,8 @@ export class UserAdmin {
    * an unblock would give back:
    *  1. the audit record, as the intent;
    *  2. the number's block, before its claim is read: a login claiming it meanwhile finds the block
-   *     when its session starts;
+   *     when its session starts; then the number's pending code is forgotten, so a code sent before
+   *     the block signs in neither after an unblock nor after the block ends;
    *  3. the account's families revoked, before the account is marked blocked;
    *  4. the account marked blocked, with the revocation marker.
    * A block that stopped after step 2 leaves the number blocked and the account's sessions working
@@ -269,7 +272,7 @@ export class UserAdmin {
       ...(reason !== undefined && { reason }),
     });
     // Read again after the block is written: a login that claimed the number meanwhile is seen here.
-    const userId = named ?? (await this.users.phoneOwner(phone));
+    const [userId] = await Promise.all([named ?? this.users.phoneOwner(phone), this.otpChallenges.forget(phone)]);
     let revokedFamilies = 0;
     if (userId) {
       revokedFamilies = await this.revokeActiveFamilies(userId, 'blocked');
