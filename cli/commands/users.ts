@@ -11,7 +11,7 @@ import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { table } from '../table.js';
 import { untilSignal } from '../signals.js';
-import { parseTimeOption } from '../time-arg.js';
+import { parseTimeOption, timeHint } from '../time-arg.js';
 import { openStageUsers, type StageUsers } from '../user-ops.js';
 
 export interface ChangeOptions {
@@ -22,13 +22,17 @@ const noAccount = (id: string, stage: string) =>
   operationFailed('not_found', `No account has the id ${id}.`, `find the id from the number: chatshyld users find <phone> --stage ${stage}`);
 
 /** The refusals of the operations module, as the CLI says them. */
-function refusal(error: UserAdminError, stage: string): CliError {
+export function refusal(error: UserAdminError, stage: string): CliError {
   switch (error.code) {
     case 'not_found':
       return operationFailed('not_found', error.message, `find the id from the number: chatshyld users find <phone> --stage ${stage}`);
     case 'blocked':
       return operationFailed('account_blocked', error.message, 'add --over-block to delete it anyway (the number stays blocked)');
-    default:
+    case 'invalid_until':
+      return usageError(error.message, timeHint);
+    case 'invalid_phone':
+      return usageError(error.message, 'write the number with its country code, e.g. +14155550123');
+    case 'invalid_target':
       return usageError(error.message, 'a user id is a UUID (see `chatshyld users find`); a number has its country code, e.g. +14155550123');
   }
 }
@@ -193,7 +197,7 @@ async function targetPhone(users: StageUsers, target: string): Promise<string> {
 
 export async function block(options: ChangeOptions & { until?: string }, context: CommandContext, target: string): Promise<number> {
   const until = options.until === undefined ? undefined : new Date(parseTimeOption('--until', options.until, Date.now(), 1));
-  if (until && until.getTime() <= Date.now()) throw usageError(`--until ${options.until} is in the past`, 'give a duration (30m, 2h, 7d) or a future ISO date');
+  if (until && until.getTime() <= Date.now()) throw usageError(`--until ${options.until} is in the past`, timeHint);
   return withUsers(context, async (users) => {
     const phone = await targetPhone(users, target);
     await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''} and sign it out everywhere`, phone);
