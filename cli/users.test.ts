@@ -135,6 +135,14 @@ describe('chatshyld users --stage local', () => {
     expect((await users(['block', abused, '--yes', '--reason', `pumping from ${abused}`])).code).toBe(0);
     expect((await login(abused)).status).toBe(403);
     expect((await usersJson(['find', abused])).user).toBeNull();
+    // A second block does not silently replace the first: it is shown, and needs --replace.
+    const again = await users(['block', abused, '--until', '5s', '--yes']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already blocked: yes, until unblocked/);
+    expect(again.stderr).toContain('--replace');
+    expect((await usersJson(['find', abused])).block.until).toBeNull();
+    expect((await users(['block', abused, '--until', '1h', '--replace', '--yes'])).code).toBe(0);
+    expect((await usersJson(['find', abused])).block.until).not.toBeNull();
     expect((await users(['unblock', abused, '--yes'])).code).toBe(0);
     expect((await login(abused)).status).toBe(200);
 
@@ -164,6 +172,12 @@ describe('chatshyld users --stage local', () => {
     expect(notANumber.stderr).toContain('country code');
     const past = await users(['block', newPhone(), '--until', '2001-01-01T00:00:00Z', '--yes']);
     expect(past.code).toBe(2);
+    for (const until of ['45', '2027-02-30', '2027-02-01T09:00', '999999999d']) {
+      const bad = await users(['block', newPhone(), '--until', until, '--yes']);
+      expect({ until, code: bad.code }).toEqual({ until, code: 2 });
+      expect(bad.stderr).not.toMatch(/bug/i);
+      expect(bad.stderr).toContain('with its zone');
+    }
   }, 60_000);
 
   it('ends cleanly when its --json output is piped to head', async () => {

@@ -34,6 +34,8 @@ export function refusal(error: UserAdminError, stage: string): CliError {
       return usageError(error.message, 'write the number with its country code, e.g. +14155550123');
     case 'invalid_target':
       return usageError(error.message, 'a user id is a UUID (see `chatshyld users find`); a number has its country code, e.g. +14155550123');
+    case 'already_blocked':
+      return operationFailed('already_blocked', error.message, 'add --replace to replace it, or `users unblock` to lift it');
   }
 }
 
@@ -195,15 +197,35 @@ async function targetPhone(users: StageUsers, target: string): Promise<string> {
   return (await users.admin.find(target)).phone;
 }
 
-export async function block(options: ChangeOptions & { until?: string }, context: CommandContext, target: string): Promise<number> {
+export async function block(
+  options: ChangeOptions & { until?: string; replace?: boolean },
+  context: CommandContext,
+  target: string,
+): Promise<number> {
   const until = options.until === undefined ? undefined : new Date(parseTimeOption('--until', options.until, Date.now(), 1));
   if (until && until.getTime() <= Date.now()) throw usageError(`--until ${options.until} is in the past`, timeHint);
   return withUsers(context, async (users) => {
     const phone = await targetPhone(users, target);
-    await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''} and sign it out everywhere`, phone);
+    // A block that holds is shown, and replaced only with --replace (the module refuses it too).
+    const existing = (await users.admin.find(phone)).block;
+    const holding = existing?.active ? existing : null;
+    if (holding && !options.replace) {
+      throw operationFailed(
+        'already_blocked',
+        `${holding.phone} is already blocked: ${describeBlock(holding)}; nothing changed`,
+        'add --replace to replace it, or `users unblock` to lift it',
+      );
+    }
+    const replacing = holding ? `, replacing its block (${describeBlock(holding)}),` : '';
+    await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''}${replacing} and sign it out everywhere`, phone);
     return applying(
       context,
-      () => users.admin.block(target, { ...(until && { until }), ...(options.reason && { reason: options.reason }) }),
+      () =>
+        users.admin.block(target, {
+          ...(until && { until }),
+          ...(options.reason && { reason: options.reason }),
+          ...(options.replace && { replace: true }),
+        }),
       (result) => {
         context.out.resultJson(result);
         context.out.result(

@@ -176,6 +176,20 @@ describe('user operations', () => {
     }
   });
 
+  it('refuses to replace a block that holds unless asked, and names it; an ended block is replaced freely', async () => {
+    const phone = testPhone();
+    await admin.block(phone, { reason: 'stolen phone' });
+    const refused = await admin.block(phone, { until: new Date(service.clock.now() + 5_000) }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UserAdminError);
+    expect((refused as UserAdminError).code).toBe('already_blocked');
+    expect((refused as UserAdminError).message).toMatch(/until unblocked.*stolen phone/);
+    expect((await admin.find(phone)).block).toMatchObject({ until: null, reason: 'stolen phone', active: true });
+    const replaced = await admin.block(phone, { until: new Date(service.clock.now() + 5_000), replace: true });
+    expect(replaced.until).not.toBeNull();
+    service.clock.advance(5_001);
+    expect((await admin.block(phone, { reason: 'again' })).until).toBeNull();
+  });
+
   it('blocks a number no account holds: no code, no sign-in, no new account', async () => {
     const phone = testPhone();
     const result = await admin.block(spellings(phone)[1]!, { reason: 'SMS pumping' });

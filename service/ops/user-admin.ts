@@ -22,7 +22,7 @@ import { canonicalPhone, maskPhone } from '../core/phone.js';
 import { noMetrics, silentLog, systemClock, type Clock, type PhoneBlock, type User } from '../core/ports.js';
 import { resolveSettings } from '../settings.js';
 
-export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until';
+export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until' | 'already_blocked';
 
 /** An expected refusal, with a stable code the CLI maps to its exit code and the console to a message. */
 export class UserAdminError extends Error {
@@ -97,6 +97,8 @@ export interface ChangeOptions {
 export interface BlockOptions extends ChangeOptions {
   /** When the block ends by itself; absent: until unblocked. */
   readonly until?: Date;
+  /** Replace a block that holds (otherwise refused with `already_blocked`). */
+  readonly replace?: boolean;
 }
 
 export interface BlockResult {
@@ -261,16 +263,17 @@ export class UserAdmin {
     }
     const reason = this.reason(options.reason);
     const { phone, userId: named } = await this.resolve(target);
-    const owner = named ?? (await this.users.phoneOwner(phone));
+    const [owner, existing] = await Promise.all([named ?? this.users.phoneOwner(phone), this.users.phoneBlock(phone)]);
+    if (options.replace !== true && blockHolds(existing, now)) throw this.alreadyBlocked(existing!);
     await this.record('block', { ...(owner && { userId: owner }), phone }, reason, {
       ...(until !== undefined && { until: new Date(until).toISOString() }),
     });
-    await this.operator.putPhoneBlock({
-      phone,
-      blockedAt: now,
-      ...(until !== undefined && { until }),
-      ...(reason !== undefined && { reason }),
-    });
+    const written = await this.operator.putPhoneBlock(
+      { phone, blockedAt: now, ...(until !== undefined && { until }), ...(reason !== undefined && { reason }) },
+      // Another operator's block written since the read is not replaced either.
+      options.replace === true ? undefined : now,
+    );
+    if (!written) throw this.alreadyBlocked((await this.users.phoneBlock(phone)) ?? { phone, blockedAt: now });
     // Read again after the block is written: a login that claimed the number meanwhile is seen here.
     const [userId] = await Promise.all([named ?? this.users.phoneOwner(phone), this.otpChallenges.forget(phone)]);
     let revokedFamilies = 0;
@@ -395,6 +398,15 @@ export class UserAdmin {
     const user = await this.users.get(id);
     if (!user) throw this.noUser(id);
     return user;
+  }
+
+  private alreadyBlocked(block: PhoneBlock): UserAdminError {
+    const span = block.until === undefined ? 'until unblocked' : `until ${new Date(block.until).toISOString()}`;
+    return new UserAdminError(
+      'already_blocked',
+      `${maskPhone(block.phone)} is already blocked ${span}, since ${new Date(block.blockedAt).toISOString()}` +
+        `${block.reason ? `: ${block.reason}` : ''}. Replacing that block needs replace (--replace).`,
+    );
   }
 
   private blockedDelete(): UserAdminError {

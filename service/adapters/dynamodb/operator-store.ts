@@ -43,9 +43,28 @@ export class DynamoOperatorStore {
     private readonly tables: Pick<TableNames, 'users' | 'refreshTokens'>,
   ) {}
 
-  async putPhoneBlock(block: PhoneBlock): Promise<void> {
+  /**
+   * Writes the number's block. With `unlessHeldAt` (epoch ms), only if no block holds at that time
+   * (none, or one whose end has passed); false when one does.
+   */
+  async putPhoneBlock(block: PhoneBlock, unlessHeldAt?: number): Promise<boolean> {
+    try {
+      await this.putBlockItem(block, unlessHeldAt);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async putBlockItem(block: PhoneBlock, unlessHeldAt: number | undefined): Promise<void> {
     await this.client.send(
       new PutItemCommand({
+        ...(unlessHeldAt !== undefined && {
+          ConditionExpression: 'attribute_not_exists(pk) OR (attribute_exists(#until) AND #until <= :now)',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: marshall({ ':now': unlessHeldAt }),
+        }),
         TableName: this.tables.users,
         Item: marshall(
           {
