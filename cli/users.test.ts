@@ -311,6 +311,9 @@ describe.runIf(python)('chatshyld users on a protected stage, at a terminal', ()
 
     const wrong = await onTerminal(['users', 'block', phone, '--stage', 'local'], cwd, '0000\\r');
     expect(wrong.output).toContain('last 4 digits');
+    // The question does not show the digits it asks for.
+    expect(wrong.output).not.toContain('0177');
+    expect(wrong.output).toContain('+1415•••••••');
     expect(wrong.code).toBe(1);
     expect(await blocked()).toBe(false);
 

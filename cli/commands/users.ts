@@ -72,7 +72,10 @@ async function confirm(context: CommandContext, users: StageUsers, what: string,
   let confirmed: boolean;
   if (users.stageConfig?.protected) {
     const digits = phone.replace(/\D/g, '').slice(-4);
-    const typed = await prompts.input({ message: `${what} on protected stage ${users.stage}. Type the last 4 digits of ${maskPhone(phone)} to confirm:` });
+    // The question must not show the digits it asks for: its mask hides the last 4 too.
+    const hidden = hideLastDigits(phone);
+    const question = what.split(maskPhone(phone)).join(hidden);
+    const typed = await prompts.input({ message: `${question} on protected stage ${users.stage}. Type the last 4 digits of ${hidden} to confirm:` });
     confirmed = typed.trim() === digits;
     if (!confirmed) context.out.info('the digits do not match');
   } else {
@@ -105,6 +108,13 @@ async function applying<T>(context: CommandContext, work: () => Promise<T>, fini
     throw new CliError('interrupted', 'interrupted: the change above was completed before stopping', undefined, exitCodes.interrupted);
   }
   return exitCodes.ok;
+}
+
+/** `+1415•••••••`: the number's mask with its last 4 digits hidden as well. */
+function hideLastDigits(phone: string): string {
+  const masked = maskPhone(phone);
+  const head = masked.slice(0, masked.indexOf('•'));
+  return `${head}${'•'.repeat(phone.length - head.length)}`;
 }
 
 function describeUser(user: UserView, block: BlockView | null): string {
