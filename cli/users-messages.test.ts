@@ -13,5 +13,9 @@ describe('users refusals', () => {
     expect(hint('invalid_target')).toMatch(/UUID.*country code/);
     expect(hint('not_found')).toMatch(/users find/);
     expect(hint('blocked')).toMatch(/--over-block/);
+    for (const code of ['audit_failed', 'incomplete'] as const) {
+      const error = refusal(new UserAdminError(code, 'refused'), 'prod');
+      expect([error.exitCode, error.hint]).toEqual([1, expect.stringMatching(/users show/)]);
+    }
   });
 });

@@ -34,6 +34,10 @@ export function refusal(error: UserAdminError, stage: string): CliError {
       return usageError(error.message, 'write the number with its country code, e.g. +14155550123');
     case 'invalid_target':
       return usageError(error.message, 'a user id is a UUID (see `chatshyld users find`); a number has its country code, e.g. +14155550123');
+    case 'audit_failed':
+      return operationFailed('audit_failed', error.message, `check access and the network, then run it again; see the state with chatshyld users show <id> --stage ${stage}`);
+    case 'incomplete':
+      return operationFailed('incomplete', error.message, `see what holds with chatshyld users show <id> and users sessions <id> --stage ${stage}, then run it again`);
     case 'already_blocked':
       return operationFailed('already_blocked', error.message, 'add --replace to replace it, or `users unblock` to lift it');
   }

@@ -1,4 +1,7 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { auditDayKey } from '../adapters/dynamodb/keys.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoOperatorStore } from '../adapters/dynamodb/operator-store.js';
 import { maskPhone } from '../core/phone.js';
@@ -289,6 +292,65 @@ describe('user operations', () => {
     expect(refused.status).toBe(403);
     await admin.unblock(session.phone);
     expect((await refresh(session.refreshToken)).status).toBe(401);
+  });
+
+  it('says what was and was not done when the audit or a later write fails, as refusals with a code', async () => {
+    const session = await service.login();
+    const client = service.emulators.dynamo;
+    const name = 'failOneWrite';
+    const failing = (pkPrefix: string) =>
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const pk = (args.input as { Key?: { pk?: { S?: string } } }).Key?.pk?.S ?? '';
+          if (context.commandName === 'UpdateItemCommand' && pk.startsWith(pkPrefix)) throw new Error('injected failure');
+          return next(args);
+        },
+        { step: 'initialize', name },
+      );
+    const attempt = async (pkPrefix: string) => {
+      failing(pkPrefix);
+      try {
+        return await admin.expireAccess(session.user.id).then(() => undefined, (error: unknown) => error as UserAdminError);
+      } finally {
+        client.middlewareStack.remove(name);
+      }
+    };
+    const auditFailed = await attempt('audit#');
+    expect([auditFailed?.code, auditFailed?.message]).toEqual(['audit_failed', expect.stringMatching(/nothing was changed.*injected failure/)]);
+    expect((await admin.show(session.user.id))?.user.accessEpoch).toBe(0);
+    const incomplete = await attempt('user#');
+    expect([incomplete?.code, incomplete?.message]).toEqual(['incomplete', expect.stringMatching(/audited.*injected failure/)]);
+  });
+
+  it('keeps auditing once a day has filled its item, and lists that day in order', async () => {
+    const since = new Date(service.clock.now());
+    const day = since.toISOString().slice(0, 10);
+    // The day's item as an earlier version left it after a busy day: records with the longest
+    // reason, as many as DynamoDB's 400 KB item limit takes.
+    const filler = {
+      actor: 'arn:aws:sts::333333333333:assumed-role/OnCall/alice',
+      action: 'revoke',
+      target: {},
+      at: since.toISOString(),
+      reason: 'x'.repeat(500),
+    };
+    const fill = (count: number) =>
+      service.emulators.dynamo.send(
+        new PutItemCommand({
+          TableName: service.emulators.tableNames.users,
+          Item: marshall({ pk: auditDayKey(day), records: Array.from({ length: count }, () => filler) }),
+        }),
+      );
+    const fits = (count: number) => fill(count).then(() => true, () => false);
+    let count = 100;
+    for (const step of [100, 10, 1]) while (await fits(count + step)) count += step;
+    await fill(count);
+    const session = await service.login();
+    const reason = 'r'.repeat(500);
+    for (let i = 0; i < 20; i++) await admin.expireAccess(session.user.id, { reason });
+    await admin.revoke(session.user.id, { reason: 'and again' });
+    const mine = (await admin.audit({ since })).filter((record) => record.target.userId === session.user.id);
+    expect(mine.map((record) => record.action)).toEqual([...Array.from({ length: 20 }, () => 'expire-access'), 'revoke']);
   });
 
   it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {

@@ -22,15 +22,16 @@ import { canonicalPhone, maskPhone } from '../core/phone.js';
 import { noMetrics, silentLog, systemClock, type Clock, type PhoneBlock, type User } from '../core/ports.js';
 import { resolveSettings } from '../settings.js';
 
-export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until' | 'already_blocked';
+export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until' | 'already_blocked' | 'audit_failed' | 'incomplete';
 
 /** An expected refusal, with a stable code the CLI maps to its exit code and the console to a message. */
 export class UserAdminError extends Error {
   constructor(
     readonly code: UserAdminErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'UserAdminError';
   }
 }
@@ -134,6 +135,9 @@ const maxReasonLength = 500;
 const maxAuditDays = 400;
 const day = 24 * 60 * 60 * 1000;
 
+const describeError = (error: unknown) =>
+  error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
+
 /** The canonical number for what an operator typed, or undefined. */
 export function normalizeOperatorPhone(value: string): string | undefined {
   return canonicalPhone(value.trim().replace(separators, ''));
@@ -223,8 +227,10 @@ export class UserAdmin {
       families: targets.length,
       ...(options.familyId && { familyId: options.familyId }),
     });
-    await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
-    await this.operator.bumpAccessEpoch(id);
+    await this.applying('revoke', async () => {
+      await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
+      await this.operator.bumpAccessEpoch(id);
+    });
     return { revoked: targets.map((family) => family.id) };
   }
 
@@ -236,7 +242,7 @@ export class UserAdmin {
     const id = this.id(userId);
     const user = await this.requireUser(id);
     await this.record('expire-access', { userId: id, phone: user.phone }, options.reason);
-    if (!(await this.operator.bumpAccessEpoch(id))) throw this.noUser(id);
+    if (!(await this.applying('expire-access', () => this.operator.bumpAccessEpoch(id)))) throw this.noUser(id);
     return { expired: true };
   }
 
@@ -268,6 +274,7 @@ export class UserAdmin {
     await this.record('block', { ...(owner && { userId: owner }), phone }, reason, {
       ...(until !== undefined && { until: new Date(until).toISOString() }),
     });
+    return this.applying('block', async () => {
     const written = await this.operator.putPhoneBlock(
       { phone, blockedAt: now, ...(until !== undefined && { until }), ...(reason !== undefined && { reason }) },
       // Another operator's block written since the read is not replaced either.
@@ -287,6 +294,7 @@ export class UserAdmin {
       until: until === undefined ? null : new Date(until).toISOString(),
       revokedFamilies,
     };
+    });
   }
 
   /**
@@ -300,13 +308,15 @@ export class UserAdmin {
     const [block, user] = await Promise.all([this.users.phoneBlock(phone), userId ? this.users.get(userId) : undefined]);
     if (!block && user?.status !== 'blocked') return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: false };
     await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
-    // Revoked families' access tokens go too (the marker after the families, as in `revoke`).
-    if (userId && (await this.revokeActiveFamilies(userId, 'blocked')) > 0) {
-      await this.operator.bumpAccessEpoch(userId);
-    }
-    const removed = await this.operator.deletePhoneBlock(phone);
-    const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
-    return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: removed !== undefined || userWasBlocked };
+    return this.applying('unblock', async () => {
+      // Revoked families' access tokens go too (the epoch raised after the families, as in `revoke`).
+      if (userId && (await this.revokeActiveFamilies(userId, 'blocked')) > 0) {
+        await this.operator.bumpAccessEpoch(userId);
+      }
+      const removed = await this.operator.deletePhoneBlock(phone);
+      const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
+      return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: removed !== undefined || userWasBlocked };
+    });
   }
 
   /** Revokes every active family of the account; how many. */
@@ -327,12 +337,14 @@ export class UserAdmin {
     const overBlock = isBlocked(user, this.clock.now());
     if (overBlock && options.overBlock !== true) throw this.blockedDelete();
     await this.record('delete', { userId: id, phone: user.phone }, reason, { ...(overBlock && { overBlock: 'yes' }) });
-    try {
-      await buildAccountDeletion(this.wiring).delete(id, { overBlock: options.overBlock === true });
-    } catch (error) {
-      if (error instanceof UnauthorizedError) throw this.blockedDelete();
-      throw error;
-    }
+    await this.applying('delete', async () => {
+      try {
+        await buildAccountDeletion(this.wiring).delete(id, { overBlock: options.overBlock === true });
+      } catch (error) {
+        if (error instanceof UnauthorizedError) throw this.blockedDelete();
+        throw error;
+      }
+    });
     return { deleted: true };
   }
 
@@ -363,7 +375,29 @@ export class UserAdmin {
       ...(reason !== undefined && { reason: this.reason(reason) }),
       ...(detail && Object.keys(detail).length > 0 && { detail }),
     };
-    await this.operator.appendAudit(record);
+    try {
+      await this.operator.appendAudit(record);
+    } catch (error) {
+      throw new UserAdminError(
+        'audit_failed',
+        `The audit record of this ${action} could not be written, so nothing was changed (${describeError(error)}).`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** A change's writes, after its audit record: a failure says the change may be partly applied. */
+  private async applying<T>(action: AuditAction, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof UserAdminError) throw error;
+      throw new UserAdminError(
+        'incomplete',
+        `The ${action} was audited, then stopped partway (${describeError(error)}): it may be partly applied.`,
+        { cause: error },
+      );
+    }
   }
 
   private phone(value: string): string {
