@@ -224,6 +224,20 @@ describe('chatshyld users --stage local without a sandbox', () => {
     expect(result.stderr).toContain('chatshyld dev');
   });
 
+  it('says a sandbox.json it cannot read as a file (a directory) is not an endpoints file, with a hint, exit 2', async () => {
+    const path = join(cwd, '.chatshyld', 'local', 'sandbox.json');
+    await mkdir(path, { recursive: true });
+    try {
+      const result = await runCli(['users', 'find', '+14155550123', '--stage', 'local'], { cwd });
+      expect(result.code).toBe(2);
+      expect(result.stderr).not.toMatch(/bug|EISDIR/i);
+      expect(result.stderr).toContain('cannot be read');
+      expect(result.stderr).toContain('chatshyld dev');
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
   it('says a sandbox that left its file behind is gone (a stale process id), exit 2', async () => {
     await mkdir(join(cwd, '.chatshyld', 'local'), { recursive: true });
     const dead = spawn(process.execPath, ['-e', '0']);
