@@ -322,6 +322,19 @@ describe('user operations', () => {
     expect([incomplete?.code, incomplete?.message]).toEqual(['incomplete', expect.stringMatching(/audited.*injected failure/)]);
   });
 
+  it('masks a number in a reason in any spelling: other separators, fullwidth digits', async () => {
+    const session = await service.login();
+    const since = new Date(service.clock.now());
+    const spellings = ['+1/415/555/0123', '+1_415_555_0123', '４１５５５５０１２３', '+1 415 555 0123', '415.555.0123 ext'];
+    await admin.expireAccess(session.user.id, { reason: `calls from ${spellings.join(' and ')}; ticket 4711` });
+    const [record] = (await admin.audit({ since })).filter((r) => r.target.userId === session.user.id);
+    const digits = record!.reason!.normalize('NFKC');
+    expect(digits).toContain('ticket 4711');
+    // No run of 7 digits is left, whatever separates them (the masks' dots aside).
+    expect(digits).not.toMatch(/\d(?:[^\p{L}\d•]{0,3}\d){6}/u);
+    expect(digits).not.toContain('555');
+  });
+
   it('keeps auditing once a day has filled its item, and lists that day in order', async () => {
     const since = new Date(service.clock.now());
     const day = since.toISOString().slice(0, 10);

@@ -454,9 +454,11 @@ export class UserAdmin {
   private reason(value: string | undefined): string | undefined {
     if (value === undefined) return undefined;
     // The reason is the operator's text: a number or token pasted into it is masked all the same.
-    const text = value.trim().slice(0, maxReasonLength).replace(/\+?\d[\d\s().-]{5,}\d/g, (match) => {
-      if (match.replace(/\D/g, '').length < 7) return match; // a date, a ticket number
-      const canonical = normalizeOperatorPhone(match);
+    // NFKC first: fullwidth and other compatibility digits are digits; then any run of 7 or more
+    // digits, whatever separates them (up to 3 non-letters between two digits), is a number.
+    const text = value.normalize('NFKC').trim().slice(0, maxReasonLength).replace(/\+?\d(?:[^\p{L}\d•]{0,3}\d){6,}/gu, (match) => {
+      const digits = match.replace(/\D/g, '');
+      const canonical = normalizeOperatorPhone(match.startsWith('+') ? `+${digits}` : match);
       return canonical ? maskPhone(canonical) : '[redacted]';
     });
     return text.replace(/[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted]') || undefined;
