@@ -150,6 +150,10 @@ describe('chatshyld users --stage local', () => {
     const deleted = await users(['delete', gone.user.id, '--yes']);
     expect(deleted.code, deleted.stderr).toBe(0);
     expect((await api('GET', '/profile/me', { token: gone.token })).status).toBe(401);
+    // The number of a deleted account is unblocked by number: the id names no account any more.
+    const byId = await users(['unblock', gone.user.id, '--yes']);
+    expect(byId.code).toBe(1);
+    expect(byId.stderr).toContain('users unblock <number>');
 
     const records = await usersJson(['audit', '--since', '1h']);
     const actions = records.map((record: { action: string }) => record.action);

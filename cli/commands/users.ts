@@ -121,12 +121,12 @@ function hideLastDigits(phone: string): string {
   return `${head}${'•'.repeat(phone.length - head.length)}`;
 }
 
-function describeUser(user: UserView, block: BlockView | null): string {
+export function describeUser(user: UserView, block: BlockView | null): string {
   return [
     `user ${user.id}`,
     `  phone             ${user.phone}`,
     `  name              ${user.name ?? '-'}`,
-    `  status            ${user.status}${user.blockedUntil ? ` (block ends ${user.blockedUntil})` : ''}`,
+    `  status            ${user.status}${user.blockedUntil ? ` (block ${user.status === 'blocked' ? 'ends' : 'ended'} ${user.blockedUntil})` : ''}`,
     `  created           ${user.createdAt}`,
     `  updated           ${user.updatedAt}`,
     `  avatar key        ${user.photoKey ?? '-'}`,
@@ -253,7 +253,17 @@ export async function block(
 
 export async function unblock(options: ChangeOptions, context: CommandContext, target: string): Promise<number> {
   return withUsers(context, async (users) => {
-    const phone = await targetPhone(users, target);
+    const phone = await targetPhone(users, target).catch((error: unknown) => {
+      // A deleted account's number keeps its block: it is lifted by number, not by the gone id.
+      if (error instanceof CliError && error.code === 'not_found') {
+        throw operationFailed(
+          'not_found',
+          error.message,
+          `if the account was deleted, its number may still be blocked: chatshyld users unblock <number> --stage ${users.stage}`,
+        );
+      }
+      throw error;
+    });
     await confirm(context, users, `lift the block of ${maskPhone(phone)}`, phone);
     return applying(
       context,
