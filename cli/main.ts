@@ -304,7 +304,8 @@ export async function run(argv: readonly string[], streams: Streams = processStr
   users
     .command('block <phone-or-id>')
     .description('refuse codes, sign-in and refresh for a number or account, and sign it out everywhere')
-    .option('--until <time>', 'end the block by itself: 30m, 2h, 7d or an ISO date (default: until unblocked)')
+    .option('--until <time>', 'end the block by itself: 30m, 2h, 7d, 2w, an ISO time with its zone, or a date (UTC midnight); default: until unblocked')
+    .option('--replace', 'replace a block that already holds (otherwise refused, showing it)')
     .option('--reason <text>', 'why, for the audit log')
     .addHelpText(
       'after',

@@ -57,7 +57,12 @@ async function openSandbox(context: CommandContext): Promise<StageUsers> {
     throw new CliError('no_sandbox', `the sandbox that wrote ${found.path} (process ${found.pid}) is no longer running`, start, exitCodes.usage);
   }
   if (found.state === 'unreadable') {
-    throw new CliError('no_sandbox', `${found.path} is not a sandbox endpoints file`, `delete it, then ${start}`, exitCodes.usage);
+    throw new CliError(
+      'no_sandbox',
+      found.readError ? `${found.path} cannot be read (${found.readError})` : `${found.path} is not a sandbox endpoints file`,
+      `delete it, then ${start}`,
+      exitCodes.usage,
+    );
   }
   const { endpoints } = found;
   const [{ DynamoDBClient, DescribeTableCommand }, { S3Client }, { emulatorCredentials, emulatorRegion }, { UserAdmin }] =

@@ -135,6 +135,14 @@ describe('chatshyld users --stage local', () => {
     expect((await users(['block', abused, '--yes', '--reason', `pumping from ${abused}`])).code).toBe(0);
     expect((await login(abused)).status).toBe(403);
     expect((await usersJson(['find', abused])).user).toBeNull();
+    // A second block does not silently replace the first: it is shown, and needs --replace.
+    const again = await users(['block', abused, '--until', '5s', '--yes']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already blocked: yes, until unblocked/);
+    expect(again.stderr).toContain('--replace');
+    expect((await usersJson(['find', abused])).block.until).toBeNull();
+    expect((await users(['block', abused, '--until', '1h', '--replace', '--yes'])).code).toBe(0);
+    expect((await usersJson(['find', abused])).block.until).not.toBeNull();
     expect((await users(['unblock', abused, '--yes'])).code).toBe(0);
     expect((await login(abused)).status).toBe(200);
 
@@ -142,6 +150,10 @@ describe('chatshyld users --stage local', () => {
     const deleted = await users(['delete', gone.user.id, '--yes']);
     expect(deleted.code, deleted.stderr).toBe(0);
     expect((await api('GET', '/profile/me', { token: gone.token })).status).toBe(401);
+    // The number of a deleted account is unblocked by number: the id names no account any more.
+    const byId = await users(['unblock', gone.user.id, '--yes']);
+    expect(byId.code).toBe(1);
+    expect(byId.stderr).toContain('users unblock <number>');
 
     const records = await usersJson(['audit', '--since', '1h']);
     const actions = records.map((record: { action: string }) => record.action);
@@ -164,6 +176,12 @@ describe('chatshyld users --stage local', () => {
     expect(notANumber.stderr).toContain('country code');
     const past = await users(['block', newPhone(), '--until', '2001-01-01T00:00:00Z', '--yes']);
     expect(past.code).toBe(2);
+    for (const until of ['45', '2027-02-30', '2027-02-01T09:00', '999999999d']) {
+      const bad = await users(['block', newPhone(), '--until', until, '--yes']);
+      expect({ until, code: bad.code }).toEqual({ until, code: 2 });
+      expect(bad.stderr).not.toMatch(/bug/i);
+      expect(bad.stderr).toContain('with its zone');
+    }
   }, 60_000);
 
   it('ends cleanly when its --json output is piped to head', async () => {
@@ -208,6 +226,20 @@ describe('chatshyld users --stage local without a sandbox', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no sandbox is running');
     expect(result.stderr).toContain('chatshyld dev');
+  });
+
+  it('says a sandbox.json it cannot read as a file (a directory) is not an endpoints file, with a hint, exit 2', async () => {
+    const path = join(cwd, '.chatshyld', 'local', 'sandbox.json');
+    await mkdir(path, { recursive: true });
+    try {
+      const result = await runCli(['users', 'find', '+14155550123', '--stage', 'local'], { cwd });
+      expect(result.code).toBe(2);
+      expect(result.stderr).not.toMatch(/bug|EISDIR/i);
+      expect(result.stderr).toContain('cannot be read');
+      expect(result.stderr).toContain('chatshyld dev');
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
   });
 
   it('says a sandbox that left its file behind is gone (a stale process id), exit 2', async () => {
@@ -297,6 +329,9 @@ describe.runIf(python)('chatshyld users on a protected stage, at a terminal', ()
 
     const wrong = await onTerminal(['users', 'block', phone, '--stage', 'local'], cwd, '0000\\r');
     expect(wrong.output).toContain('last 4 digits');
+    // The question does not show the digits it asks for.
+    expect(wrong.output).not.toContain('0177');
+    expect(wrong.output).toContain('+1415•••••••');
     expect(wrong.code).toBe(1);
     expect(await blocked()).toBe(false);
 

@@ -10,7 +10,8 @@ import { awsError } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
 import { table } from '../table.js';
-import { parseTimeOption } from '../time-arg.js';
+import { untilSignal } from '../signals.js';
+import { parseTimeOption, timeHint } from '../time-arg.js';
 import { openStageUsers, type StageUsers } from '../user-ops.js';
 
 export interface ChangeOptions {
@@ -21,14 +22,24 @@ const noAccount = (id: string, stage: string) =>
   operationFailed('not_found', `No account has the id ${id}.`, `find the id from the number: chatshyld users find <phone> --stage ${stage}`);
 
 /** The refusals of the operations module, as the CLI says them. */
-function refusal(error: UserAdminError, stage: string): CliError {
+export function refusal(error: UserAdminError, stage: string): CliError {
   switch (error.code) {
     case 'not_found':
       return operationFailed('not_found', error.message, `find the id from the number: chatshyld users find <phone> --stage ${stage}`);
     case 'blocked':
       return operationFailed('account_blocked', error.message, 'add --over-block to delete it anyway (the number stays blocked)');
-    default:
+    case 'invalid_until':
+      return usageError(error.message, timeHint);
+    case 'invalid_phone':
+      return usageError(error.message, 'write the number with its country code, e.g. +14155550123');
+    case 'invalid_target':
       return usageError(error.message, 'a user id is a UUID (see `chatshyld users find`); a number has its country code, e.g. +14155550123');
+    case 'audit_failed':
+      return operationFailed('audit_failed', error.message, `check access and the network, then run it again; see the state with chatshyld users show <id> --stage ${stage}`);
+    case 'incomplete':
+      return operationFailed('incomplete', error.message, `see what holds with chatshyld users show <id> and users sessions <id> --stage ${stage}, then run it again`);
+    case 'already_blocked':
+      return operationFailed('already_blocked', error.message, 'add --replace to replace it, or `users unblock` to lift it');
   }
 }
 
@@ -65,7 +76,10 @@ async function confirm(context: CommandContext, users: StageUsers, what: string,
   let confirmed: boolean;
   if (users.stageConfig?.protected) {
     const digits = phone.replace(/\D/g, '').slice(-4);
-    const typed = await prompts.input({ message: `${what} on protected stage ${users.stage}. Type the last 4 digits of ${maskPhone(phone)} to confirm:` });
+    // The question must not show the digits it asks for: its mask hides the last 4 too.
+    const hidden = hideLastDigits(phone);
+    const question = what.split(maskPhone(phone)).join(hidden);
+    const typed = await prompts.input({ message: `${question} on protected stage ${users.stage}. Type the last 4 digits of ${hidden} to confirm:` });
     confirmed = typed.trim() === digits;
     if (!confirmed) context.out.info('the digits do not match');
   } else {
@@ -74,16 +88,49 @@ async function confirm(context: CommandContext, users: StageUsers, what: string,
   if (!confirmed) throw new CliError('not_confirmed', 'nothing was changed', undefined, exitCodes.failed);
 }
 
-function describeUser(user: UserView, block: BlockView | null): string {
+/**
+ * Runs a change's short write sequence to its end under Ctrl-C: stopping between its writes would
+ * leave a half-made change (a number blocked with its sessions working). The first Ctrl-C says so
+ * and the sequence finishes; a second stops at once (the process-wide guard). `finish` prints the
+ * outcome, and then an interrupted command exits 130.
+ */
+async function applying<T>(context: CommandContext, work: () => Promise<T>, finish: (result: T) => void): Promise<number> {
+  const signal = untilSignal();
+  let interrupted = false;
+  void signal.promise.then(() => {
+    interrupted = true;
+    context.out.info('interrupted: finishing the change under way (a few writes); Ctrl-C again stops at once, leaving it half made');
+  });
+  let result: T;
+  try {
+    result = await work();
+  } finally {
+    signal.dispose();
+  }
+  finish(result);
+  if (interrupted) {
+    throw new CliError('interrupted', 'interrupted: the change above was completed before stopping', undefined, exitCodes.interrupted);
+  }
+  return exitCodes.ok;
+}
+
+/** `+1415•••••••`: the number's mask with its last 4 digits hidden as well. */
+function hideLastDigits(phone: string): string {
+  const masked = maskPhone(phone);
+  const head = masked.slice(0, masked.indexOf('•'));
+  return `${head}${'•'.repeat(phone.length - head.length)}`;
+}
+
+export function describeUser(user: UserView, block: BlockView | null): string {
   return [
     `user ${user.id}`,
     `  phone             ${user.phone}`,
     `  name              ${user.name ?? '-'}`,
-    `  status            ${user.status}${user.blockedUntil ? ` (block ends ${user.blockedUntil})` : ''}`,
+    `  status            ${user.status}${user.blockedUntil ? ` (block ${user.status === 'blocked' ? 'ends' : 'ended'} ${user.blockedUntil})` : ''}`,
     `  created           ${user.createdAt}`,
     `  updated           ${user.updatedAt}`,
     `  avatar key        ${user.photoKey ?? '-'}`,
-    `  tokens refused    ${user.accessNotBefore ? `issued at or before ${user.accessNotBefore}` : '-'}`,
+    `  tokens revoked    ${user.accessEpoch > 0 ? `${user.accessEpoch} time(s); access tokens issued before the last are refused` : 'never'}`,
     `  number blocked    ${describeBlock(block)}`,
   ].join('\n');
 }
@@ -147,10 +194,14 @@ export async function revoke(options: ChangeOptions & { family?: string }, conte
     const user = await account(users, id);
     const what = options.family ? `sign out session ${options.family} of ${maskPhone(user.phone)}` : `sign out every session of ${maskPhone(user.phone)}`;
     await confirm(context, users, what, user.phone);
-    const result = await users.admin.revoke(id, { ...(options.family && { familyId: options.family }), ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson({ userId: user.id, ...result });
-    context.out.result(`signed out: ${result.revoked.length} session(s) revoked; access tokens already issued are refused from now on`);
-    return exitCodes.ok;
+    return applying(
+      context,
+      () => users.admin.revoke(id, { ...(options.family && { familyId: options.family }), ...(options.reason && { reason: options.reason }) }),
+      (result) => {
+        context.out.resultJson({ userId: user.id, ...result });
+        context.out.result(`signed out: ${result.revoked.length} session(s) revoked; access tokens already issued are refused from now on`);
+      },
+    );
   });
 }
 
@@ -160,30 +211,68 @@ async function targetPhone(users: StageUsers, target: string): Promise<string> {
   return (await users.admin.find(target)).phone;
 }
 
-export async function block(options: ChangeOptions & { until?: string }, context: CommandContext, target: string): Promise<number> {
+export async function block(
+  options: ChangeOptions & { until?: string; replace?: boolean },
+  context: CommandContext,
+  target: string,
+): Promise<number> {
   const until = options.until === undefined ? undefined : new Date(parseTimeOption('--until', options.until, Date.now(), 1));
-  if (until && until.getTime() <= Date.now()) throw usageError(`--until ${options.until} is in the past`, 'give a duration (30m, 2h, 7d) or a future ISO date');
+  if (until && until.getTime() <= Date.now()) throw usageError(`--until ${options.until} is in the past`, timeHint);
   return withUsers(context, async (users) => {
     const phone = await targetPhone(users, target);
-    await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''} and sign it out everywhere`, phone);
-    const result = await users.admin.block(target, { ...(until && { until }), ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson(result);
-    context.out.result(
-      `blocked ${result.phone}${result.until ? ` until ${result.until}` : ' until unblocked'}` +
-        (result.userId ? `; account ${result.userId}: ${result.revokedFamilies} session(s) revoked, access tokens refused` : '; no account holds it'),
+    // A block that holds is shown, and replaced only with --replace (the module refuses it too).
+    const existing = (await users.admin.find(phone)).block;
+    const holding = existing?.active ? existing : null;
+    if (holding && !options.replace) {
+      throw operationFailed(
+        'already_blocked',
+        `${holding.phone} is already blocked: ${describeBlock(holding)}; nothing changed`,
+        'add --replace to replace it, or `users unblock` to lift it',
+      );
+    }
+    const replacing = holding ? `, replacing its block (${describeBlock(holding)}),` : '';
+    await confirm(context, users, `block ${maskPhone(phone)}${until ? ` until ${until.toISOString()}` : ''}${replacing} and sign it out everywhere`, phone);
+    return applying(
+      context,
+      () =>
+        users.admin.block(target, {
+          ...(until && { until }),
+          ...(options.reason && { reason: options.reason }),
+          ...(options.replace && { replace: true }),
+        }),
+      (result) => {
+        context.out.resultJson(result);
+        context.out.result(
+          `blocked ${result.phone}${result.until ? ` until ${result.until}` : ' until unblocked'}` +
+            (result.userId ? `; account ${result.userId}: ${result.revokedFamilies} session(s) revoked, access tokens refused` : '; no account holds it'),
+        );
+      },
     );
-    return exitCodes.ok;
   });
 }
 
 export async function unblock(options: ChangeOptions, context: CommandContext, target: string): Promise<number> {
   return withUsers(context, async (users) => {
-    const phone = await targetPhone(users, target);
+    const phone = await targetPhone(users, target).catch((error: unknown) => {
+      // A deleted account's number keeps its block: it is lifted by number, not by the gone id.
+      if (error instanceof CliError && error.code === 'not_found') {
+        throw operationFailed(
+          'not_found',
+          error.message,
+          `if the account was deleted, its number may still be blocked: chatshyld users unblock <number> --stage ${users.stage}`,
+        );
+      }
+      throw error;
+    });
     await confirm(context, users, `lift the block of ${maskPhone(phone)}`, phone);
-    const result = await users.admin.unblock(target, { ...(options.reason && { reason: options.reason }) });
-    context.out.resultJson(result);
-    context.out.result(result.wasBlocked ? `unblocked ${result.phone}; sessions revoked by the block stay revoked` : `${result.phone} was not blocked; nothing changed`);
-    return exitCodes.ok;
+    return applying(
+      context,
+      () => users.admin.unblock(target, { ...(options.reason && { reason: options.reason }) }),
+      (result) => {
+        context.out.resultJson(result);
+        context.out.result(result.wasBlocked ? `unblocked ${result.phone}; sessions revoked by the block stay revoked` : `${result.phone} was not blocked; nothing changed`);
+      },
+    );
   });
 }
 

@@ -36,15 +36,12 @@ export class AccessTokens {
   }
 
   /**
-   * `notBefore` is the account's revocation marker as read before this issue (epoch ms): a token of
-   * the marker's own second is dated to the next one, so that it passes (`acceptsToken`) while every
-   * token issued before the marker is refused. The skew allowance bounds how far ahead that may be.
+   * `epoch` is the account's revocation epoch as read with this issue (0 if it has none): carried in
+   * the private claim `rev`, compared with the account's on every request (`acceptsToken`).
    */
-  async issue(userId: string, options: { notBefore?: number } = {}): Promise<IssuedAccessToken> {
+  async issue(userId: string, options: { epoch?: number } = {}): Promise<IssuedAccessToken> {
     const { current } = await this.keys.ring();
-    const now = Math.floor(this.clock.now() / 1000);
-    const afterMarker = options.notBefore === undefined ? now : Math.floor(options.notBefore / 1000) + 1;
-    const issuedAt = afterMarker > now && afterMarker <= now + accessTokenSkewSeconds ? afterMarker : now;
+    const issuedAt = Math.floor(this.clock.now() / 1000);
     const token = signHs256(
       { kid: current.kid, typ: accessTokenType },
       {
@@ -54,6 +51,7 @@ export class AccessTokens {
         iat: issuedAt,
         exp: issuedAt + this.ttlSeconds,
         jti: randomUUID(),
+        rev: options.epoch ?? 0,
       },
       current.bytes,
     );
@@ -65,8 +63,11 @@ export class AccessTokens {
     return (await this.verifyClaims(token)).userId;
   }
 
-  /** The token's subject and its `iat` (epoch seconds), which the revocation marker is compared with. */
-  async verifyClaims(token: string): Promise<{ userId: string; issuedAt: number }> {
+  /**
+   * The token's subject, `iat` (epoch seconds) and revocation epoch (0 for a token without the
+   * claim: it passes only while the account's epoch is 0).
+   */
+  async verifyClaims(token: string): Promise<{ userId: string; issuedAt: number; epoch: number }> {
     let kid: unknown;
     let alg: unknown;
     try {
@@ -95,7 +96,9 @@ export class AccessTokens {
       if (iat > now + accessTokenSkewSeconds || exp - iat > this.ttlSeconds + accessTokenSkewSeconds) {
         throw new UnauthorizedError();
       }
-      return { userId: payload.sub as string, issuedAt: iat };
+      const epoch = payload.rev === undefined ? 0 : payload.rev;
+      if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) throw new UnauthorizedError();
+      return { userId: payload.sub as string, issuedAt: iat, epoch };
     } catch {
       throw new UnauthorizedError();
     }

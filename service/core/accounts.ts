@@ -20,13 +20,13 @@ export function isOpen(user: User | undefined, now: number): user is User {
 }
 
 /**
- * Whether an access token issued at `issuedAtSeconds` (its `iat`) is still good for this user: issued
- * after the revocation marker. `iat` has whole seconds and the marker milliseconds, so a token of the
- * marker's own second is refused unless it was issued knowing the marker (`AccessTokens.issue` then
- * dates it to the next second): a token that may predate the marker never passes.
+ * Whether an access token that carries revocation epoch `tokenEpoch` (0 without the claim) is still
+ * good for this user: not below the account's epoch. Every revoke, expire-access and block adds one to
+ * the account's epoch, and a token carries the epoch read when it was issued, so a token from before
+ * a revoke never passes, whatever the clocks of the operator and the service say.
  */
-export function acceptsToken(user: User, issuedAtSeconds: number): boolean {
-  return user.accessNotBefore === undefined || issuedAtSeconds * 1000 > user.accessNotBefore;
+export function acceptsToken(user: User, tokenEpoch: number): boolean {
+  return tokenEpoch >= (user.accessEpoch ?? 0);
 }
 
 /** Where an account stands: usable, gone (deleted or deleting), or blocked. */
@@ -85,14 +85,14 @@ export class Accounts {
    * The user, or 401 `unauthorized`: a valid token for a closed account, or one issued before the
    * account's revocation marker, is just an invalid token.
    */
-  async requireOpen(userId: string, tokenIssuedAt: number): Promise<User> {
-    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenIssuedAt);
+  async requireOpen(userId: string, tokenEpoch: number): Promise<User> {
+    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenEpoch);
   }
 }
 
-/** `user` if it is open at `now` and takes a token issued at `tokenIssuedAt` (seconds); else 401. */
-export function requireOpenUser(user: User | undefined, now: number, tokenIssuedAt: number | undefined): User {
+/** `user` if it is open at `now` and takes a token of revocation epoch `tokenEpoch`; else 401. */
+export function requireOpenUser(user: User | undefined, now: number, tokenEpoch: number | undefined): User {
   if (!isOpen(user, now)) throw new UnauthorizedError();
-  if (tokenIssuedAt !== undefined && !acceptsToken(user, tokenIssuedAt)) throw new UnauthorizedError();
+  if (tokenEpoch !== undefined && !acceptsToken(user, tokenEpoch)) throw new UnauthorizedError();
   return user;
 }

@@ -20,6 +20,8 @@ export interface Hs256Claims {
   readonly iat: number;
   readonly exp: number;
   readonly jti: string;
+  /** Private: the account's revocation epoch when the token was issued. */
+  readonly rev?: number;
 }
 
 export interface Hs256Expectations {

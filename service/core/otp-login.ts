@@ -145,7 +145,7 @@ export class VerifyOtp {
     );
     if (opened.state === 'blocked') throw accountBlocked();
     const { user, created, session } = opened;
-    const tokens = await session.tokens(user.accessNotBefore);
+    const tokens = await session.tokens(user.accessEpoch);
     this.metrics.count('OtpVerified');
     this.log.info('otp verified', { userId: user.id, created });
     return { ...tokens, user, created };

@@ -30,10 +30,11 @@ export interface User {
   /** Epoch ms when a `blocked` status ends by itself; absent: until an operator lifts it. */
   readonly blockedUntil?: number;
   /**
-   * The revocation marker (epoch ms): access tokens issued at or before it are refused. Read with the
-   * user item that every authenticated route and refresh reads anyway, so it costs no round trip.
+   * The revocation epoch: a counter that revoke, expire-access and block add one to (atomically);
+   * access tokens carrying a lower epoch are refused. Read with the user item that every
+   * authenticated route, refresh and login reads anyway, so it costs no round trip.
    */
-  readonly accessNotBefore?: number;
+  readonly accessEpoch?: number;
 }
 
 /**
@@ -55,8 +56,8 @@ export interface SetStatusOptions {
   readonly overBlock?: boolean;
   /** Epoch ms: a block whose `blockedUntil` has passed by then no longer counts as one. */
   readonly now?: number;
-  /** Epoch ms of the access token asking (its `iat`): refused if at or before the revocation marker. */
-  readonly tokenIssuedAt?: number;
+  /** The revocation epoch of the access token asking: refused if below the account's. */
+  readonly tokenEpoch?: number;
 }
 
 export interface UserStore {

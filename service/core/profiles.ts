@@ -86,9 +86,9 @@ export class Profiles {
     private readonly log: Log,
   ) {}
 
-  /** `tokenIssuedAt`: the asking access token's `iat` (seconds), refused if the account revoked it. */
-  async get(userId: string, tokenIssuedAt?: number): Promise<UserView> {
-    return this.present(await this.existing(userId, tokenIssuedAt));
+  /** `tokenEpoch`: the asking access token's revocation epoch, refused if the account revoked it. */
+  async get(userId: string, tokenEpoch?: number): Promise<UserView> {
+    return this.present(await this.existing(userId, tokenEpoch));
   }
 
   /**
@@ -99,7 +99,7 @@ export class Profiles {
    * tagged `attached` before the user item names it (if that fails, nothing is written), and a
    * replaced one goes back to `pending` before its delete, so a failed delete still expires.
    */
-  async update(userId: string, changes: ProfileChanges, tokenIssuedAt?: number): Promise<UserView> {
+  async update(userId: string, changes: ProfileChanges, tokenEpoch?: number): Promise<UserView> {
     const name = changes.name === undefined ? undefined : normalizeName(changes.name);
     // An empty key is neither a key nor the `null` that removes the photo; taken as "no photo" it
     // would delete the one in use.
@@ -112,7 +112,7 @@ export class Profiles {
     }
 
     for (let attempt = 0; attempt < maxWriteAttempts; attempt++) {
-      const user = await this.existing(userId, tokenIssuedAt);
+      const user = await this.existing(userId, tokenEpoch);
       const next: User = {
         ...user,
         ...(name === undefined ? {} : { name }),
@@ -169,9 +169,9 @@ export class Profiles {
     }
   }
 
-  private async existing(userId: string, tokenIssuedAt: number | undefined): Promise<User> {
+  private async existing(userId: string, tokenEpoch: number | undefined): Promise<User> {
     // A valid token for a deleted or blocked account, or one it revoked, is just an invalid token.
-    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenIssuedAt);
+    return requireOpenUser(await this.users.get(userId), this.clock.now(), tokenEpoch);
   }
 
   /** The user as the API shows it, with a fresh download URL for the photo. */
@@ -192,7 +192,7 @@ export class AvatarUploads {
     private readonly settings: ServiceSettings,
   ) {}
 
-  async presign(userId: string, contentType: string, tokenIssuedAt: number): Promise<AvatarUpload> {
+  async presign(userId: string, contentType: string, tokenEpoch: number): Promise<AvatarUpload> {
     if (!Object.hasOwn(avatarContentTypes, contentType)) {
       throw new BadRequestError(
         `contentType must be one of ${Object.keys(avatarContentTypes).join(', ')}.`,
@@ -201,7 +201,7 @@ export class AvatarUploads {
     }
     // Side by side: one round trip. A closed account's hit is counted too, which is harmless.
     await Promise.all([
-      this.accounts.requireOpen(userId, tokenIssuedAt),
+      this.accounts.requireOpen(userId, tokenEpoch),
       enforceLimit(this.limiter, 'presign-user', userId, this.settings.limits.presignUser),
     ]);
     const extension = avatarContentTypes[contentType as AvatarContentType];
@@ -232,15 +232,15 @@ export class AccountDeletion {
   ) {}
 
   /**
-   * `tokenIssuedAt`: the asking access token's `iat` (seconds); an operator's deletion passes none.
+   * `tokenEpoch`: the asking access token's revocation epoch; an operator's deletion passes none.
    * `overBlock`: an operator's deletion of a blocked account (the user's own never is).
    */
-  async delete(userId: string, options: { tokenIssuedAt?: number; overBlock?: boolean } = {}): Promise<void> {
+  async delete(userId: string, options: { tokenEpoch?: number; overBlock?: boolean } = {}): Promise<void> {
     const now = this.clock.now();
     const user = await this.users.setStatus(userId, 'deleted', {
       now,
       overBlock: options.overBlock,
-      ...(options.tokenIssuedAt !== undefined && { tokenIssuedAt: options.tokenIssuedAt * 1000 }),
+      ...(options.tokenEpoch !== undefined && { tokenEpoch: options.tokenEpoch }),
     });
     if (!user) {
       // A blocked account is refused here as on every other route: deleting itself would free its

@@ -30,8 +30,8 @@ export interface PendingSession {
   readonly userId: string;
   /** Removes the family and the token again (the account turned out closed). */
   abandon(): Promise<void>;
-  /** The tokens to answer with; `notBefore`: the account's revocation marker, as read after the writes. */
-  tokens(notBefore: number | undefined): Promise<SessionTokens>;
+  /** The tokens to answer with; `epoch`: the account's revocation epoch, as read after the writes. */
+  tokens(epoch: number | undefined): Promise<SessionTokens>;
 }
 
 export function hashRefreshToken(pepper: Key, token: string): string {
@@ -90,7 +90,7 @@ export class Sessions {
       await session.abandon();
       throw standing.state === 'blocked' ? accountBlocked() : invalidCode();
     }
-    return session.tokens(standing.user.accessNotBefore);
+    return session.tokens(standing.user.accessEpoch);
   }
 
   /**
@@ -123,7 +123,7 @@ export class Sessions {
       await abandon().catch(() => undefined);
       throw failed.reason;
     }
-    return { userId, abandon, tokens: (notBefore) => this.withAccessToken(userId, token, notBefore) };
+    return { userId, abandon, tokens: (epoch) => this.withAccessToken(userId, token, epoch) };
   }
 
   async refresh(presented: string, sourceIp: string): Promise<SessionTokens> {
@@ -147,7 +147,7 @@ export class Sessions {
     ]);
     // A real token of a blocked account learns why (the block revoked its family already).
     if (standing.state === 'blocked') throw accountBlocked();
-    const notBefore = standing.state === 'open' ? standing.user.accessNotBefore : undefined;
+    const epoch = standing.state === 'open' ? standing.user.accessEpoch : undefined;
     let family = first;
     for (let attempt = 0; attempt < maxHeadAttempts; attempt++) {
       const now = this.clock.now();
@@ -168,7 +168,7 @@ export class Sessions {
         });
         if (moved) {
           this.metrics.count('Refreshes');
-          return this.withAccessToken(record.userId, child.token, notBefore);
+          return this.withAccessToken(record.userId, child.token, epoch);
         }
         // Another refresh moved the head first (most often to this same child): read it again.
         family = await this.store.getFamily(record.familyId);
@@ -179,7 +179,7 @@ export class Sessions {
         const child = await this.childAtHead(presented, family.head);
         if (child) {
           this.metrics.count('Refreshes');
-          return this.withAccessToken(record.userId, child, notBefore);
+          return this.withAccessToken(record.userId, child, epoch);
         }
         this.log.warn('refresh retry found no pepper that derives the head', { familyId: family.id });
         throw invalidRefreshToken();
@@ -298,8 +298,8 @@ export class Sessions {
     return refreshed && lookUp(keysOf(refreshed));
   }
 
-  private async withAccessToken(userId: string, refreshToken: string, notBefore: number | undefined): Promise<SessionTokens> {
-    const access = await this.accessTokens.issue(userId, { notBefore });
+  private async withAccessToken(userId: string, refreshToken: string, epoch: number | undefined): Promise<SessionTokens> {
+    const access = await this.accessTokens.issue(userId, { epoch: epoch ?? 0 });
     return { token: access.token, refreshToken, expiresIn: access.expiresIn };
   }
 }

@@ -21,8 +21,8 @@ export interface ApiRequest {
   readonly body: unknown;
   /** The access token's subject, on routes that need a bearer token. */
   readonly userId: string;
-  /** The access token's `iat` (epoch seconds), on routes that need a bearer token: checked against the account's revocation marker. */
-  readonly tokenIssuedAt: number;
+  /** The access token's revocation epoch (0 without the claim), on routes that need a bearer token: checked against the account's. */
+  readonly tokenEpoch: number;
 }
 
 export interface ApiResponse {
@@ -95,9 +95,9 @@ async function readRequest(
     throw new ServiceError(413, 'payload_too_large', `The body must be at most ${maxBodyBytes} bytes.`);
   }
   const body = route.body ? parseJsonBody(bytes, headers['content-type']) : undefined;
-  const { userId, issuedAt } = route.auth
+  const { userId, epoch } = route.auth
     ? await authenticate(headers.authorization, services)
-    : { userId: '', issuedAt: 0 };
+    : { userId: '', epoch: 0 };
   return {
     method: event.requestContext.http.method,
     path: event.rawPath,
@@ -106,7 +106,7 @@ async function readRequest(
     requestId: event.requestContext.requestId,
     body,
     userId,
-    tokenIssuedAt: issuedAt,
+    tokenEpoch: epoch,
   };
 }
 
@@ -125,7 +125,7 @@ function parseJsonBody(bytes: Buffer, contentType: string | undefined): unknown 
 async function authenticate(
   header: string | undefined,
   services: EdgeServices,
-): Promise<{ userId: string; issuedAt: number }> {
+): Promise<{ userId: string; epoch: number }> {
   const token = header && bearer.exec(header)?.[1];
   if (!token || !services.accessTokens) throw new UnauthorizedError();
   return services.accessTokens.verifyClaims(token);

@@ -77,7 +77,7 @@ export const logout: RouteHandler<Needs<'sessions'>> = async (request, { session
 };
 
 export const getMe: RouteHandler<Needs<'profiles'>> = async (request, { profiles }) =>
-  ok(userJson(await profiles.get(request.userId, request.tokenIssuedAt)));
+  ok(userJson(await profiles.get(request.userId, request.tokenEpoch)));
 
 export const patchMe: RouteHandler<Needs<'profiles'>> = async (request, { profiles }) => {
   const body = objectBody(request.body, ['name', 'photoKey']);
@@ -90,7 +90,7 @@ export const patchMe: RouteHandler<Needs<'profiles'>> = async (request, { profil
     ...(name === undefined ? {} : { name }),
     ...(photoKey === undefined ? {} : { photoKey }),
   };
-  return ok(userJson(await profiles.update(request.userId, changes, request.tokenIssuedAt)));
+  return ok(userJson(await profiles.update(request.userId, changes, request.tokenEpoch)));
 };
 
 export const presignAvatar: RouteHandler<Needs<'avatarUploads'>> = async (request, { avatarUploads }) => {
@@ -98,7 +98,7 @@ export const presignAvatar: RouteHandler<Needs<'avatarUploads'>> = async (reques
   const upload = await avatarUploads.presign(
     request.userId,
     requiredString(body, 'contentType', 128),
-    request.tokenIssuedAt,
+    request.tokenEpoch,
   );
   return ok({
     url: upload.url,
@@ -110,7 +110,7 @@ export const presignAvatar: RouteHandler<Needs<'avatarUploads'>> = async (reques
 };
 
 export const deleteMe: RouteHandler<Needs<'accountDeletion'>> = async (request, { accountDeletion }) => {
-  await accountDeletion.delete(request.userId, { tokenIssuedAt: request.tokenIssuedAt });
+  await accountDeletion.delete(request.userId, { tokenEpoch: request.tokenEpoch });
   return noContent;
 };
 

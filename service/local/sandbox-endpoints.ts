@@ -28,7 +28,8 @@ export type SandboxLookup =
   | { readonly state: 'running'; readonly endpoints: SandboxEndpoints; readonly path: string }
   | { readonly state: 'none'; readonly path: string }
   | { readonly state: 'stale'; readonly pid: number; readonly path: string }
-  | { readonly state: 'unreadable'; readonly path: string };
+  /** `readError`: why the file could not be read at all (a directory, no permission), if so. */
+  | { readonly state: 'unreadable'; readonly path: string; readonly readError?: string };
 
 /**
  * Writes the file (atomically, owner-only) unless a live sandbox (of any process, this one too) has
@@ -72,7 +73,10 @@ export async function findSandbox(stateDir: string): Promise<SandboxLookup> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none', path };
+    const { code } = error as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return { state: 'none', path };
+    if (code === 'EISDIR') return { state: 'unreadable', path, readError: 'it is a directory' };
+    if (code === 'EACCES' || code === 'EPERM') return { state: 'unreadable', path, readError: 'no permission to read it' };
     throw error;
   }
   let document: SandboxEndpoints;

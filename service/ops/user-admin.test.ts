@@ -1,5 +1,9 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { auditDayKey } from '../adapters/dynamodb/keys.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoOperatorStore } from '../adapters/dynamodb/operator-store.js';
 import { maskPhone } from '../core/phone.js';
 import { routeDynamoClient } from '../local/dynamo-grants.js';
 import { routeTableActions, userOperationsAccess } from '../manifest.js';
@@ -10,16 +14,19 @@ import { UserAdmin, UserAdminError, normalizeOperatorPhone } from './user-admin.
 describe('user operations', () => {
   let service: TestService;
   let admin: UserAdmin;
-  beforeAll(async () => {
-    service = await startTestService();
-    admin = new UserAdmin({
+  /** The operations on the test service, with `clock` as the operator's machine's clock. */
+  const adminWith = (clock: { now(): number }) =>
+    new UserAdmin({
       dynamo: service.emulators.dynamo,
       s3: service.emulators.s3,
       tableNames: service.emulators.tableNames,
       bucketName: service.emulators.bucket,
       actor: 'local:oncall',
-      clock: service.clock,
+      clock,
     });
+  beforeAll(async () => {
+    service = await startTestService();
+    admin = adminWith(service.clock);
   });
   afterAll(async () => {
     await service?.close();
@@ -108,6 +115,31 @@ describe('user operations', () => {
     expect((await getMe(refreshed.body.token)).status).toBe(200);
   });
 
+  it('does not lock a user out when the operator clock runs ahead of the service', async () => {
+    const ahead = adminWith({ now: () => service.clock.now() + 10 * 60_000 });
+    const session = await service.login();
+    await ahead.expireAccess(session.user.id);
+    expect((await getMe(session.token)).status).toBe(401);
+    const refreshed = await refresh(session.refreshToken);
+    expect(refreshed.status).toBe(200);
+    expect((await getMe(refreshed.body.token)).status).toBe(200);
+  });
+
+  it('refuses after a second revoke a token issued between two revokes of the same second', async () => {
+    service.clock.current = Math.floor(service.clock.now() / 1000) * 1000 + 5_100; // early in a second
+    const session = await service.login();
+    await admin.expireAccess(session.user.id);
+    service.clock.advance(100);
+    const between = await refresh(session.refreshToken);
+    expect(between.status).toBe(200);
+    expect((await getMe(between.body.token)).status).toBe(200);
+    service.clock.advance(100); // the same second still
+    await admin.expireAccess(session.user.id);
+    expect((await getMe(between.body.token)).status).toBe(401);
+    const after = await refresh(between.body.refreshToken);
+    expect((await getMe(after.body.token)).status).toBe(200);
+  });
+
   it('blocks an account by id: its token fails at once, refresh and every sign-in spelling answer account_blocked', async () => {
     const session = await service.login();
     const result = await admin.block(session.user.id, { reason: 'abuse report' });
@@ -131,6 +163,34 @@ describe('user operations', () => {
     expect(again.user.id).toBe(session.user.id);
     expect((await getMe(again.token)).status).toBe(200);
     expect((await admin.unblock(session.user.id)).wasBlocked).toBe(false);
+  });
+
+  it('forgets the code sent before a block: it signs in neither after an unblock nor after the block ends', async () => {
+    for (const lift of ['unblock', 'end'] as const) {
+      const session = await service.login();
+      service.clock.advance(31_000);
+      expect((await service.call('sendOtp', { body: { phone: session.phone } })).status).toBe(200);
+      const code = service.outbox.latest(session.phone)!.code;
+      await admin.block(session.phone, lift === 'end' ? { until: new Date(service.clock.now() + 5_000) } : {});
+      if (lift === 'unblock') await admin.unblock(session.phone);
+      else service.clock.advance(5_001);
+      const verified = await service.call('verifyOtp', { body: { phone: session.phone, code } });
+      expect({ lift, status: verified.status }).not.toEqual({ lift, status: 200 });
+    }
+  });
+
+  it('refuses to replace a block that holds unless asked, and names it; an ended block is replaced freely', async () => {
+    const phone = testPhone();
+    await admin.block(phone, { reason: 'stolen phone' });
+    const refused = await admin.block(phone, { until: new Date(service.clock.now() + 5_000) }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UserAdminError);
+    expect((refused as UserAdminError).code).toBe('already_blocked');
+    expect((refused as UserAdminError).message).toMatch(/until unblocked.*stolen phone/);
+    expect((await admin.find(phone)).block).toMatchObject({ until: null, reason: 'stolen phone', active: true });
+    const replaced = await admin.block(phone, { until: new Date(service.clock.now() + 5_000), replace: true });
+    expect(replaced.until).not.toBeNull();
+    service.clock.advance(5_001);
+    expect((await admin.block(phone, { reason: 'again' })).until).toBeNull();
   });
 
   it('blocks a number no account holds: no code, no sign-in, no new account', async () => {
@@ -191,6 +251,119 @@ describe('user operations', () => {
       for (const refreshToken of refreshTokens) expect([401, 403]).toContain((await refresh(refreshToken)).status);
       if (run % 2 === 0) await admin.unblock(session.user.id);
     }
+  });
+
+  it('leaves no session usable after an unblock when the block failed between its writes, and audits it first', async () => {
+    const since = new Date(service.clock.now());
+    const session = await service.login();
+    const client = service.emulators.dynamo;
+    const name = 'failBlockMidway';
+    // Whichever of the block's writes to the user or its families comes after the number's block fails:
+    // as a Ctrl-C, a lost network or a throttle between two writes.
+    let writes = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { pk?: { S?: string } } };
+        const pk = input.Key?.pk?.S ?? '';
+        if (context.commandName === 'UpdateItemCommand' && (pk.startsWith('user#') || pk.startsWith('family#'))) {
+          writes += 1;
+          if (writes === 1) throw new Error('injected failure');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      await expect(admin.block(session.user.id, { reason: 'stolen' })).rejects.toThrow('injected failure');
+    } finally {
+      client.middlewareStack.remove(name);
+    }
+    expect((await admin.audit({ since })).filter((r) => r.target.userId === session.user.id).map((r) => r.action)).toContain('block');
+    await admin.unblock(session.user.id);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+    expect((await getMe(session.token)).status).toBe(401);
+  });
+
+  it('revokes on unblock the families a block cut short left active, so the unblock gives them nothing back', async () => {
+    const session = await service.login();
+    // The account marked blocked with its family still active, as a block cut short leaves it.
+    await new DynamoOperatorStore(service.emulators.dynamo, service.emulators.tableNames).blockUser(session.user.id, undefined);
+    const refused = await refresh(session.refreshToken);
+    expect(refused.status).toBe(403);
+    await admin.unblock(session.phone);
+    expect((await refresh(session.refreshToken)).status).toBe(401);
+  });
+
+  it('says what was and was not done when the audit or a later write fails, as refusals with a code', async () => {
+    const session = await service.login();
+    const client = service.emulators.dynamo;
+    const name = 'failOneWrite';
+    const failing = (pkPrefix: string) =>
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const pk = (args.input as { Key?: { pk?: { S?: string } } }).Key?.pk?.S ?? '';
+          if (context.commandName === 'UpdateItemCommand' && pk.startsWith(pkPrefix)) throw new Error('injected failure');
+          return next(args);
+        },
+        { step: 'initialize', name },
+      );
+    const attempt = async (pkPrefix: string) => {
+      failing(pkPrefix);
+      try {
+        return await admin.expireAccess(session.user.id).then(() => undefined, (error: unknown) => error as UserAdminError);
+      } finally {
+        client.middlewareStack.remove(name);
+      }
+    };
+    const auditFailed = await attempt('audit#');
+    expect([auditFailed?.code, auditFailed?.message]).toEqual(['audit_failed', expect.stringMatching(/nothing was changed.*injected failure/)]);
+    expect((await admin.show(session.user.id))?.user.accessEpoch).toBe(0);
+    const incomplete = await attempt('user#');
+    expect([incomplete?.code, incomplete?.message]).toEqual(['incomplete', expect.stringMatching(/audited.*injected failure/)]);
+  });
+
+  it('masks a number in a reason in any spelling: other separators, fullwidth digits', async () => {
+    const session = await service.login();
+    const since = new Date(service.clock.now());
+    const spellings = ['+1/415/555/0123', '+1_415_555_0123', '４１５５５５０１２３', '+1 415 555 0123', '415.555.0123 ext'];
+    await admin.expireAccess(session.user.id, { reason: `calls from ${spellings.join(' and ')}; ticket 4711` });
+    const [record] = (await admin.audit({ since })).filter((r) => r.target.userId === session.user.id);
+    const digits = record!.reason!.normalize('NFKC');
+    expect(digits).toContain('ticket 4711');
+    // No run of 7 digits is left, whatever separates them (the masks' dots aside).
+    expect(digits).not.toMatch(/\d(?:[^\p{L}\d•]{0,3}\d){6}/u);
+    expect(digits).not.toContain('555');
+  });
+
+  it('keeps auditing once a day has filled its item, and lists that day in order', async () => {
+    const since = new Date(service.clock.now());
+    const day = since.toISOString().slice(0, 10);
+    // The day's item as an earlier version left it after a busy day: records with the longest
+    // reason, as many as DynamoDB's 400 KB item limit takes.
+    const filler = {
+      actor: 'arn:aws:sts::333333333333:assumed-role/OnCall/alice',
+      action: 'revoke',
+      target: {},
+      at: since.toISOString(),
+      reason: 'x'.repeat(500),
+    };
+    const fill = (count: number) =>
+      service.emulators.dynamo.send(
+        new PutItemCommand({
+          TableName: service.emulators.tableNames.users,
+          Item: marshall({ pk: auditDayKey(day), records: Array.from({ length: count }, () => filler) }),
+        }),
+      );
+    const fits = (count: number) => fill(count).then(() => true, () => false);
+    let count = 100;
+    for (const step of [100, 10, 1]) while (await fits(count + step)) count += step;
+    await fill(count);
+    const session = await service.login();
+    const reason = 'r'.repeat(500);
+    for (let i = 0; i < 20; i++) await admin.expireAccess(session.user.id, { reason });
+    await admin.revoke(session.user.id, { reason: 'and again' });
+    const mine = (await admin.audit({ since })).filter((record) => record.target.userId === session.user.id);
+    expect(mine.map((record) => record.action)).toEqual([...Array.from({ length: 20 }, () => 'expire-access'), 'revoke']);
   });
 
   it('audits every change with actor, action, target, time and reason, and never a full number or token', async () => {

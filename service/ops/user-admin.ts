@@ -22,15 +22,16 @@ import { canonicalPhone, maskPhone } from '../core/phone.js';
 import { noMetrics, silentLog, systemClock, type Clock, type PhoneBlock, type User } from '../core/ports.js';
 import { resolveSettings } from '../settings.js';
 
-export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until';
+export type UserAdminErrorCode = 'invalid_target' | 'invalid_phone' | 'not_found' | 'blocked' | 'invalid_until' | 'already_blocked' | 'audit_failed' | 'incomplete';
 
 /** An expected refusal, with a stable code the CLI maps to its exit code and the console to a message. */
 export class UserAdminError extends Error {
   constructor(
     readonly code: UserAdminErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'UserAdminError';
   }
 }
@@ -62,8 +63,8 @@ export interface UserView {
   /** `blocked` only while the block holds; `deleted` while a deletion is under way. */
   readonly status: 'active' | 'blocked' | 'deleted';
   readonly blockedUntil: string | null;
-  /** Access tokens issued at or before this are refused (ISO 8601), or null. */
-  readonly accessNotBefore: string | null;
+  /** The revocation epoch: how many times its access tokens were revoked (0: never). */
+  readonly accessEpoch: number;
 }
 
 export interface FoundPhone {
@@ -97,6 +98,8 @@ export interface ChangeOptions {
 export interface BlockOptions extends ChangeOptions {
   /** When the block ends by itself; absent: until unblocked. */
   readonly until?: Date;
+  /** Replace a block that holds (otherwise refused with `already_blocked`). */
+  readonly replace?: boolean;
 }
 
 export interface BlockResult {
@@ -132,6 +135,9 @@ const maxReasonLength = 500;
 const maxAuditDays = 400;
 const day = 24 * 60 * 60 * 1000;
 
+const describeError = (error: unknown) =>
+  error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
+
 /** The canonical number for what an operator typed, or undefined. */
 export function normalizeOperatorPhone(value: string): string | undefined {
   return canonicalPhone(value.trim().replace(separators, ''));
@@ -141,6 +147,7 @@ export class UserAdmin {
   private readonly users: DynamoUserStore;
   private readonly refreshTokens: DynamoRefreshTokenStore;
   private readonly operator: DynamoOperatorStore;
+  private readonly otpChallenges: DynamoOtpChallengeStore;
   private readonly clock: Clock;
   private readonly actor: string;
   private readonly wiring: Wiring;
@@ -152,6 +159,7 @@ export class UserAdmin {
     this.users = new DynamoUserStore(dynamo, tableNames.users);
     this.refreshTokens = new DynamoRefreshTokenStore(dynamo, tableNames.refreshTokens);
     this.operator = new DynamoOperatorStore(dynamo, tableNames);
+    this.otpChallenges = new DynamoOtpChallengeStore(dynamo, tableNames.rateLimits);
     const unavailable = (what: string) => () => {
       throw new Error(`user operations do not use ${what}`);
     };
@@ -167,7 +175,7 @@ export class UserAdmin {
       userStore: () => this.users,
       refreshTokenStore: () => this.refreshTokens,
       rateLimiter: () => new DynamoRateLimiter(dynamo, tableNames.rateLimits, this.clock),
-      otpChallenges: () => new DynamoOtpChallengeStore(dynamo, tableNames.rateLimits),
+      otpChallenges: () => this.otpChallenges,
       otpSender: unavailable('the OTP provider'),
       avatarStore: () => new S3AvatarStore(options.s3, options.bucketName),
       avatarUrlSigner: unavailable('URL signing'),
@@ -199,10 +207,10 @@ export class UserAdmin {
   }
 
   /**
-   * Signs out one family, or every family of the account, and sets the revocation marker so their
-   * access tokens are refused on their next request too (the other devices just refresh). The
-   * marker is written after the families: a refresh that moved a head before its family was revoked
-   * signed its token before the marker, so that token is refused.
+   * Signs out one family, or every family of the account, and adds one to the revocation epoch so
+   * their access tokens are refused on their next request too (the other devices just refresh). The
+   * epoch is raised after the families are revoked: a refresh that moved a head before its family was
+   * revoked read the epoch before it was raised, so its token is refused.
    */
   async revoke(userId: string, options: ChangeOptions & { familyId?: string } = {}): Promise<{ revoked: string[] }> {
     const id = this.id(userId);
@@ -214,12 +222,14 @@ export class UserAdmin {
     if (options.familyId !== undefined && !families.some((family) => family.id === options.familyId)) {
       throw new UserAdminError('not_found', `The account has no session family ${options.familyId}.`);
     }
-    await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
-    const now = this.clock.now();
-    await this.operator.setAccessNotBefore(id, now);
+    // The record first, as the intent: a change cut short is audited all the same.
     await this.record('revoke', { userId: id, phone: user.phone }, options.reason, {
       families: targets.length,
       ...(options.familyId && { familyId: options.familyId }),
+    });
+    await this.applying('revoke', async () => {
+      await Promise.all(targets.map((family) => this.refreshTokens.revokeFamily(family.id, 'operator')));
+      await this.operator.bumpAccessEpoch(id);
     });
     return { revoked: targets.map((family) => family.id) };
   }
@@ -228,19 +238,28 @@ export class UserAdmin {
    * Refuses the account's access tokens from now on, leaving its refresh tokens valid: each client
    * refreshes once (the console's "expire access tokens now").
    */
-  async expireAccess(userId: string, options: ChangeOptions = {}): Promise<{ notBefore: string }> {
+  async expireAccess(userId: string, options: ChangeOptions = {}): Promise<{ expired: true }> {
     const id = this.id(userId);
     const user = await this.requireUser(id);
-    const now = this.clock.now();
-    if (!(await this.operator.setAccessNotBefore(id, now))) throw this.noUser(id);
     await this.record('expire-access', { userId: id, phone: user.phone }, options.reason);
-    return { notBefore: new Date(now).toISOString() };
+    if (!(await this.applying('expire-access', () => this.operator.bumpAccessEpoch(id)))) throw this.noUser(id);
+    return { expired: true };
   }
 
   /**
    * Blocks a number (with or without an account) or an account (and so its number): no code, no
-   * sign-in, no refresh, and every session and access token revoked. The number's block is written
-   * before its claim is read: a login claiming it meanwhile finds the block when its session starts.
+   * sign-in, no refresh, and every session and access token revoked. In this order, so that a block
+   * cut short at any step (Ctrl-C, a lost network, a throttle) is audited and leaves no family that
+   * an unblock would give back:
+   *  1. the audit record, as the intent;
+   *  2. the number's block, before its claim is read: a login claiming it meanwhile finds the block
+   *     when its session starts; then the number's pending code is forgotten, so a code sent before
+   *     the block signs in neither after an unblock nor after the block ends;
+   *  3. the account's families revoked, before the account is marked blocked;
+   *  4. the account marked blocked, with the revocation marker.
+   * A block that stopped after step 2 leaves the number blocked and the account's sessions working
+   * (the command reports the failure; running it again completes it); an unblock then revokes every
+   * family left active, so it never gives one back.
    */
   async block(target: string, options: BlockOptions = {}): Promise<BlockResult> {
     const now = this.clock.now();
@@ -250,40 +269,61 @@ export class UserAdmin {
     }
     const reason = this.reason(options.reason);
     const { phone, userId: named } = await this.resolve(target);
-    await this.operator.putPhoneBlock({
-      phone,
-      blockedAt: now,
-      ...(until !== undefined && { until }),
-      ...(reason !== undefined && { reason }),
-    });
-    const userId = named ?? (await this.users.phoneOwner(phone));
-    let revokedFamilies = 0;
-    if (userId && (await this.operator.blockUser(userId, until, now))) {
-      const active = (await this.operator.familiesOf(userId)).filter((family) => family.status === 'active');
-      await Promise.all(active.map((family) => this.refreshTokens.revokeFamily(family.id, 'blocked')));
-      revokedFamilies = active.length;
-    }
-    await this.record('block', { ...(userId && { userId }), phone }, reason, {
+    const [owner, existing] = await Promise.all([named ?? this.users.phoneOwner(phone), this.users.phoneBlock(phone)]);
+    if (options.replace !== true && blockHolds(existing, now)) throw this.alreadyBlocked(existing!);
+    await this.record('block', { ...(owner && { userId: owner }), phone }, reason, {
       ...(until !== undefined && { until: new Date(until).toISOString() }),
-      families: revokedFamilies,
     });
+    return this.applying('block', async () => {
+    const written = await this.operator.putPhoneBlock(
+      { phone, blockedAt: now, ...(until !== undefined && { until }), ...(reason !== undefined && { reason }) },
+      // Another operator's block written since the read is not replaced either.
+      options.replace === true ? undefined : now,
+    );
+    if (!written) throw this.alreadyBlocked((await this.users.phoneBlock(phone)) ?? { phone, blockedAt: now });
+    // Read again after the block is written: a login that claimed the number meanwhile is seen here.
+    const [userId] = await Promise.all([named ?? this.users.phoneOwner(phone), this.otpChallenges.forget(phone)]);
+    let revokedFamilies = 0;
+    if (userId) {
+      revokedFamilies = await this.revokeActiveFamilies(userId, 'blocked');
+      await this.operator.blockUser(userId, until);
+    }
     return {
       phone: maskPhone(phone),
       userId: userId ?? null,
       until: until === undefined ? null : new Date(until).toISOString(),
       revokedFamilies,
     };
+    });
   }
 
-  /** Lifts the block of a number or account. Revoked sessions and tokens stay revoked. */
+  /**
+   * Lifts the block of a number or account. Revoked sessions and tokens stay revoked, and so does
+   * any family still active: no login succeeds while a block holds, so such a family predates the
+   * block (one a block cut short did not reach) and is revoked before the block is lifted.
+   */
   async unblock(target: string, options: ChangeOptions = {}): Promise<UnblockResult> {
     const { phone, userId: named } = await this.resolve(target);
-    const removed = await this.operator.deletePhoneBlock(phone);
     const userId = named ?? (await this.users.phoneOwner(phone));
-    const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
-    const wasBlocked = removed !== undefined || userWasBlocked;
-    if (wasBlocked) await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
-    return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked };
+    const [block, user] = await Promise.all([this.users.phoneBlock(phone), userId ? this.users.get(userId) : undefined]);
+    if (!block && user?.status !== 'blocked') return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: false };
+    await this.record('unblock', { ...(userId && { userId }), phone }, options.reason);
+    return this.applying('unblock', async () => {
+      // Revoked families' access tokens go too (the epoch raised after the families, as in `revoke`).
+      if (userId && (await this.revokeActiveFamilies(userId, 'blocked')) > 0) {
+        await this.operator.bumpAccessEpoch(userId);
+      }
+      const removed = await this.operator.deletePhoneBlock(phone);
+      const userWasBlocked = userId ? await this.operator.unblockUser(userId) : false;
+      return { phone: maskPhone(phone), userId: userId ?? null, wasBlocked: removed !== undefined || userWasBlocked };
+    });
+  }
+
+  /** Revokes every active family of the account; how many. */
+  private async revokeActiveFamilies(userId: string, reason: 'blocked'): Promise<number> {
+    const active = (await this.operator.familiesOf(userId)).filter((family) => family.status === 'active');
+    await Promise.all(active.map((family) => this.refreshTokens.revokeFamily(family.id, reason)));
+    return active.length;
   }
 
   /**
@@ -294,16 +334,16 @@ export class UserAdmin {
     const id = this.id(userId);
     const user = await this.requireUser(id);
     const reason = this.reason(options.reason);
-    try {
-      await buildAccountDeletion(this.wiring).delete(id, { overBlock: options.overBlock === true });
-    } catch (error) {
-      if (error instanceof UnauthorizedError) {
-        throw new UserAdminError('blocked', 'The account is blocked; deleting it needs overBlock (--over-block).');
+    const overBlock = isBlocked(user, this.clock.now());
+    if (overBlock && options.overBlock !== true) throw this.blockedDelete();
+    await this.record('delete', { userId: id, phone: user.phone }, reason, { ...(overBlock && { overBlock: 'yes' }) });
+    await this.applying('delete', async () => {
+      try {
+        await buildAccountDeletion(this.wiring).delete(id, { overBlock: options.overBlock === true });
+      } catch (error) {
+        if (error instanceof UnauthorizedError) throw this.blockedDelete();
+        throw error;
       }
-      throw error;
-    }
-    await this.record('delete', { userId: id, phone: user.phone }, reason, {
-      ...(isBlocked(user, this.clock.now()) && { overBlock: 'yes' }),
     });
     return { deleted: true };
   }
@@ -335,7 +375,29 @@ export class UserAdmin {
       ...(reason !== undefined && { reason: this.reason(reason) }),
       ...(detail && Object.keys(detail).length > 0 && { detail }),
     };
-    await this.operator.appendAudit(record);
+    try {
+      await this.operator.appendAudit(record);
+    } catch (error) {
+      throw new UserAdminError(
+        'audit_failed',
+        `The audit record of this ${action} could not be written, so nothing was changed (${describeError(error)}).`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** A change's writes, after its audit record: a failure says the change may be partly applied. */
+  private async applying<T>(action: AuditAction, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof UserAdminError) throw error;
+      throw new UserAdminError(
+        'incomplete',
+        `The ${action} was audited, then stopped partway (${describeError(error)}): it may be partly applied.`,
+        { cause: error },
+      );
+    }
   }
 
   private phone(value: string): string {
@@ -372,6 +434,19 @@ export class UserAdmin {
     return user;
   }
 
+  private alreadyBlocked(block: PhoneBlock): UserAdminError {
+    const span = block.until === undefined ? 'until unblocked' : `until ${new Date(block.until).toISOString()}`;
+    return new UserAdminError(
+      'already_blocked',
+      `${maskPhone(block.phone)} is already blocked ${span}, since ${new Date(block.blockedAt).toISOString()}` +
+        `${block.reason ? `: ${block.reason}` : ''}. Replacing that block needs replace (--replace).`,
+    );
+  }
+
+  private blockedDelete(): UserAdminError {
+    return new UserAdminError('blocked', 'The account is blocked; deleting it needs overBlock (--over-block).');
+  }
+
   private noUser(id: string): UserAdminError {
     return new UserAdminError('not_found', `No account has the id ${id}.`);
   }
@@ -379,9 +454,11 @@ export class UserAdmin {
   private reason(value: string | undefined): string | undefined {
     if (value === undefined) return undefined;
     // The reason is the operator's text: a number or token pasted into it is masked all the same.
-    const text = value.trim().slice(0, maxReasonLength).replace(/\+?\d[\d\s().-]{5,}\d/g, (match) => {
-      if (match.replace(/\D/g, '').length < 7) return match; // a date, a ticket number
-      const canonical = normalizeOperatorPhone(match);
+    // NFKC first: fullwidth and other compatibility digits are digits; then any run of 7 or more
+    // digits, whatever separates them (up to 3 non-letters between two digits), is a number.
+    const text = value.normalize('NFKC').trim().slice(0, maxReasonLength).replace(/\+?\d(?:[^\p{L}\d•]{0,3}\d){6,}/gu, (match) => {
+      const digits = match.replace(/\D/g, '');
+      const canonical = normalizeOperatorPhone(match.startsWith('+') ? `+${digits}` : match);
       return canonical ? maskPhone(canonical) : '[redacted]';
     });
     return text.replace(/[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted]') || undefined;
@@ -398,7 +475,7 @@ export class UserAdmin {
       updatedAt: user.updatedAt,
       status: user.status === 'deleted' ? 'deleted' : isBlocked(user, now) ? 'blocked' : 'active',
       blockedUntil: user.blockedUntil === undefined ? null : new Date(user.blockedUntil).toISOString(),
-      accessNotBefore: user.accessNotBefore === undefined ? null : new Date(user.accessNotBefore).toISOString(),
+      accessEpoch: user.accessEpoch ?? 0,
     };
   }
 

@@ -5,7 +5,7 @@ import { phoneBlockKey, userKey } from '../adapters/dynamodb/keys.js';
 import { startTestService, testPhone, type TestService } from '../testing/harness.js';
 
 /**
- * What the service does with an operator's block and revocation marker (issue 14). The items are
+ * What the service does with an operator's block and revocation epoch (issue 14). The items are
  * written here as the operations module writes them, so these tests hold the service alone.
  */
 describe('blocked numbers and accounts', () => {
@@ -128,7 +128,7 @@ describe('blocked numbers and accounts', () => {
   });
 });
 
-describe('the revocation marker', () => {
+describe('the revocation epoch', () => {
   let service: TestService;
   beforeAll(async () => {
     service = await startTestService();
@@ -137,23 +137,24 @@ describe('the revocation marker', () => {
     await service?.close();
   });
 
-  const setMarker = (userId: string, at: number) =>
+  /** As the operations write it: one more on the account's revocation epoch. */
+  const bumpEpoch = (userId: string) =>
     service.emulators.dynamo.send(
       new UpdateItemCommand({
         TableName: service.emulators.tableNames.users,
         Key: marshall({ pk: userKey(userId) }),
-        UpdateExpression: 'SET accessNotBefore = :at',
-        ExpressionAttributeValues: marshall({ ':at': at }),
+        UpdateExpression: 'ADD accessEpoch :one',
+        ExpressionAttributeValues: marshall({ ':one': 1 }),
       }),
     );
   const second = (ms: number) => Math.floor(ms / 1000) * 1000;
 
-  it('refuses a token issued earlier in the marker own second, and takes one issued after it in that second', async () => {
+  it('refuses a token issued before the epoch was raised, in that very second too, and takes one issued after it', async () => {
     service.clock.current = second(service.clock.now()) + 10_100; // 100 ms into a second
     const session = await service.login();
     service.clock.advance(200);
     const markedAt = service.clock.now(); // the same second as the token's iat
-    await setMarker(session.user.id, markedAt);
+    await bumpEpoch(session.user.id);
     service.clock.advance(100);
 
     for (const [routeId, options] of [
@@ -168,7 +169,7 @@ describe('the revocation marker', () => {
       });
     }
 
-    // Still in the same second: a refresh knows the marker, and its token passes.
+    // Still in the same second: a refresh reads the epoch, and its token passes.
     const refreshed = await service.call('refresh', { body: { refreshToken: session.refreshToken } });
     expect(refreshed.status).toBe(200);
     expect(second(service.clock.now())).toBe(second(markedAt));
@@ -177,15 +178,15 @@ describe('the revocation marker', () => {
     service.clock.advance(31_000);
     const again = await service.login(session.phone);
     expect((await service.call('getMe', { token: again.token })).status).toBe(200);
-    // The user's own PATCH keeps the marker: the old token stays refused.
+    // The user's own PATCH keeps the epoch: the old token stays refused.
     expect((await service.call('patchMe', { token: again.token, body: { name: 'New' } })).status).toBe(200);
     expect((await service.call('getMe', { token: session.token })).status).toBe(401);
   });
 
-  it('refuses a token issued in an earlier second than the marker, and leaves refresh tokens working', async () => {
+  it('refuses a token issued in an earlier second than the epoch was raised, and leaves refresh tokens working', async () => {
     const session = await service.login();
     service.clock.advance(1_500);
-    await setMarker(session.user.id, service.clock.now());
+    await bumpEpoch(session.user.id);
     expect((await service.call('getMe', { token: session.token })).status).toBe(401);
     const refreshed = await service.call('refresh', { body: { refreshToken: session.refreshToken } });
     expect(refreshed.status).toBe(200);

@@ -28,6 +28,15 @@ export interface StoredAuditRecord {
 /** A family as on-call sees it: no token hashes. */
 export type FamilyRecord = Omit<TokenFamily, 'head' | 'previous'>;
 
+/** Records per audit item: a record is at most about 2 KB (a 500-character reason), so well under 400 KB. */
+const auditRecordsPerItem = 100;
+/** Items per day at most: 100 000 changes a day. */
+const maxAuditParts = 1000;
+const auditPartKey = (day: string, part: number) => (part === 0 ? auditDayKey(day) : `${auditDayKey(day)}#${part}`);
+/** DynamoDB's answer to an update that would take an item past 400 KB. */
+const isItemTooLarge = (error: unknown) =>
+  (error as Error).name === 'ValidationException' && /item size|size has exceeded/i.test((error as Error).message);
+
 /** How long audit days are kept before TTL removes them. */
 export const auditRetentionDays = 400;
 
@@ -43,9 +52,28 @@ export class DynamoOperatorStore {
     private readonly tables: Pick<TableNames, 'users' | 'refreshTokens'>,
   ) {}
 
-  async putPhoneBlock(block: PhoneBlock): Promise<void> {
+  /**
+   * Writes the number's block. With `unlessHeldAt` (epoch ms), only if no block holds at that time
+   * (none, or one whose end has passed); false when one does.
+   */
+  async putPhoneBlock(block: PhoneBlock, unlessHeldAt?: number): Promise<boolean> {
+    try {
+      await this.putBlockItem(block, unlessHeldAt);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async putBlockItem(block: PhoneBlock, unlessHeldAt: number | undefined): Promise<void> {
     await this.client.send(
       new PutItemCommand({
+        ...(unlessHeldAt !== undefined && {
+          ConditionExpression: 'attribute_not_exists(pk) OR (attribute_exists(#until) AND #until <= :now)',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: marshall({ ':now': unlessHeldAt }),
+        }),
         TableName: this.tables.users,
         Item: marshall(
           {
@@ -69,26 +97,29 @@ export class DynamoOperatorStore {
   }
 
   /**
-   * Marks an existing, not deleted, user blocked (until `until`, or until lifted) and sets the
-   * revocation marker; false when there is no such user or its deletion has begun.
+   * Marks an existing, not deleted, user blocked (until `until`, or until lifted) and adds one to its
+   * revocation epoch; false when there is no such user or its deletion has begun.
    */
-  async blockUser(userId: string, until: number | undefined, now: number): Promise<boolean> {
+  async blockUser(userId: string, until: number | undefined): Promise<boolean> {
     return this.updateUser(
       userId,
-      `SET #status = :blocked, accessNotBefore = :now${until === undefined ? ' REMOVE blockedUntil' : ', blockedUntil = :until'}`,
+      `SET #status = :blocked${until === undefined ? '' : ', blockedUntil = :until'} ADD accessEpoch :one${until === undefined ? ' REMOVE blockedUntil' : ''}`,
       '(attribute_not_exists(#status) OR #status = :blocked)',
-      { ':blocked': 'blocked', ':now': now, ...(until !== undefined && { ':until': until }) },
+      { ':blocked': 'blocked', ':one': 1, ...(until !== undefined && { ':until': until }) },
     );
   }
 
-  /** Lifts a user's block (the marker stays: tokens revoked stay revoked); false when it was not blocked. */
+  /** Lifts a user's block (the epoch stays: tokens revoked stay revoked); false when it was not blocked. */
   async unblockUser(userId: string): Promise<boolean> {
     return this.updateUser(userId, 'REMOVE #status, blockedUntil', '#status = :blocked', { ':blocked': 'blocked' });
   }
 
-  /** Sets the revocation marker of an existing user; false when there is no such user. */
-  async setAccessNotBefore(userId: string, at: number): Promise<boolean> {
-    return this.updateUser(userId, 'SET accessNotBefore = :at', undefined, { ':at': at });
+  /**
+   * Adds one to the revocation epoch of an existing user, atomically (two revokes never read the same
+   * epoch); false when there is no such user. Access tokens issued before are refused from now on.
+   */
+  async bumpAccessEpoch(userId: string): Promise<boolean> {
+    return this.updateUser(userId, 'ADD accessEpoch :one', undefined, { ':one': 1 });
   }
 
   /**
@@ -136,29 +167,48 @@ export class DynamoOperatorStore {
       .sort((a, b) => b.createdAt - a.createdAt);
   }
 
+  /**
+   * Appends to the day's first audit item with room: a day is as many items as it needs
+   * (`audit#DAY`, then `audit#DAY#1`, `#2`, …), each at most `auditRecordsPerItem` records, and an
+   * item DynamoDB finds too large (records written by an earlier version) counts as full.
+   */
   async appendAudit(record: StoredAuditRecord): Promise<void> {
     const day = record.at.slice(0, 10);
     const expiresAt = ttlSeconds(Date.parse(`${day}T00:00:00Z`) + auditRetentionDays * 24 * 60 * 60 * 1000);
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tables.users,
-        Key: marshall({ pk: auditDayKey(day) }),
-        UpdateExpression: 'SET #records = list_append(if_not_exists(#records, :empty), :record), expiresAt = :expiresAt',
-        ExpressionAttributeNames: { '#records': 'records' },
-        ExpressionAttributeValues: marshall(
-          { ':empty': [], ':record': [record], ':expiresAt': expiresAt },
-          { removeUndefinedValues: true },
-        ),
-      }),
-    );
+    for (let part = 0; part < maxAuditParts; part++) {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tables.users,
+            Key: marshall({ pk: auditPartKey(day, part) }),
+            UpdateExpression: 'SET #records = list_append(if_not_exists(#records, :empty), :record), expiresAt = :expiresAt',
+            ConditionExpression: 'attribute_not_exists(#records) OR size(#records) < :max',
+            ExpressionAttributeNames: { '#records': 'records' },
+            ExpressionAttributeValues: marshall(
+              { ':empty': [], ':record': [record], ':expiresAt': expiresAt, ':max': auditRecordsPerItem },
+              { removeUndefinedValues: true },
+            ),
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error) && !isItemTooLarge(error)) throw error;
+      }
+    }
+    throw new Error(`the audit of ${day} has no room left in ${maxAuditParts} items`);
   }
 
   /** One day's records (`day` as YYYY-MM-DD, UTC), in the order they were written. */
   async auditDay(day: string): Promise<StoredAuditRecord[]> {
-    const { Item } = await this.client.send(
-      new GetItemCommand({ TableName: this.tables.users, Key: marshall({ pk: auditDayKey(day) }), ConsistentRead: true }),
-    );
-    return Item ? ((unmarshall(Item).records ?? []) as StoredAuditRecord[]) : [];
+    const records: StoredAuditRecord[] = [];
+    for (let part = 0; part < maxAuditParts; part++) {
+      const { Item } = await this.client.send(
+        new GetItemCommand({ TableName: this.tables.users, Key: marshall({ pk: auditPartKey(day, part) }), ConsistentRead: true }),
+      );
+      if (!Item) break;
+      records.push(...((unmarshall(Item).records ?? []) as StoredAuditRecord[]));
+    }
+    return records;
   }
 
   private async updateUser(

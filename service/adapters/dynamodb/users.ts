@@ -57,9 +57,9 @@ export class DynamoUserStore implements UserStore {
       values[':blocked'] = 'blocked';
       if (options.now !== undefined) values[':now'] = options.now;
     }
-    if (options.tokenIssuedAt !== undefined) {
-      conditions.push('(attribute_not_exists(accessNotBefore) OR accessNotBefore < :issuedAt)');
-      values[':issuedAt'] = options.tokenIssuedAt;
+    if (options.tokenEpoch !== undefined) {
+      conditions.push('(attribute_not_exists(accessEpoch) OR accessEpoch <= :tokenEpoch)');
+      values[':tokenEpoch'] = options.tokenEpoch;
     }
     try {
       const { Attributes } = await this.client.send(
@@ -116,11 +116,11 @@ export class DynamoUserStore implements UserStore {
     } else {
       conditions.push('attribute_not_exists(#status)');
     }
-    if (next.accessNotBefore === undefined) {
-      conditions.push('attribute_not_exists(accessNotBefore)');
+    if (next.accessEpoch === undefined) {
+      conditions.push('attribute_not_exists(accessEpoch)');
     } else {
-      conditions.push('accessNotBefore = :notBefore');
-      values[':notBefore'] = next.accessNotBefore;
+      conditions.push('accessEpoch = :accessEpoch');
+      values[':accessEpoch'] = next.accessEpoch;
     }
     if (next.blockedUntil === undefined) {
       conditions.push('attribute_not_exists(blockedUntil)');
@@ -175,7 +175,7 @@ export class DynamoUserStore implements UserStore {
 }
 
 export function userOf(item: Record<string, AttributeValue>): User {
-  const { id, phone, name, photoKey, createdAt, updatedAt, status, blockedUntil, accessNotBefore } = unmarshall(item);
+  const { id, phone, name, photoKey, createdAt, updatedAt, status, blockedUntil, accessEpoch } = unmarshall(item);
   return {
     id,
     phone,
@@ -185,7 +185,7 @@ export function userOf(item: Record<string, AttributeValue>): User {
     updatedAt,
     ...(status && { status }),
     ...(typeof blockedUntil === 'number' && { blockedUntil }),
-    ...(typeof accessNotBefore === 'number' && { accessNotBefore }),
+    ...(typeof accessEpoch === 'number' && { accessEpoch }),
   };
 }
 
