@@ -5,7 +5,7 @@
  * unwritable output paths, damaged local state. Every case must end by itself, exit with the code
  * docs/cli.md documents, print no stack trace, and say what to do next.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../infra/testing/synth.js';
 import { binPath } from './testing/run-cli.js';
+import { canUseTerminal, runOnTerminal } from './testing/terminal.js';
 
 const trace = /This is a bug|unexpected error|^\s+at .+:\d+:\d+\)?$|EPIPE/m;
 /** Generous: the SDK bounds below make every AWS case end in a few seconds. */
@@ -87,52 +88,13 @@ function run(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: 
   });
 }
 
-/** Runs the CLI on a pseudo-terminal (python3's pty), answers its first prompt with Ctrl-C. */
-function ctrlCInPrompt(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
-  const driver = `
-import os, pty, sys, time, select
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b''
-deadline = time.time() + 40
-sent = False
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    if not sent and b'?' in out:
-        time.sleep(0.3)
-        os.write(fd, b'\\x03')
-        sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status) if hasattr(os, 'waitstatus_to_exitcode') else status >> 8)
-`;
-  const child = spawn('python3', ['-c', driver, process.execPath, binPath, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`chatshyld ${args.join(' ')} on a terminal did not end\n${stdout}`));
-    }, bound);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+/** Runs the CLI on a pseudo-terminal, answers its first prompt with Ctrl-C. */
+async function ctrlCInPrompt(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
+  const run = await runOnTerminal(args, { cwd: root, env, prompt: '?', answer: '\\x03', timeoutMs: 40_000 });
+  return { code: run.code, signal: run.signal, stdout: run.output, stderr: run.stderr };
 }
 
-const python = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
+const python = canUseTerminal;
 
 function expectClean(outcome: Outcome, code: number, label: string) {
   const all = `${outcome.stdout}\n${outcome.stderr}`;

@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskPhone } from '../service/core/phone.js';
 import { binPath, runCli, startCli } from './testing/run-cli.js';
+import { canUseTerminal, runOnTerminal } from './testing/terminal.js';
 
 /** `chatshyld dev` on a free port in `cwd`, as its own process, until `stop` (Ctrl-C). */
 async function startDev(cwd: string): Promise<{ url: string; stop: () => Promise<unknown> }> {
@@ -263,47 +264,16 @@ describe('chatshyld users --stage local without a sandbox', () => {
   });
 });
 
-/** Runs the CLI on a pseudo-terminal (python3's pty) and answers its first prompt with `answer`. */
-function onTerminal(args: readonly string[], cwd: string, answer: string): Promise<{ code: number | null; output: string }> {
-  const driver = `
-import os, pty, sys, time, select
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-answer = sys.argv[1].encode().decode('unicode_escape').encode()
-out = b''
-deadline = time.time() + 60
-sent = False
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    if not sent and b'confirm' in out:
-        time.sleep(0.3)
-        os.write(fd, answer)
-        sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status) if hasattr(os, 'waitstatus_to_exitcode') else status >> 8)
-`;
+/** The CLI at a terminal, answering its confirmation question with `answer`. */
+async function onTerminal(args: readonly string[], cwd: string, answer: string): Promise<{ code: number | null; output: string }> {
   const env = { ...process.env, NO_COLOR: '1' } as NodeJS.ProcessEnv;
   delete env.CI;
-  const child = spawn('python3', ['-c', driver, answer, process.execPath, binPath, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
+  const run = await runOnTerminal(args, { cwd, env, prompt: 'confirm', answer, timeoutMs: 60_000 });
+  return { code: run.code, output: run.output + run.stderr };
 }
 
-const python = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
 
-describe.runIf(python)('chatshyld users on a protected stage, at a terminal', () => {
+describe.runIf(canUseTerminal)('chatshyld users on a protected stage, at a terminal', () => {
   let cwd: string;
   let url: string;
   let stop: () => Promise<unknown>;
