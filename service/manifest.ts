@@ -144,8 +144,9 @@ export const storeCalls = {
   rateLimiter: {
     table: 'rateLimits',
     hit: ['UpdateItem', 'PutItem'],
-    // The counters of one key per member (per source): a refused update reads the item to say why.
-    hitMember: ['UpdateItem', 'PutItem', 'GetItem'],
+    // Several windows of one key and a count per member (per source), all or none: a refused update
+    // reads the item to say why, or to write ended windows anew over it; a hit taken back restores it.
+    hitAll: ['UpdateItem', 'GetItem', 'PutItem', 'DeleteItem'],
     forget: ['DeleteItem'],
   },
   otpChallenges: {
@@ -257,7 +258,7 @@ export const routes: readonly RouteDefinition[] = [
       tables: { rateLimits: 'readwrite', users: 'read' },
       calls: [
         'rateLimiter.hit',
-        'rateLimiter.hitMember',
+        'rateLimiter.hitAll',
         'otpChallenges.open',
         'otpChallenges.openKeepingAttempts',
         'userStore.phoneBlock',

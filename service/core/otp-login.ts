@@ -4,7 +4,7 @@ import type { Accounts } from './accounts.js';
 import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
-import { enforceLimit } from './rate-limits.js';
+import { enforceLimit, enforceLimits } from './rate-limits.js';
 import type { SessionTokens, Sessions } from './sessions.js';
 import type { TestNumberDirectory } from './test-numbers.js';
 import type { Users } from './users.js';
@@ -15,13 +15,15 @@ export interface LoginResult extends SessionTokens {
 }
 
 /**
- * Sending a one-time code:
- * 1. the per-IP limit and, unless it is a test number, the per-phone-per-source limit (together:
- *    one round trip, as the per-IP limit alone was);
- * 2. the per-phone cooldown, then the per-phone ceiling: counted only for a source within its own
- *    budget, so no single source can use up the phone's (docs/api.md, "Who can keep you from
- *    signing in");
- * 3. the provider, then a challenge: the single-use record that a code is pending for this phone,
+ * Sending a one-time code, two round trips deep:
+ * 1. together: the phone's block read; the per-IP limit; unless it is a test number, the phone's own
+ *    limits, one conditional write: its cooldown, its hourly ceiling and this source's share of it,
+ *    counted in all or in none, so a refused send (a resend inside the cooldown, a source over its
+ *    share) spends nothing the owner needs (docs/api.md, "Who can keep you from signing in"). A send
+ *    refused by the per-IP limit, counted beside them, may still have counted on the phone: within its
+ *    source's share, which that source could have spent by sending anyway. One refused by a block,
+ *    read beside them, is taken back (the owner of an unblocked number must not wait a cooldown);
+ * 2. the provider, then a challenge: the single-use record that a code is pending for this phone,
  *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
  *    whose count holds for the whole attempt window (their code never changes).
  */
@@ -42,24 +44,35 @@ export class SendOtp {
     const { limits } = this.settings;
     // Usually a cache hit; knowing it first lets the two source limits below go together.
     const testNumber = await this.testNumbers.find(phone);
-    await Promise.all([
+    const [block, perIp, phoneLimits] = await Promise.allSettled([
       // A blocked number gets no code (403 `account_blocked`); read beside the counters.
       this.accounts.refuseBlockedPhone(phone),
       enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
-      testNumber ||
-        enforceLimit(this.limiter, 'send-otp-phone-ip', phone, limits.sendOtpPhoneIp, sourceIp),
+      testNumber
+        ? undefined
+        : enforceLimits(this.limiter, 'send-otp-phone', phone, sourceIp, {
+            windows: [limits.sendOtpPhoneCooldown, limits.sendOtpPhoneHourly],
+            perMember: limits.sendOtpPhoneIp,
+          }),
     ]);
+    if (block.status === 'rejected') {
+      // Whatever else refused it, a blocked number hears it is blocked; and its send is taken back
+      // from the phone's limits, so once unblocked its owner signs in at once.
+      if (phoneLimits.status === 'fulfilled') {
+        await phoneLimits.value?.undo?.().catch((error: unknown) =>
+          this.log.warn('a blocked send stays counted', { phone: maskPhone(phone), error: String(error) }),
+        );
+      }
+      throw block.reason;
+    }
+    for (const outcome of [perIp, phoneLimits]) if (outcome.status === 'rejected') throw outcome.reason;
     const challenge = {
       phone,
       id: randomUUID(),
       via: testNumber ? ('test-number' as const) : ('provider' as const),
       expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
     };
-    if (!testNumber) {
-      await enforceLimit(this.limiter, 'send-otp-phone-cooldown', phone, limits.sendOtpPhoneCooldown);
-      await enforceLimit(this.limiter, 'send-otp-phone-hourly', phone, limits.sendOtpPhoneHourly);
-      await this.sender.send(phone);
-    }
+    if (!testNumber) await this.sender.send(phone);
     // A new send keeps each source's share of the window's attempts, for every number: a send must not
     // hand one source more than its share (a resend after the cooldown gave one address 6 checks of
     // one Twilio verification, leaving the owner none). Test numbers keep the total too (issue 9, 3).

@@ -3,6 +3,7 @@
  * implement them and are injected at the edge; the core imports no AWS SDK and reads no environment.
  */
 import type { AvatarState, SecretName } from '../manifest.js';
+import type { WindowLimit } from '../settings.js';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -152,16 +153,31 @@ export interface RateLimitDecision {
   readonly retryAfterSeconds: number;
 }
 
+export interface CountedHit extends RateLimitDecision {
+  /**
+   * Allowed: takes the hit back, restoring the counts as they were, unless another hit counted since
+   * (then the hit stays counted).
+   */
+  undo?(): Promise<void>;
+}
+
+export interface HitAllRules {
+  /** The key's own windows: at least one. */
+  readonly windows: readonly WindowLimit[];
+  readonly perMember: WindowLimit;
+}
+
 export interface RateLimiter {
   /** Counts one hit against `key` in a window that starts at its first hit. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
   /**
-   * Counts one hit for `member` (a source address) under `key` (a phone): one window per key, opened
-   * at its first hit, with a count per member, so that every member's counter is forgotten with the
-   * key. Refused once the member's count passes `limit`, or when the key already counts too many
-   * members to take a new one.
+   * Counts one hit for `member` (a source address) under `key` (a phone) in every one of the key's
+   * `windows` and in the member's own count (`perMember`, one window for all members of the key), as
+   * one atomic step, and only if each has room: a refused hit is counted nowhere. Each window opens at
+   * its first hit. A key's members are forgotten with it, and a window holds no more members than the
+   * hits the key's windows let through.
    */
-  hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+  hitAll(key: string, member: string, rules: HitAllRules): Promise<CountedHit>;
   /** Forgets the counters of these keys (account deletion). */
   forget(keys: readonly string[]): Promise<void>;
 }

@@ -1,12 +1,10 @@
 import { TooManyRequestsError } from './errors.js';
-import type { RateLimiter } from './ports.js';
+import type { CountedHit, HitAllRules, RateLimitDecision, RateLimiter } from './ports.js';
 import type { WindowLimit } from '../settings.js';
 
 export type RateLimitPolicy =
   | 'send-otp-ip'
-  | 'send-otp-phone-cooldown'
-  | 'send-otp-phone-hourly'
-  | 'send-otp-phone-ip'
+  | 'send-otp-phone'
   | 'verify-otp-ip'
   | 'refresh-ip'
   | 'logout-ip'
@@ -19,11 +17,7 @@ export function rateLimitKey(policy: RateLimitPolicy, subject: string): string {
 
 /** The counters that name a phone number (the per-source ones included), forgotten when its account is deleted. */
 export function phoneRateLimitKeys(phone: string): string[] {
-  return [
-    rateLimitKey('send-otp-phone-cooldown', phone),
-    rateLimitKey('send-otp-phone-hourly', phone),
-    rateLimitKey('send-otp-phone-ip', phone),
-  ];
+  return [rateLimitKey('send-otp-phone', phone)];
 }
 
 /** The counters that name a user id, forgotten with the account. */
@@ -31,22 +25,29 @@ export function userRateLimitKeys(userId: string): string[] {
   return [rateLimitKey('presign-user', userId)];
 }
 
+/** Counts one hit; throws 429 `rate_limited` with Retry-After once the window is full. */
+export async function enforceLimit(limiter: RateLimiter, policy: RateLimitPolicy, subject: string, rule: WindowLimit): Promise<void> {
+  refuseUnless(await limiter.hit(rateLimitKey(policy, subject), rule.limit, rule.windowSeconds));
+}
+
 /**
- * Counts one hit (for `member` of `subject`, if given); throws 429 `rate_limited` with Retry-After
- * once the window is full.
+ * Counts one hit for `member` in each of `subject`'s windows and in the member's own share, all or
+ * none; throws 429 `rate_limited` with the longest Retry-After among the limits that refuse it.
+ * Returns the counted hit, which can be taken back.
  */
-export async function enforceLimit(
+export async function enforceLimits(
   limiter: RateLimiter,
   policy: RateLimitPolicy,
   subject: string,
-  rule: WindowLimit,
-  member?: string,
-): Promise<void> {
-  const key = rateLimitKey(policy, subject);
-  const decision =
-    member === undefined
-      ? await limiter.hit(key, rule.limit, rule.windowSeconds)
-      : await limiter.hitMember(key, member, rule.limit, rule.windowSeconds);
+  member: string,
+  rules: HitAllRules,
+): Promise<CountedHit> {
+  const hit = await limiter.hitAll(rateLimitKey(policy, subject), member, rules);
+  refuseUnless(hit);
+  return hit;
+}
+
+function refuseUnless(decision: RateLimitDecision): void {
   if (!decision.allowed) {
     throw new TooManyRequestsError('rate_limited', 'Too many requests. Try again later.', decision.retryAfterSeconds);
   }

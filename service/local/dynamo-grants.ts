@@ -7,6 +7,7 @@
 import { DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import type { TableNames } from '../adapters/dynamodb/tables.js';
 import { routeTableActions, type DynamoAction, type RouteDefinition, type TableId } from '../manifest.js';
+import { returnItemsOnConditionFailure } from './condition-failure-items.js';
 import { emulatorCredentials, emulatorRegion } from './emulators.js';
 
 /** The tables a request names: one for most commands, several for a batch. */
@@ -49,5 +50,6 @@ export function routeDynamoClient(
     },
     { step: 'initialize', name: 'chatshyldRouteGrants' },
   );
+  returnItemsOnConditionFailure(client, endpoint);
   return client;
 }

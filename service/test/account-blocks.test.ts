@@ -56,6 +56,23 @@ describe('blocked numbers and accounts', () => {
     ]);
   });
 
+  it('answers a blocked number 403, not 429, inside the cooldown too, and its refused sends spend none of its limits', async () => {
+    const phone = testPhone();
+    const ip = '10.94.0.1';
+    const sendFrom = () => service.call('sendOtp', { body: { phone }, ip });
+    expect((await sendFrom()).status).toBe(200);
+    await blockPhone(phone, service.clock.now() + 40_000);
+    for (let i = 0; i < 5; i++) expectBlocked(await sendFrom());
+    service.clock.advance(31_000);
+    for (let i = 0; i < 12; i++) expectBlocked(await sendFrom());
+    // Block ended 10 s after those sends: they opened no cooldown...
+    service.clock.advance(10_000);
+    expect((await sendFrom()).status).toBe(200);
+    // ...and spent none of this source's 3 an hour.
+    service.clock.advance(31_000);
+    expect((await sendFrom()).status).toBe(200);
+  });
+
   it('refuses the sign-in with a code sent before the block, and starts no session', async () => {
     const phone = testPhone();
     expect((await send(phone)).status).toBe(200);

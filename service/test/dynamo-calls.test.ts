@@ -92,10 +92,11 @@ describe('DynamoDB calls per route', () => {
    * first hit opens its window in the same write; verify-otp (new user) 10 (12) → 4 (10); refresh
    * 6 (7) → 3 (6); its retry 4 (5) → 2 (5); presign 2 (3) → 1 (2); logout 4 (4) → 2 (3); deleteMe
    * 7 (10) → 4 (10) (rounds undercount a fork of unequal branches; aws-calls.test.ts holds the
-   * depth). These tighter budgets hold too.
+   * depth). These tighter budgets hold too. Then send-otp 5 (7) → 2 (4): the phone's cooldown, its
+   * hourly ceiling and each source's share are one item, counted by one conditional write.
    */
   const issue15: Record<string, { rounds: number; calls: number }> = {
-    sendOtp: { rounds: 5, calls: 7 },
+    sendOtp: { rounds: 2, calls: 4 },
     'verifyOtp (new user)': { rounds: 4, calls: 10 },
     refresh: { rounds: 3, calls: 6 },
     'refresh (retry in grace)': { rounds: 2, calls: 5 },
@@ -126,5 +127,31 @@ describe('DynamoDB calls per route', () => {
       expect({ label, rounds: seen[label]!.rounds }).toEqual({ label, rounds: expect.toSatisfy((n: number) => n <= budget.rounds) });
       expect({ label, calls: seen[label]!.calls }).toEqual({ label, calls: expect.toSatisfy((n: number) => n <= budget.calls) });
     }
+  });
+
+  it('sends a code in 2 rounds under the deployed limits: a first send, a resend after the cooldown, a send from a new source', async () => {
+    const phone = testPhone();
+    const ip = '10.93.0.1';
+    const first = await measure('sendOtp first', 'sendOtp', { body: { phone }, ip });
+    service.clock.advance(31_000);
+    const resend = await measure('sendOtp resend', 'sendOtp', { body: { phone }, ip });
+    service.clock.advance(31_000);
+    const elsewhere = await measure('sendOtp elsewhere', 'sendOtp', { body: { phone }, ip: '10.93.0.2' });
+    for (const sent of [first, resend, elsewhere]) {
+      expect(sent.response.status).toBe(200);
+      // The block read, the per-IP counter and the phone's limits; then the challenge.
+      expect({ rounds: sent.rounds, calls: sent.calls }).toEqual({ rounds: 2, calls: 4 });
+    }
+    // A day later, from the same address, with a code never used: every window has ended, but
+    // DynamoDB's TTL may not have removed the items yet. The per-IP counter and the phone's limits
+    // (together) and then the challenge each write their new window after a refused write: 4 rounds.
+    service.clock.advance(24 * 3600_000);
+    const later = await measure('sendOtp a day later', 'sendOtp', { body: { phone }, ip });
+    expect(later.response.status).toBe(200);
+    expect(later.rounds).toBeLessThanOrEqual(4);
+    // Refused inside the cooldown: the refused write is read back to say why; nothing is put over it.
+    const refused = await measure('sendOtp refused', 'sendOtp', { body: { phone }, ip: '10.93.0.3' });
+    expect(refused.response.status).toBe(429);
+    expect(refused.commands.filter((command) => command !== 'GetItemCommand' && command !== 'UpdateItemCommand')).toEqual([]);
   });
 });

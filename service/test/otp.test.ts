@@ -113,6 +113,44 @@ describe('OTP login', () => {
     expect(Number(eleventh.headers['retry-after'])).toBeGreaterThan(3000);
   });
 
+  it('counts a send refused by the cooldown or the ceiling nowhere: not against its source, not against the phone', async () => {
+    const phone = testPhone();
+    const source = '10.96.0.1';
+    expect((await send(phone, source)).status).toBe(200);
+    // Resends inside the cooldown: refused, and so spending none of this source's 3 an hour.
+    for (let i = 0; i < 5; i++) expect((await send(phone, source)).status).toBe(429);
+    for (let i = 0; i < 2; i++) {
+      service.clock.advance(31_000);
+      expect((await send(phone, source)).status).toBe(200);
+    }
+    service.clock.advance(31_000);
+    expect((await send(phone, source)).status).toBe(429);
+    // 3 sends counted on the phone, whatever was refused: 7 more from elsewhere reach the ceiling.
+    for (let i = 0; i < 7; i++) {
+      service.clock.advance(31_000);
+      expect((await send(phone, `10.96.1.${i}`)).status).toBe(200);
+    }
+    service.clock.advance(31_000);
+    expect((await send(phone, '10.96.2.1')).status).toBe(429);
+  });
+
+  it('answers a refusal with the longest wait among the limits that refuse it', async () => {
+    const phone = testPhone();
+    const source = '10.95.0.1';
+    for (let i = 0; i < 3; i++) {
+      expect((await send(phone, source)).status).toBe(200);
+      service.clock.advance(i < 2 ? 31_000 : 5_000);
+    }
+    // 5 s after the third send: the cooldown (25 s) and this source's share (about an hour) both refuse.
+    const refused = await send(phone, source);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(3000);
+    // From elsewhere, only the cooldown refuses.
+    const elsewhere = await send(phone, '10.95.0.2');
+    expect(elsewhere.status).toBe(429);
+    expect(Number(elsewhere.headers['retry-after'])).toBe(25);
+  });
+
   it('limits sends per source IP to 30 per 5 minutes', async () => {
     const ip = '10.99.0.1';
     for (let i = 0; i < 30; i++) expect((await send(testPhone(), ip)).status).toBe(200);

@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
@@ -8,6 +9,8 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   AttemptLimit,
+  CountedHit,
+  HitAllRules,
   ChallengeAttempt,
   Clock,
   OtpChallenge,
@@ -17,13 +20,7 @@ import type {
 } from '../../core/ports.js';
 import { otpChallengeKey, rateLimitCounterKey, ttlSeconds } from './keys.js';
 import { isConditionFailure } from './tables.js';
-
-/**
- * How many members (source addresses) one key counts in a window: far more than honest use needs, and
- * it keeps the item small however many addresses an attacker rotates through (they meet the per-phone
- * ceiling long before).
- */
-const maxMembers = 100;
+import type { WindowLimit } from '../../settings.js';
 
 /**
  * Counters in the RateLimits table. A window opens at a key's first hit and lasts `windowSeconds`,
@@ -71,42 +68,128 @@ export class DynamoRateLimiter implements RateLimiter {
     throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
   }
 
-  async hitMember(key: string, member: string, limit: number, windowSeconds: number): Promise<RateLimitDecision> {
+  async hitAll(key: string, member: string, rules: HitAllRules): Promise<CountedHit> {
+    if (rules.windows.length === 0) throw new Error('hitAll needs at least one window of the key');
     const pk = rateLimitCounterKey(key);
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.clock.now();
+      const refused = await this.countInOpenWindows(pk, member, rules, now);
+      if ('counted' in refused) return this.counted(pk, refused.counted);
+      // Refused, or windows have ended and must be written anew over the item: decide from the counts
+      // DynamoDB returned with the refusal, or (an endpoint that returns none) read them now.
+      const current = refused.current ?? (await this.readCounts(pk));
+      const next = nextCounts(current, member, rules, now);
+      if (!('item' in next)) return { allowed: false, retryAfterSeconds: next.retryAfterSeconds };
+      if (await this.replaceCounts(pk, current, next.item)) return this.counted(pk, current);
+      // Another hit changed the item since it was read: count again.
+    }
+    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
+  }
+
+  /**
+   * One conditional write that counts the hit when the key has no counts yet, or when every window
+   * is open with room (a window that lets one hit through has room only once it has ended, so its
+   * next window is opened here too). Refused, it returns the counts as they were, when DynamoDB
+   * sends them with the refusal (`ReturnValuesOnConditionCheckFailure`).
+   */
+  private async countInOpenWindows(
+    pk: string,
+    member: string,
+    rules: HitAllRules,
+    now: number,
+  ): Promise<{ counted: Record<string, any> | undefined } | { current: Record<string, any> | undefined }> {
+    const names: Record<string, string> = { '#member': memberAttribute(member), '#rev': 'rev' };
+    const values: Record<string, unknown> = {
+      ':now': now,
+      ':one': 1,
+      ':zero': 0,
+      ':memberLimit': rules.perMember.limit,
+      ':memberEnd': now + rules.perMember.windowSeconds * 1000,
+      ':ttl': ttlSeconds(now + longestWindowSeconds(rules) * 1000),
+    };
+    const conditions: string[] = [];
+    const updates: string[] = [];
+    rules.windows.forEach((rule, index) => {
+      const [end, hits] = [`w${index}End`, `w${index}Hits`];
+      values[`:${end}`] = now + rule.windowSeconds * 1000;
+      if (rule.limit === 1) {
+        conditions.push(`(attribute_not_exists(${end}) OR ${end} <= :now)`);
+        updates.push(`${end} = :${end}`, `${hits} = :one`);
+      } else {
+        values[`:${hits}Limit`] = rule.limit;
+        conditions.push(`(attribute_not_exists(${end}) OR (${end} > :now AND ${hits} < :${hits}Limit))`);
+        updates.push(`${end} = if_not_exists(${end}, :${end})`, `${hits} = if_not_exists(${hits}, :zero) + :one`);
+      }
+    });
+    // Members are attributes of their own, not entries of a map: a map entry cannot be set on an item
+    // that does not exist yet, and the first hit must need one write too.
+    conditions.push('(attribute_not_exists(memberEnd) OR (memberEnd > :now AND (attribute_not_exists(#member) OR #member < :memberLimit)))');
+    updates.push(
+      'memberEnd = if_not_exists(memberEnd, :memberEnd)',
+      '#member = if_not_exists(#member, :zero) + :one',
+      '#rev = if_not_exists(#rev, :zero) + :one',
+      'expiresAt = :ttl',
+    );
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: marshall({ pk }),
+          UpdateExpression: `SET ${updates.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall(values),
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { counted: Attributes && unmarshall(Attributes) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { current: item && unmarshall(item) };
+    }
+  }
+
+  /** An allowed hit, with the way back to `before` (the counts it replaced; none: no item). */
+  private counted(pk: string, before: Record<string, any> | undefined): CountedHit {
+    const written = (before?.rev ?? 0) + 1;
+    const undo = async () => {
+      const unchanged = { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: marshall({ ':rev': written }) };
       try {
-        const { Attributes } = await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key: marshall({ pk }),
-            UpdateExpression: 'SET members.#member = if_not_exists(members.#member, :zero) + :one',
-            ConditionExpression: 'windowEndsAt > :now AND (attribute_exists(members.#member) OR size(members) < :most)',
-            ExpressionAttributeNames: { '#member': member },
-            ExpressionAttributeValues: marshall({ ':zero': 0, ':one': 1, ':now': now, ':most': maxMembers }),
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        const { members, windowEndsAt } = unmarshall(Attributes!);
-        return { allowed: members[member] <= limit, retryAfterSeconds: (windowEndsAt - now) / 1000 };
+        if (before) await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(before), ...unchanged }));
+        else await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ...unchanged }));
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
       }
-      if (await this.openWindow(pk, { members: { [member]: 1 } }, now, windowSeconds)) {
-        return { allowed: 1 <= limit, retryAfterSeconds: windowSeconds };
-      }
-      // Either a concurrent first hit opened the window (count again), or the open window refused a
-      // new member because it already counts as many as it may hold.
-      const { Item } = await this.client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ConsistentRead: true }),
+    };
+    return { allowed: true, retryAfterSeconds: 0, undo };
+  }
+
+  private async readCounts(pk: string): Promise<Record<string, any> | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ConsistentRead: true }),
+    );
+    return Item && unmarshall(Item);
+  }
+
+  /** Writes `next` over the counts read (`current`), unless another hit changed them since. */
+  private async replaceCounts(pk: string, current: Record<string, any> | undefined, next: Record<string, unknown>): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ ...next, pk }),
+          ...(current
+            ? { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: marshall({ ':rev': current.rev }) }
+            : { ConditionExpression: 'attribute_not_exists(pk)' }),
+        }),
       );
-      const current = Item && unmarshall(Item);
-      const full = current && !(member in current.members) && Object.keys(current.members).length >= maxMembers;
-      if (full && current.windowEndsAt > now) {
-        return { allowed: false, retryAfterSeconds: (current.windowEndsAt - now) / 1000 };
-      }
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
-    throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
   }
 
   /** Writes a counter with a fresh window unless an open one exists; returns whether it did. */
@@ -137,6 +220,49 @@ export class DynamoRateLimiter implements RateLimiter {
       ),
     );
   }
+}
+
+const memberAttribute = (member: string) => `m:${member}`;
+
+const longestWindowSeconds = (rules: HitAllRules) =>
+  Math.max(rules.perMember.windowSeconds, ...rules.windows.map((rule) => rule.windowSeconds));
+
+/**
+ * What `hitAll` writes after a refused conditional write, from the counts it then read: a refusal
+ * (with the longest wait among the windows that refuse), or the counts with the hit in them, each
+ * ended window opened anew and, if the members' window ended, its members dropped.
+ */
+export function nextCounts(
+  current: Record<string, any> | undefined,
+  member: string,
+  rules: HitAllRules,
+  now: number,
+): { item: Record<string, unknown> } | { retryAfterSeconds: number } {
+  const waits: number[] = [];
+  const item: Record<string, unknown> = {};
+  const count = (end: unknown, hits: number, rule: WindowLimit) => {
+    if (typeof end === 'number' && end > now) {
+      if (hits >= rule.limit) waits.push(end - now);
+      return { end, hits: hits + 1 };
+    }
+    return { end: now + rule.windowSeconds * 1000, hits: 1 };
+  };
+  rules.windows.forEach((rule, index) => {
+    const counted = count(current?.[`w${index}End`], current?.[`w${index}Hits`] ?? 0, rule);
+    item[`w${index}End`] = counted.end;
+    item[`w${index}Hits`] = counted.hits;
+  });
+  const membersOpen = typeof current?.memberEnd === 'number' && current.memberEnd > now;
+  if (membersOpen) {
+    for (const [name, value] of Object.entries(current!)) if (name.startsWith('m:')) item[name] = value;
+  }
+  const counted = count(current?.memberEnd, membersOpen ? (current![memberAttribute(member)] ?? 0) : 0, rules.perMember);
+  item.memberEnd = counted.end;
+  item[memberAttribute(member)] = counted.hits;
+  if (waits.length > 0) return { retryAfterSeconds: Math.max(...waits) / 1000 };
+  item.rev = (current?.rev ?? 0) + 1;
+  item.expiresAt = ttlSeconds(now + longestWindowSeconds(rules) * 1000);
+  return { item };
 }
 
 /**

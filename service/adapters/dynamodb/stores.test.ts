@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulators, type Emulators } from '../../local/emulators.js';
+import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from '../../local/emulators.js';
 import { randomIp, TestClock } from '../../testing/harness.js';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { AwsCallRecorder } from '../../local/aws-calls.js';
+import { returnItemsOnConditionFailure } from '../../local/condition-failure-items.js';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { rateLimitCounterKey } from './keys.js';
 import { DynamoOtpChallengeStore, DynamoRateLimiter } from './rate-limits.js';
 import { DynamoRefreshTokenStore } from './refresh-tokens.js';
 import { DynamoUserStore } from './users.js';
@@ -34,23 +39,132 @@ describe('DynamoDB stores on dynalite', () => {
       expect(decisions.filter((decision) => decision.allowed)).toHaveLength(10);
     });
 
+    const sendRules = {
+      windows: [
+        { limit: 1, windowSeconds: 30 },
+        { limit: 10, windowSeconds: 3600 },
+      ],
+      perMember: { limit: 3, windowSeconds: 3600 },
+    };
+
     it('counts members of one key apart, atomically, in one window, and forgets them with the key', async () => {
-      const hits = await Promise.all(
-        Array.from({ length: 20 }, (_, n) => limiter().hitMember('phone#m', `10.0.0.${n % 2}`, 3, 3600)),
-      );
+      const rules = { windows: [{ limit: 10, windowSeconds: 3600 }], perMember: { limit: 3, windowSeconds: 3600 } };
+      const hits = await Promise.all(Array.from({ length: 20 }, (_, n) => limiter().hitAll('phone#m', `10.0.0.${n % 2}`, rules)));
       expect(hits.filter((decision) => decision.allowed)).toHaveLength(6);
-      expect((await limiter().hitMember('phone#m', '2001:db8::7', 3, 3600)).allowed).toBe(true);
+      expect((await limiter().hitAll('phone#m', '2001:db8::7', rules)).allowed).toBe(true);
       await limiter().forget(['phone#m']);
-      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(true);
-      expect((await limiter().hitMember('phone#m', '10.0.0.0', 1, 3600)).allowed).toBe(false);
+      const one = { ...rules, perMember: { limit: 1, windowSeconds: 3600 } };
+      expect((await limiter().hitAll('phone#m', '10.0.0.0', one)).allowed).toBe(true);
+      expect((await limiter().hitAll('phone#m', '10.0.0.0', one)).allowed).toBe(false);
     });
 
-    it('refuses a new member once a key counts 100, and keeps counting the ones it has', async () => {
-      for (let n = 0; n < 100; n++) await limiter().hitMember('phone#full', `10.1.0.${n}`, 3, 3600);
-      const refused = await limiter().hitMember('phone#full', '10.2.0.1', 3, 3600);
-      expect(refused.allowed).toBe(false);
-      expect(refused.retryAfterSeconds).toBeGreaterThan(3000);
-      expect((await limiter().hitMember('phone#full', '10.1.0.5', 3, 3600)).allowed).toBe(true);
+    it('lets exactly one of many concurrent first hits through a window of one', async () => {
+      const hits = await Promise.all(Array.from({ length: 12 }, (_, n) => limiter().hitAll('phone#race', `10.3.0.${n}`, sendRules)));
+      expect(hits.filter((decision) => decision.allowed)).toHaveLength(1);
+      const refused = hits.find((decision) => !decision.allowed)!;
+      expect(refused.retryAfterSeconds).toBe(30);
+    });
+
+    it('counts a refused hit nowhere: a member refused by another window keeps its share', async () => {
+      const hit = () => limiter().hitAll('phone#none', '10.4.0.1', sendRules);
+      expect((await hit()).allowed).toBe(true);
+      for (let n = 0; n < 5; n++) expect((await hit()).allowed).toBe(false);
+      clock.advance(30_000);
+      expect((await hit()).allowed).toBe(true);
+      clock.advance(30_000);
+      expect((await hit()).allowed).toBe(true);
+      clock.advance(30_000);
+      // Its share of 3 is spent by the three that went through, not by the five refused.
+      const over = await hit();
+      expect(over.allowed).toBe(false);
+      expect(over.retryAfterSeconds).toBeGreaterThan(3000);
+    });
+
+    it('opens ended windows anew over the item, and counts concurrent hits there atomically too', async () => {
+      const rules = { windows: [{ limit: 4, windowSeconds: 60 }], perMember: { limit: 100, windowSeconds: 60 } };
+      for (let n = 0; n < 4; n++) expect((await limiter().hitAll('phone#ended', `10.5.0.${n}`, rules)).allowed).toBe(true);
+      expect((await limiter().hitAll('phone#ended', '10.5.0.9', rules)).allowed).toBe(false);
+      clock.advance(60_000);
+      const hits = await Promise.all(Array.from({ length: 10 }, (_, n) => limiter().hitAll('phone#ended', `10.5.1.${n}`, rules)));
+      expect(hits.filter((decision) => decision.allowed)).toHaveLength(4);
+    });
+
+    it('drops the members of an ended window, so an item holds no more members than its window let through', async () => {
+      const rules = { windows: [{ limit: 100, windowSeconds: 3600 }], perMember: { limit: 1, windowSeconds: 10 } };
+      for (let n = 0; n < 5; n++) expect((await limiter().hitAll('phone#drop', `10.6.0.${n}`, rules)).allowed).toBe(true);
+      expect((await limiter().hitAll('phone#drop', '10.6.0.0', rules)).allowed).toBe(false);
+      clock.advance(10_000);
+      expect((await limiter().hitAll('phone#drop', '10.6.0.0', rules)).allowed).toBe(true);
+      const { Item } = await emulators.dynamo.send(
+        new GetItemCommand({ TableName: emulators.tableNames.rateLimits, Key: marshall({ pk: rateLimitCounterKey('phone#drop') }) }),
+      );
+      const members = Object.keys(unmarshall(Item!)).filter((name) => name.startsWith('m:'));
+      expect(members).toEqual(['m:10.6.0.0']);
+    });
+
+    it('answers a refusal with the longest wait among the windows that refuse it', async () => {
+      const hit = () => limiter().hitAll('phone#wait', '10.7.0.1', { ...sendRules, perMember: { limit: 1, windowSeconds: 3600 } });
+      expect((await hit()).allowed).toBe(true);
+      clock.advance(10_000);
+      // The cooldown (20 s left) and the member's share (3590 s left) both refuse.
+      expect(await hit()).toEqual({ allowed: false, retryAfterSeconds: 3590 });
+    });
+
+    it('decides from the counts DynamoDB returns with a refusal: a refused hit is one call, ended windows two', async () => {
+      // As on AWS: the refusal carries the item (service/local/condition-failure-items.ts models it).
+      const client = new DynamoDBClient({ region: emulatorRegion, credentials: emulatorCredentials, endpoint: emulators.dynamoEndpoint });
+      returnItemsOnConditionFailure(client, emulators.dynamoEndpoint);
+      const recorder = new AwsCallRecorder();
+      recorder.watch(client, 'dynamodb');
+      const own = new TestClock(clock.now());
+      const aws = new DynamoRateLimiter(client, emulators.tableNames.rateLimits, own);
+      const plain = new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, own);
+      const commands = () => recorder.take().map((call) => call.command);
+      expect((await aws.hitAll('phone#aws', '10.8.0.1', sendRules)).allowed).toBe(true);
+      expect(commands()).toEqual(['UpdateItem']);
+      expect((await aws.hitAll('phone#aws', '10.8.0.1', sendRules)).allowed).toBe(false);
+      expect(commands()).toEqual(['UpdateItem']);
+      own.advance(2 * 3600_000);
+      expect((await aws.hitAll('phone#aws', '10.8.0.1', sendRules)).allowed).toBe(true);
+      expect(commands()).toEqual(['UpdateItem', 'PutItem']);
+      // Without the item in the refusal (dynalite as it is), the same decisions read it first.
+      own.advance(2 * 3600_000);
+      expect((await plain.hitAll('phone#aws', '10.8.0.1', sendRules)).allowed).toBe(true);
+      expect((await plain.hitAll('phone#aws', '10.8.0.1', sendRules)).allowed).toBe(false);
+      client.destroy();
+    });
+
+    it('takes a hit back, unless another hit counted since', async () => {
+      const own = new TestClock(clock.now());
+      const counter = new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, own);
+      const hit = (member = '10.9.0.1') => counter.hitAll('phone#undo', member, sendRules);
+      const first = await hit();
+      await first.undo!();
+      // No counts before it: none after.
+      const second = await hit();
+      expect(second.allowed).toBe(true);
+      own.advance(31_000);
+      const third = await hit();
+      await third.undo!();
+      own.advance(1_000);
+      // The counts as they were after the second: its cooldown has ended, one of the member's 3 spent...
+      expect((await hit()).allowed).toBe(true);
+      own.advance(31_000);
+      expect((await hit()).allowed).toBe(true);
+      own.advance(31_000);
+      expect((await hit()).allowed).toBe(false);
+      // ...and a hit taken back after another one counted stays counted.
+      own.advance(3600_000);
+      const early = await hit('10.9.0.2');
+      own.advance(31_000);
+      expect((await hit('10.9.0.3')).allowed).toBe(true);
+      await early.undo!();
+      own.advance(31_000);
+      expect((await hit('10.9.0.4')).allowed).toBe(true);
+      const { Item } = await emulators.dynamo.send(
+        new GetItemCommand({ TableName: emulators.tableNames.rateLimits, Key: marshall({ pk: rateLimitCounterKey('phone#undo') }) }),
+      );
+      expect(unmarshall(Item!)).toMatchObject({ w1Hits: 3, 'm:10.9.0.2': 1 });
     });
 
     it('forgets counters', async () => {
