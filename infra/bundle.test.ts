@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStageApp } from './app.js';
-import { bundleFunctions } from './bundle.js';
+import { build } from 'esbuild';
+import { routes } from '../service/manifest.js';
+import { bundleFunctions, functionBuildOptions } from './bundle.js';
 import { repoRoot, shippedStage } from './testing/synth.js';
 
 /**
@@ -63,5 +65,23 @@ describe('function bundles', () => {
     expect(edited.reused).toBe(false);
     expect(await readFile(join(edited.outdir, 'health', 'index.mjs'), 'utf8')).toContain('edited');
     expect(await healthAsset(edited.outdir)).not.toBe(before);
+  }, 120_000);
+
+  it('carry one copy of each AWS SDK package, though npm nests a second copy under a dependent', async () => {
+    const { metafile } = await build({
+      ...functionBuildOptions(repoRoot),
+      entryPoints: routes.map((route) => ({ in: join(repoRoot, route.entry), out: `${route.id}/index` })),
+      outdir: await mkdtemp(join(tmpdir(), 'chatshyld-bundle-meta-')),
+      write: false,
+      metafile: true,
+    });
+    const inputsOf = (routeId: string) => Object.keys(metafile.outputs[Object.keys(metafile.outputs).find((name) => name.endsWith(`${routeId}/index.mjs`))!]!.inputs);
+    // A package inside another package's node_modules: a second copy, when the SDK has it at the top.
+    const nested = /node_modules\/(?:@[^/]+\/)?[^/]+\/node_modules\/@(?:aws-sdk|smithy)\//;
+    for (const route of routes) expect(inputsOf(route.id).filter((input) => nested.test(input)), route.id).toEqual([]);
+    // The presigned POST still comes from its own package, with the S3 commands of the top-level client.
+    const presign = inputsOf('presignAvatar');
+    expect(presign.some((input) => input.includes('@aws-sdk/s3-presigned-post/dist-es/createPresignedPost'))).toBe(true);
+    expect(presign.filter((input) => /@aws-sdk\/client-s3\/dist-es\/commands\/PutObjectCommand/.test(input))).toHaveLength(1);
   }, 120_000);
 });
