@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStageApp } from './app.js';
-import { bundleFunctions } from './bundle.js';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { emulatorCredentials, startEmulators } from '../service/local/emulators.js';
+import { routes } from '../service/manifest.js';
+import { bundleFunctions, functionBuildOptions } from './bundle.js';
 import { repoRoot, shippedStage } from './testing/synth.js';
 
 /**
@@ -63,5 +68,59 @@ describe('function bundles', () => {
     expect(edited.reused).toBe(false);
     expect(await readFile(join(edited.outdir, 'health', 'index.mjs'), 'utf8')).toContain('edited');
     expect(await healthAsset(edited.outdir)).not.toBe(before);
+  }, 120_000);
+
+  it('carry one copy of each AWS SDK package, though npm nests a second copy under a dependent', async () => {
+    const { metafile } = await build({
+      ...functionBuildOptions(repoRoot),
+      entryPoints: routes.map((route) => ({ in: join(repoRoot, route.entry), out: `${route.id}/index` })),
+      outdir: await mkdtemp(join(tmpdir(), 'chatshyld-bundle-meta-')),
+      write: false,
+      metafile: true,
+    });
+    const inputsOf = (routeId: string) => Object.keys(metafile.outputs[Object.keys(metafile.outputs).find((name) => name.endsWith(`${routeId}/index.mjs`))!]!.inputs);
+    // A package inside another package's node_modules: a second copy, when the SDK has it at the top.
+    const nested = /node_modules\/(?:@[^/]+\/)?[^/]+\/node_modules\/@(?:aws-sdk|smithy)\//;
+    for (const route of routes) expect(inputsOf(route.id).filter((input) => nested.test(input)), route.id).toEqual([]);
+    // The presigned POST still comes from its own package, with the S3 commands of the top-level client.
+    const presign = inputsOf('presignAvatar');
+    expect(presign.some((input) => input.includes('@aws-sdk/s3-presigned-post/dist-es/createPresignedPost'))).toBe(true);
+    expect(presign.filter((input) => /@aws-sdk\/client-s3\/dist-es\/commands\/PutObjectCommand/.test(input))).toHaveLength(1);
+  }, 120_000);
+
+  it('presign a POST upload that S3 accepts, from a bundle whose presigner takes the top-level S3 client', async () => {
+    const emulators = await startEmulators({ namePrefix: 'bundle-presign' });
+    try {
+      const outfile = join(await mkdtemp(join(tmpdir(), 'chatshyld-bundle-presign-')), 'presign.mjs');
+      await build({
+        ...functionBuildOptions(repoRoot),
+        stdin: {
+          resolveDir: repoRoot,
+          loader: 'ts',
+          contents: [
+            "import { S3Client } from '@aws-sdk/client-s3';",
+            "import { S3AvatarUploadSigner } from './service/adapters/s3/upload-signer.js';",
+            'export const presign = (endpoint: string, bucket: string, credentials: { accessKeyId: string; secretAccessKey: string }) =>',
+            "  new S3AvatarUploadSigner(new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials }), bucket).presignUpload('avatars/u1/a.png', 'image/png', 1024, 60);",
+          ].join('\n'),
+        },
+        outfile,
+        sourcemap: false,
+      });
+      const { presign } = (await import(/* @vite-ignore */ pathToFileURL(outfile).href)) as {
+        presign(endpoint: string, bucket: string, credentials: object): Promise<{ url: string; fields: Record<string, string> }>;
+      };
+      const signed = await presign(emulators.s3Endpoint, emulators.bucket, emulatorCredentials);
+      const form = new FormData();
+      for (const [name, value] of Object.entries(signed.fields)) form.append(name, value);
+      form.append('file', new Blob([Buffer.from('89504e470d0a1a0a', 'hex')], { type: 'image/png' }), 'avatar');
+      const response = await fetch(signed.url, { method: 'POST', body: form });
+      expect(response.status, await response.text()).toBeLessThan(300);
+      const head = await emulators.s3.send(new HeadObjectCommand({ Bucket: emulators.bucket, Key: 'avatars/u1/a.png' }));
+      expect(head.ContentType).toBe('image/png');
+      expect(head.ContentLength).toBe(8);
+    } finally {
+      await emulators.close();
+    }
   }, 120_000);
 });

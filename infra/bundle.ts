@@ -54,6 +54,38 @@ const lambdaCredentials = (replacement: string) => ({
   },
 });
 
+/** The package a resolved file belongs to: its folder, and its name. */
+function packageOf(file: string): { folder: string; name: string } | undefined {
+  const match = /^(.*\/node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(file);
+  return match ? { folder: match[1]!, name: match[2]! } : undefined;
+}
+
+const majorOf = (folder: string) => (JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { version: string }).version.split('.')[0];
+
+/**
+ * One copy of each AWS SDK package. npm nests a second copy of a package under a dependent whose
+ * range the top-level copy does not meet (`@aws-sdk/s3-presigned-post` held its own
+ * `@aws-sdk/client-s3`: 70 KB more to parse at every cold start of `presignAvatar`). The SDK's
+ * packages are released together and work across their minor versions, and the client a function
+ * passes in is the top-level copy anyway; a nested copy of another major is left where it is.
+ */
+const oneSdkCopy = (root: string) => ({
+  name: 'one-sdk-copy',
+  setup(build: import('esbuild').PluginBuild) {
+    build.onResolve({ filter: /^@(aws-sdk|smithy)\// }, async (args) => {
+      if (args.pluginData === 'one-sdk-copy') return undefined;
+      const options = { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'one-sdk-copy' };
+      const nested = await build.resolve(args.path, options);
+      const nestedPackage = nested.errors.length === 0 ? packageOf(nested.path) : undefined;
+      if (!nestedPackage || !/\/node_modules\/.*\/node_modules\//.test(nestedPackage.folder)) return undefined;
+      const top = await build.resolve(args.path, { ...options, importer: undefined, resolveDir: root });
+      const topPackage = top.errors.length === 0 ? packageOf(top.path) : undefined;
+      if (!topPackage || topPackage.name !== nestedPackage.name || majorOf(topPackage.folder) !== majorOf(nestedPackage.folder)) return undefined;
+      return { path: top.path, sideEffects: top.sideEffects };
+    });
+  },
+});
+
 /** ESM bundles that contain CommonJS (parts of the SDK) need a `require` of their own. */
 const requireBanner =
   "import { createRequire as __chatshyldCreateRequire } from 'node:module'; const require = __chatshyldCreateRequire(import.meta.url);";
@@ -84,8 +116,9 @@ async function bundleDigest(root: string, source: BundleSource, entryPoints: rea
   };
   await walk(join(source.base, 'service'));
   hash.update(await readFile(credentialsShim(source)));
-  const { plugins: _plugins, absWorkingDir: _cwd, ...options } = functionBuildOptions(root);
-  hash.update(JSON.stringify({ kind: source.kind, entryPoints: entryPoints.map((entry) => ({ in: relative(source.base, entry.in), out: entry.out })), options, esbuild: version }));
+  const { plugins, absWorkingDir: _cwd, ...options } = functionBuildOptions(root);
+  const pluginNames = plugins?.map((plugin) => plugin.name);
+  hash.update(JSON.stringify({ kind: source.kind, entryPoints: entryPoints.map((entry) => ({ in: relative(source.base, entry.in), out: entry.out })), options, plugins: pluginNames, esbuild: version }));
   hash.update(await readFile(join(root, 'package-lock.json')).catch(() => Buffer.alloc(0)));
   return hash.digest('hex');
 }
@@ -109,11 +142,14 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
   }
   await rm(absolute, { recursive: true, force: true });
   await mkdir(absolute, { recursive: true });
-  await build({
+  const { metafile } = await build({
     ...functionBuildOptions(root),
     entryPoints,
     outdir: absolute,
+    metafile: true,
   });
+  // What each bundle is made of (esbuild's metafile, for `analyzeMetafile` or esbuild's analyzer).
+  await writeFile(join(absolute, 'metafile.json'), JSON.stringify(metafile));
   await writeFile(digestFile, digest);
   return { outdir: absolute, sizes: await sizes(), reused: false };
 }
@@ -133,7 +169,7 @@ export function functionBuildOptions(root: string): import('esbuild').BuildOptio
     legalComments: 'none',
     mainFields: ['module', 'main'],
     banner: { js: requireBanner },
-    plugins: [lambdaCredentials(credentialsShim(bundleSource(root)))],
+    plugins: [lambdaCredentials(credentialsShim(bundleSource(root))), oneSdkCopy(resolve(root))],
     logLevel: 'silent',
   };
 }
