@@ -3,7 +3,7 @@ import type { ServiceSettings } from '../settings.js';
 import type { Accounts } from './accounts.js';
 import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
-import type { Clock, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
+import type { Clock, CountedHit, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
 import { enforceLimit, enforceLimits } from './rate-limits.js';
 import type { SessionTokens, Sessions } from './sessions.js';
 import type { TestNumberDirectory } from './test-numbers.js';
@@ -20,9 +20,8 @@ export interface LoginResult extends SessionTokens {
  *    limits, one conditional write: its cooldown, its hourly ceiling and this source's share of it,
  *    counted in all or in none, so a refused send (a resend inside the cooldown, a source over its
  *    share) spends nothing the owner needs (docs/api.md, "Who can keep you from signing in"). A send
- *    refused by the per-IP limit, counted beside them, may still have counted on the phone: within its
- *    source's share, which that source could have spent by sending anyway. One refused by a block,
- *    read beside them, is taken back (the owner of an unblocked number must not wait a cooldown);
+ *    refused by the per-IP limit or a block, counted and read beside them, is taken back from the
+ *    phone's limits (one more write, on that path only);
  * 2. the provider, then a challenge: the single-use record that a code is pending for this phone,
  *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
  *    whose count holds for the whole attempt window (their code never changes).
@@ -55,17 +54,17 @@ export class SendOtp {
             perMember: limits.sendOtpPhoneIp,
           }),
     ]);
-    if (block.status === 'rejected') {
-      // Whatever else refused it, a blocked number hears it is blocked; and its send is taken back
-      // from the phone's limits, so once unblocked its owner signs in at once.
-      if (phoneLimits.status === 'fulfilled') {
-        await phoneLimits.value?.undo?.().catch((error: unknown) =>
-          this.log.warn('a blocked send stays counted', { phone: maskPhone(phone), error: String(error) }),
-        );
+    const refusal = [block, perIp, phoneLimits].find((outcome) => outcome.status === 'rejected');
+    if (refusal) {
+      // Refused by the block or the per-IP limit, read and counted beside the phone's limits: the send
+      // is taken back from those, so no code that was never sent holds the cooldown or fills the
+      // ceiling (an owner behind a busy address, or once unblocked, sends at once). A blocked number
+      // hears it is blocked, whatever else refused it.
+      if (phoneLimits.status === 'fulfilled' && phoneLimits.value && !(await this.takeBack(phoneLimits.value))) {
+        this.log.warn('a refused send stays counted on the phone', { phone: maskPhone(phone) });
       }
-      throw block.reason;
+      throw block.status === 'rejected' ? block.reason : refusal.reason;
     }
-    for (const outcome of [perIp, phoneLimits]) if (outcome.status === 'rejected') throw outcome.reason;
     const challenge = {
       phone,
       id: randomUUID(),
@@ -82,6 +81,15 @@ export class SendOtp {
     });
     this.metrics.count('OtpSent');
     this.log.info('otp sent', { phone: maskPhone(phone), testNumber: Boolean(testNumber) });
+  }
+
+  private async takeBack(hit: CountedHit): Promise<boolean> {
+    try {
+      return (await hit.undo?.()) ?? false;
+    } catch (error) {
+      this.log.warn('taking back a refused send failed', { error: String(error) });
+      return false;
+    }
   }
 }
 

@@ -156,9 +156,9 @@ export interface RateLimitDecision {
 export interface CountedHit extends RateLimitDecision {
   /**
    * Allowed: takes the hit back, restoring the counts as they were, unless another hit counted since
-   * (then the hit stays counted).
+   * (then the hit stays counted). Returns whether it was taken back.
    */
-  undo?(): Promise<void>;
+  undo?(): Promise<boolean>;
 }
 
 export interface HitAllRules {

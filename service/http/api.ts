@@ -7,6 +7,7 @@ import { BadRequestError, ServiceError, UnauthorizedError } from '../core/errors
 import type { Log, Metrics } from '../core/ports.js';
 import type { AccessTokens } from '../core/access-tokens.js';
 import type { RouteDefinition } from '../manifest.js';
+import { sourceOf } from './source.js';
 
 export const maxBodyBytes = 16 * 1024;
 
@@ -15,6 +16,7 @@ export interface ApiRequest {
   readonly path: string;
   /** Lower-cased names. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The source its per-address limits count against: the address, or an IPv6 address's /64 (`sourceOf`). */
   readonly sourceIp: string;
   readonly requestId: string;
   /** The parsed JSON body, for routes that take one. */
@@ -102,7 +104,7 @@ async function readRequest(
     method: event.requestContext.http.method,
     path: event.rawPath,
     headers,
-    sourceIp: event.requestContext.http.sourceIp,
+    sourceIp: sourceOf(event.requestContext.http.sourceIp),
     requestId: event.requestContext.requestId,
     body,
     userId,

@@ -218,6 +218,21 @@ describe('a stranger cannot lock a phone out', () => {
     expect((await service.call('verifyOtp', { body: { phone, code: right }, ip: owner })).status).toBe(200);
   });
 
+  it('counts the addresses of one IPv6 /64 as one source: its share of sends and of a code\'s attempts', async () => {
+    const phone = testPhone();
+    const address = (n: number) => `2001:db8:77:1::${n.toString(16)}`;
+    for (let n = 1; n <= 3; n++) {
+      expect((await service.call('sendOtp', { body: { phone }, ip: address(n) })).status).toBe(200);
+      service.clock.advance(31_000);
+    }
+    expect((await service.call('sendOtp', { body: { phone }, ip: address(4) })).status).toBe(429);
+    const guesses = [];
+    for (let n = 10; n < 16; n++) guesses.push((await service.call('verifyOtp', { body: { phone, code: '000000' }, ip: address(n) })).status);
+    expect(guesses).toEqual([401, 401, 401, 429, 429, 429]);
+    const verified = await service.call('verifyOtp', { body: { phone, code: service.outbox.latest(phone)?.code }, ip: '2001:db8:78:1::1' });
+    expect(verified.status).toBe(200);
+  });
+
   it('holds sends from many addresses to the per-phone ceiling of 10 an hour', async () => {
     const phone = testPhone();
     const statuses: number[] = [];

@@ -134,6 +134,19 @@ describe('OTP login', () => {
     expect((await send(phone, '10.96.2.1')).status).toBe(429);
   });
 
+  it('counts a send refused by the per-IP limit nowhere on the phone: the owner sends at once, and the ceiling is untouched', async () => {
+    const busy = '10.92.0.1';
+    for (let i = 0; i < 30; i++) expect((await send(testPhone(), busy)).status).toBe(200);
+    const phone = testPhone();
+    // The address is over its 30 per 5 minutes: refused, and neither the cooldown nor the ceiling moved.
+    for (let i = 0; i < 12; i++) expect((await send(phone, busy)).status).toBe(429);
+    expect((await send(phone, '10.92.0.2')).status).toBe(200);
+    for (let i = 0; i < 9; i++) {
+      service.clock.advance(31_000);
+      expect((await send(phone, `10.92.1.${i}`)).status).toBe(200);
+    }
+  });
+
   it('answers a refusal with the longest wait among the limits that refuse it', async () => {
     const phone = testPhone();
     const source = '10.95.0.1';

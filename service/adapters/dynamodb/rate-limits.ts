@@ -159,8 +159,10 @@ export class DynamoRateLimiter implements RateLimiter {
       try {
         if (before) await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(before), ...unchanged }));
         else await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ...unchanged }));
+        return true;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
+        return false;
       }
     };
     return { allowed: true, retryAfterSeconds: 0, undo };
