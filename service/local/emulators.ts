@@ -1,17 +1,15 @@
 /**
  * Wire-compatible stand-ins for DynamoDB (dynalite) and S3 (s3rver) on 127.0.0.1, each on a free
  * port, with SDK clients pointed at them. Used by the sandbox and by every adapter test.
- *
- * The two servers run in a worker thread of their own, so the handlers and their SDK clients (which
- * stay on the calling thread) do not share an event loop with the emulators' request parsing.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
 import { ensureTables, type TableNames } from '../adapters/dynamodb/tables.js';
 
 /** s3rver's fixed credentials; dynalite accepts any. */
@@ -53,12 +51,27 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     s3Directory = await mkdtemp(join(tmpdir(), 'chatshyld-s3-'));
   }
 
-  const ports = await startEmulatorWorker({ s3Directory, ...(dynamoPath && { dynamoPath }) }).catch(async (error) => {
-    if (!options.persistDir) await rm(s3Directory, { recursive: true, force: true });
-    throw error;
+  const dynamoServer = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(dynamoPath && { path: dynamoPath }),
   });
-  const dynamoEndpoint = `http://127.0.0.1:${ports.dynamo}`;
-  const s3Endpoint = `http://127.0.0.1:${ports.s3}`;
+  await new Promise<void>((resolve, reject) => {
+    dynamoServer.once('error', reject);
+    dynamoServer.listen(0, '127.0.0.1', () => resolve());
+  });
+  const s3Server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Directory });
+  let s3Address: AddressInfo;
+  try {
+    s3Address = await s3Server.run();
+  } catch (error) {
+    await new Promise((resolve) => dynamoServer.close(resolve));
+    throw error;
+  }
+
+  const dynamoEndpoint = `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`;
+  const s3Endpoint = `http://127.0.0.1:${s3Address.port}`;
   const common = { region: emulatorRegion, credentials: emulatorCredentials };
   const dynamo = new DynamoDBClient({ ...common, endpoint: dynamoEndpoint });
   const s3 = new S3Client({ ...common, endpoint: s3Endpoint, forcePathStyle: true });
@@ -66,108 +79,17 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   const close = async () => {
     dynamo.destroy();
     s3.destroy();
-    await ports.stop();
+    await Promise.all([new Promise((resolve) => dynamoServer.close(resolve)), s3Server.close()]);
     if (!options.persistDir) await rm(s3Directory, { recursive: true, force: true });
   };
-  const setUp = async () => {
+  try {
     await ensureTables(dynamo, tableNames);
     await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((error: Error) => {
       if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
     });
-  };
-  try {
-    // A worker that dies while the tables are made (dynalite cannot open its LevelDB, say) gives its
-    // own error, not the connection refusals that follow it.
-    await Promise.race([setUp(), ports.crashed.then((error) => Promise.reject(error))]);
   } catch (error) {
     await close();
     throw error;
   }
   return { dynamo, s3, dynamoEndpoint, s3Endpoint, tableNames, bucket, close };
-}
-
-/**
- * The worker's body. Plain CommonJS given as source (`eval`), so the same code runs from dist/ and
- * from TypeScript under the test runner; the two packages are resolved here and passed in by path.
- */
-const workerSource = `
-const { parentPort, workerData } = require('node:worker_threads');
-const load = (path) => { const m = require(path); return m.__esModule ? m.default : m; };
-const dynalite = load(workerData.dynalite);
-const S3rver = load(workerData.s3rver);
-(async () => {
-  const dynamoServer = dynalite({
-    createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
-    ...(workerData.dynamoPath ? { path: workerData.dynamoPath } : {}),
-  });
-  await new Promise((resolve, reject) => {
-    dynamoServer.once('error', reject);
-    dynamoServer.listen(0, '127.0.0.1', resolve);
-  });
-  const s3Server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: workerData.s3Directory });
-  let s3Address;
-  try {
-    s3Address = await s3Server.run();
-  } catch (error) {
-    await new Promise((resolve) => dynamoServer.close(resolve));
-    throw error;
-  }
-  parentPort.once('message', async () => {
-    await Promise.all([new Promise((resolve) => dynamoServer.close(resolve)), s3Server.close()]);
-    parentPort.close();
-  });
-  parentPort.postMessage({ dynamo: dynamoServer.address().port, s3: s3Address.port });
-})();
-`;
-
-const resolvePackage = createRequire(import.meta.url).resolve;
-
-interface WorkerPorts {
-  readonly dynamo: number;
-  readonly s3: number;
-  /** Settles with the worker's error if it dies after it was ready; never rejects. */
-  readonly crashed: Promise<Error>;
-  /** Closes both servers and waits for the thread to end. */
-  stop(): Promise<void>;
-}
-
-/** Starts dynalite and s3rver in a worker thread; rejects with the worker's own error if it cannot. */
-export function startEmulatorWorker(data: { s3Directory: string; dynamoPath?: string }): Promise<WorkerPorts> {
-  const worker = new Worker(workerSource, {
-    eval: true,
-    workerData: { ...data, dynalite: resolvePackage('dynalite'), s3rver: resolvePackage('s3rver') },
-  });
-  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
-  let reportCrash: (error: Error) => void = () => {};
-  const crashed = new Promise<Error>((resolve) => (reportCrash = resolve));
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    worker.on('error', (error) => {
-      const wrapped = new Error(`local emulators (dynalite, s3rver) ${ready ? 'stopped' : 'failed to start'}: ${error.message}`, { cause: error });
-      if (ready) {
-        // Requests to the emulators now fail to connect; say why once, where the operator sees it.
-        console.error(wrapped.message);
-        reportCrash(wrapped);
-      } else {
-        reject(wrapped);
-      }
-    });
-    void exited.then((code) => {
-      if (!ready) reject(new Error(`local emulators (dynalite, s3rver) failed to start: worker exited with code ${code}`));
-    });
-    worker.once('message', (ports: { dynamo: number; s3: number }) => {
-      ready = true;
-      resolve({
-        ...ports,
-        crashed,
-        stop: async () => {
-          worker.postMessage('close');
-          // A worker that does not finish closing in time is ended; its ports go with it.
-          const timer = setTimeout(() => void worker.terminate(), 5000);
-          await exited;
-          clearTimeout(timer);
-        },
-      });
-    });
-  });
 }
