@@ -1,0 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulators } from './emulators.js';
+
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+/** Whether something still listens on 127.0.0.1:port: binding the same port succeeds only once it is free. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+describe('emulators', () => {
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'chatshyld-emulators-'));
+  });
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('serves GetItem and PutObject through the SDK, and close() releases both ports', async () => {
+    const emulators = await startEmulators({ namePrefix: 'worker-test' });
+    const ports = [emulators.dynamoEndpoint, emulators.s3Endpoint].map((endpoint) => Number(new URL(endpoint).port));
+    try {
+      expect(await portIsFree(ports[0]!)).toBe(false);
+      expect(await portIsFree(ports[1]!)).toBe(false);
+      await emulators.dynamo.send(
+        new PutItemCommand({ TableName: emulators.tableNames.users, Item: { pk: { S: 'user#1' }, name: { S: 'Ada' } } }),
+      );
+      const got = await emulators.dynamo.send(new GetItemCommand({ TableName: emulators.tableNames.users, Key: { pk: { S: 'user#1' } } }));
+      expect(got.Item?.name?.S).toBe('Ada');
+      await emulators.s3.send(new PutObjectCommand({ Bucket: emulators.bucket, Key: 'a.txt', Body: 'hello' }));
+      const object = await emulators.s3.send(new GetObjectCommand({ Bucket: emulators.bucket, Key: 'a.txt' }));
+      expect(await object.Body?.transformToString()).toBe('hello');
+    } finally {
+      await emulators.close();
+    }
+    expect(await portIsFree(ports[0]!)).toBe(true);
+    expect(await portIsFree(ports[1]!)).toBe(true);
+  });
+
+  it('keeps DynamoDB data across a restart with persistDir', async () => {
+    const persistDir = join(scratch, 'state');
+    const first = await startEmulators({ persistDir, namePrefix: 'persist' });
+    await first.dynamo.send(new PutItemCommand({ TableName: first.tableNames.users, Item: { pk: { S: 'user#kept' } } }));
+    await first.close();
+    const second = await startEmulators({ persistDir, namePrefix: 'persist' });
+    try {
+      const got = await second.dynamo.send(new GetItemCommand({ TableName: second.tableNames.users, Key: { pk: { S: 'user#kept' } } }));
+      expect(got.Item?.pk?.S).toBe('user#kept');
+    } finally {
+      await second.close();
+    }
+  });
+});
