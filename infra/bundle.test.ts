@@ -26,6 +26,18 @@ async function sourceCopy(): Promise<string> {
   return root;
 }
 
+/** Each route bundle's inputs (the files esbuild put in it), from the metafile of one build of them all. */
+async function routeInputs(): Promise<(routeId: string) => string[]> {
+  const { metafile } = await build({
+    ...functionBuildOptions(repoRoot),
+    entryPoints: routes.map((route) => ({ in: join(repoRoot, route.entry), out: `${route.id}/index` })),
+    outdir: await mkdtemp(join(tmpdir(), 'chatshyld-bundle-meta-')),
+    write: false,
+    metafile: true,
+  });
+  return (routeId) => Object.keys(metafile.outputs[Object.keys(metafile.outputs).find((name) => name.endsWith(`${routeId}/index.mjs`))!]!.inputs);
+}
+
 describe('function bundles', () => {
   let root: string;
   beforeAll(async () => {
@@ -71,28 +83,26 @@ describe('function bundles', () => {
   }, 120_000);
 
   it('carry one copy of each AWS SDK package, though npm nests a second copy under a dependent', async () => {
-    const { metafile } = await build({
-      ...functionBuildOptions(repoRoot),
-      entryPoints: routes.map((route) => ({ in: join(repoRoot, route.entry), out: `${route.id}/index` })),
-      outdir: await mkdtemp(join(tmpdir(), 'chatshyld-bundle-meta-')),
-      write: false,
-      metafile: true,
-    });
-    const inputsOf = (routeId: string) => Object.keys(metafile.outputs[Object.keys(metafile.outputs).find((name) => name.endsWith(`${routeId}/index.mjs`))!]!.inputs);
+    const inputsOf = await routeInputs();
     // A package inside another package's node_modules: a second copy, when the SDK has it at the top.
     const nested = /node_modules\/(?:@[^/]+\/)?[^/]+\/node_modules\/@(?:aws-sdk|smithy)\//;
     for (const route of routes) expect(inputsOf(route.id).filter((input) => nested.test(input)), route.id).toEqual([]);
-    // The presigned POST still comes from its own package, with the S3 commands of the top-level client.
-    const presign = inputsOf('presignAvatar');
-    expect(presign.some((input) => input.includes('@aws-sdk/s3-presigned-post/dist-es/createPresignedPost'))).toBe(true);
-    expect(presign.filter((input) => /@aws-sdk\/client-s3\/dist-es\/commands\/PutObjectCommand/.test(input))).toHaveLength(1);
   }, 120_000);
 
-  it('presign a POST upload that S3 accepts, from a bundle whose presigner takes the top-level S3 client', async () => {
+  it('leave the S3 client out of presignAvatar, which signs its POST with SigV4 alone', async () => {
+    const inputsOf = await routeInputs();
+    const presign = inputsOf('presignAvatar');
+    expect(presign.some((input) => input.includes('service/adapters/s3/post-signer.ts'))).toBe(true);
+    expect(presign.filter((input) => /@aws-sdk\/(client-s3|s3-presigned-post)\//.test(input))).toEqual([]);
+    // The routes that read or delete objects still carry the client: the check sees it where it is.
+    expect(inputsOf('patchMe').some((input) => input.includes('@aws-sdk/client-s3/'))).toBe(true);
+  }, 120_000);
+
+  it('presign a POST upload that S3 accepts, from a bundle of the S3-client signer whose presigner takes the top-level S3 client', async () => {
     const emulators = await startEmulators({ namePrefix: 'bundle-presign' });
     try {
       const outfile = join(await mkdtemp(join(tmpdir(), 'chatshyld-bundle-presign-')), 'presign.mjs');
-      await build({
+      const bundled = await build({
         ...functionBuildOptions(repoRoot),
         stdin: {
           resolveDir: repoRoot,
@@ -106,7 +116,14 @@ describe('function bundles', () => {
         },
         outfile,
         sourcemap: false,
+        metafile: true,
       });
+      // The presigned POST comes from its own package, with the S3 commands of the top-level client
+      // (npm nests a second copy of the client under it).
+      const inputs = Object.keys(bundled.metafile.inputs);
+      expect(inputs.some((input) => input.includes('@aws-sdk/s3-presigned-post/dist-es/createPresignedPost'))).toBe(true);
+      expect(inputs.filter((input) => /@aws-sdk\/client-s3\/dist-es\/commands\/PutObjectCommand/.test(input))).toHaveLength(1);
+      expect(inputs.filter((input) => /node_modules\/(?:@[^/]+\/)?[^/]+\/node_modules\/@(?:aws-sdk|smithy)\//.test(input))).toEqual([]);
       const { presign } = (await import(/* @vite-ignore */ pathToFileURL(outfile).href)) as {
         presign(endpoint: string, bucket: string, credentials: object): Promise<{ url: string; fields: Record<string, string> }>;
       };

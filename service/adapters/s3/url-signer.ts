@@ -4,7 +4,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, SourceData }
 import type { AvatarUrlSigner } from '../../core/ports.js';
 
 /** SHA-256 (or its HMAC, given a secret) in the shape SignatureV4 wants, from node:crypto. */
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash: Hash | Hmac;
   constructor(secret?: SourceData) {
     this.hash = secret ? createHmac('sha256', bytes(secret)) : createHash('sha256');
