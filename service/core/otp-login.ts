@@ -4,7 +4,7 @@ import type { Accounts } from './accounts.js';
 import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, CountedHit, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
-import { enforceLimit, enforceLimits } from './rate-limits.js';
+import { enforceLimit, enforceLimits, limitRefusal, rateLimitKey, RecentRefusals } from './rate-limits.js';
 import type { SessionTokens, Sessions } from './sessions.js';
 import type { TestNumberDirectory } from './test-numbers.js';
 import type { Users } from './users.js';
@@ -21,12 +21,16 @@ export interface LoginResult extends SessionTokens {
  *    counted in all or in none, so a refused send (a resend inside the cooldown, a source over its
  *    share) spends nothing the owner needs (docs/api.md, "Who can keep you from signing in"). A send
  *    refused by the per-IP limit or a block, counted and read beside them, is taken back from the
- *    phone's limits (one more write, on that path only);
+ *    phone's limits (one more write, on that path only). An address the instance has seen over its
+ *    per-IP limit is refused again without touching them, until its window ends: between the count and
+ *    the take-back, its send holds the phone's cooldown, which a flood would otherwise keep held;
  * 2. the provider, then a challenge: the single-use record that a code is pending for this phone,
  *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
  *    whose count holds for the whole attempt window (their code never changes).
  */
 export class SendOtp {
+  private readonly refusals: RecentRefusals;
+
   constructor(
     private readonly sender: OtpSender,
     private readonly testNumbers: TestNumberDirectory,
@@ -37,17 +41,22 @@ export class SendOtp {
     private readonly metrics: Metrics,
     private readonly log: Log,
     private readonly accounts: Accounts,
-  ) {}
+  ) {
+    this.refusals = new RecentRefusals(clock);
+  }
 
   async send(phone: string, sourceIp: string): Promise<void> {
     const { limits } = this.settings;
     // Usually a cache hit; knowing it first lets the two source limits below go together.
     const testNumber = await this.testNumbers.find(phone);
+    const overIpLimit = this.refusals.refusal(rateLimitKey('send-otp-ip', sourceIp));
     const [block, perIp, phoneLimits] = await Promise.allSettled([
       // A blocked number gets no code (403 `account_blocked`); read beside the counters.
       this.accounts.refuseBlockedPhone(phone),
-      enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp),
-      testNumber
+      overIpLimit
+        ? Promise.reject(limitRefusal(overIpLimit))
+        : enforceLimit(this.limiter, 'send-otp-ip', sourceIp, limits.sendOtpIp, this.refusals),
+      testNumber || overIpLimit
         ? undefined
         : enforceLimits(this.limiter, 'send-otp-phone', phone, sourceIp, {
             windows: [limits.sendOtpPhoneCooldown, limits.sendOtpPhoneHourly],

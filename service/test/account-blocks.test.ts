@@ -73,6 +73,16 @@ describe('blocked numbers and accounts', () => {
     expect((await sendFrom()).status).toBe(200);
   });
 
+  it('answers a blocked number 403 from an address over its per-IP limit, however often it asks', async () => {
+    const busy = '10.94.1.1';
+    for (let i = 0; i < 30; i++) expect((await service.call('sendOtp', { body: { phone: testPhone() }, ip: busy })).status).toBe(200);
+    const phone = testPhone();
+    await blockPhone(phone);
+    // The first refusal is the limiter's, the rest are remembered: the block is read for each.
+    for (let i = 0; i < 3; i++) expectBlocked(await service.call('sendOtp', { body: { phone }, ip: busy }));
+    expect((await service.call('sendOtp', { body: { phone: testPhone() }, ip: busy })).status).toBe(429);
+  });
+
   it('refuses the sign-in with a code sent before the block, and starts no session', async () => {
     const phone = testPhone();
     expect((await send(phone)).status).toBe(200);

@@ -218,6 +218,36 @@ describe('a stranger cannot lock a phone out', () => {
     expect((await service.call('verifyOtp', { body: { phone, code: right }, ip: owner })).status).toBe(200);
   });
 
+  it('an address over its per-IP limit, flooding a number, never holds its cooldown against the owner', async () => {
+    const attacker = '10.66.0.3';
+    for (let i = 0; i < 30; i++) expect((await service.call('sendOtp', { body: { phone: testPhone() }, ip: attacker })).status).toBe(200);
+    // The flood follows whichever number the owner is about to use; every answer it gets is a 429.
+    let victim = testPhone();
+    let flooding = true;
+    const floodAnswers: number[] = [];
+    const flood = async () => {
+      while (flooding) floodAnswers.push((await service.call('sendOtp', { body: { phone: victim }, ip: attacker })).status);
+    };
+    const floods = [flood(), flood(), flood(), flood()];
+    await expect.poll(() => floodAnswers.length).toBeGreaterThan(0);
+    const owner: number[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        victim = testPhone();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        owner.push((await service.call('sendOtp', { body: { phone: victim }, ip: `10.77.1.${i + 1}` })).status);
+      }
+    } finally {
+      flooding = false;
+      await Promise.all(floods);
+    }
+    // Before, each refused send was counted on the number and then taken back: the owner, arriving
+    // between the two writes, met the attacker's cooldown nearly every time.
+    expect(owner).toEqual(Array(12).fill(200));
+    expect(floodAnswers.length).toBeGreaterThan(12);
+    expect(new Set(floodAnswers)).toEqual(new Set([429]));
+  });
+
   it('counts the addresses of one IPv6 /64 as one source: its share of sends and of a code\'s attempts', async () => {
     const phone = testPhone();
     const address = (n: number) => `2001:db8:77:1::${n.toString(16)}`;
