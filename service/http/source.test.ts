@@ -6,6 +6,13 @@ describe('the source a request counts against', () => {
     expect(sourceOf('203.0.113.7')).toBe('203.0.113.7');
     expect(sourceOf('::ffff:203.0.113.7')).toBe('203.0.113.7');
     expect(sourceOf('::FFFF:127.0.0.1')).toBe('127.0.0.1');
+    // Other spellings of one mapped address: hexadecimal, written out in full, with a zone.
+    for (const spelling of ['::ffff:cb00:7107', '0:0:0:0:0:ffff:203.0.113.7', '0000:0000:0000:0000:0000:FFFF:CB00:7107', '::ffff:203.0.113.7%eth0']) {
+      expect(sourceOf(spelling)).toBe('203.0.113.7');
+    }
+    // Only the mapped prefix is IPv4: these are IPv6 /64s.
+    expect(sourceOf('::fffe:cb00:7107')).toBe('0:0:0:0::/64');
+    expect(sourceOf('1::ffff:cb00:7107')).toBe('1:0:0:0::/64');
   });
 
   it('is the /64 of an IPv6 address, however it is spelled', () => {
