@@ -365,5 +365,17 @@ describe('the persisted sandbox data, with a second terminal', () => {
     }
     // Stopped, it gives the folder back.
     await expect(readdir(join(project, '.chatshyld', 'local'))).resolves.not.toContain('data.lock');
+
+    // Its LevelDB damaged (a disk filled mid-write, a bad copy): refused at start with the folder and
+    // the way out, not a stack from inside dynalite; and the damaged data is left as it was.
+    const current = join(project, '.chatshyld', 'local', 'data', 'dynamodb', 'CURRENT');
+    await writeFile(current, 'MANIFEST-0');
+    const damaged = await run(['dev', '--persist', '--port', '0'], { cwd: project });
+    expectClean(damaged, 2, 'dev --persist on damaged data');
+    expect(damaged.stderr).toContain(join('.chatshyld', 'local', 'data', 'dynamodb'));
+    expect(damaged.stderr).toContain('--reset');
+    expectAdvice(damaged, 'dev --persist on damaged data');
+    await expect(readFile(current, 'utf8')).resolves.toBe('MANIFEST-0');
+    await expect(readdir(join(project, '.chatshyld', 'local'))).resolves.not.toContain('data.lock');
   }, 3 * bound);
 });

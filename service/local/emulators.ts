@@ -3,6 +3,7 @@
  * port, with SDK clients pointed at them. Used by the sandbox and by every adapter test.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureTables, type TableNames } from '../adapters/dynamodb/tables.js';
+import { LocalStateError } from './secrets-file.js';
 
 /** s3rver's fixed credentials; dynalite accepts any. */
 export const emulatorCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -51,6 +53,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     s3Directory = await mkdtemp(join(tmpdir(), 'chatshyld-s3-'));
   }
 
+  if (dynamoPath) await refuseUnreadable(dynamoPath);
   const dynamoServer = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,
@@ -92,4 +95,35 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     throw error;
   }
   return { dynamo, s3, dynamoEndpoint, s3Endpoint, tableNames, bucket, close };
+}
+
+interface LevelDatabase {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the persisted LevelDB folder once before dynalite does, and closes it: dynalite meets a
+ * folder it cannot open (damaged by a full disk, a half copy, another program) only inside its first
+ * request, where the error escapes as an uncaught "Database is closed". The folder is left as it is.
+ */
+async function refuseUnreadable(path: string): Promise<void> {
+  // The LevelDB binding dynalite itself opens the folder with.
+  const { Level } = createRequire(createRequire(import.meta.url).resolve('dynalite'))('level') as {
+    Level: new (path: string, options: { valueEncoding: string }) => LevelDatabase;
+  };
+  const database = new Level(path, { valueEncoding: 'json' });
+  try {
+    await database.open();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new LocalStateError(`the sandbox data in ${path} is open in another process`, 'stop the other sandbox first, or run this one without --persist');
+    }
+    throw new LocalStateError(
+      `the sandbox's saved DynamoDB data in ${path} cannot be read (${cause?.message ?? (error as Error).message})`,
+      `start afresh with \`chatshyld dev --persist --reset\` (deletes the saved users and sessions), or move ${path} away to keep it`,
+    );
+  }
+  await database.close();
 }
