@@ -102,6 +102,13 @@ export class SendOtp {
   }
 }
 
+/** The values of settled outcomes; or, if any was refused, the refusal that comes first in the list. */
+function firstRefusalInOrder<T extends readonly unknown[]>(outcomes: { [K in keyof T]: PromiseSettledResult<T[K]> }): T {
+  const refusal = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (refusal) throw refusal.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 /** How many of a challenge's attempts one source may make: all but two, and at least one. */
 export function attemptsPerSource(total: number): number {
   return Math.max(1, total - 2);
@@ -142,11 +149,14 @@ export class VerifyOtp {
     // Together: an attempt refused by the per-IP limit is still counted on the challenge, within
     // the source's share, which is all a source could use anyway. A blocked number signs in to
     // nothing, nor makes a new account.
-    const [, , attempt] = await Promise.all([
-      this.accounts.refuseBlockedPhone(phone),
-      enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
-      this.challenges.attempt(phone, sourceIp, { total, perSource: attemptsPerSource(total) }, this.clock.now()),
-    ]);
+    // A blocked number hears it is blocked, whichever answer comes first.
+    const [, , attempt] = firstRefusalInOrder(
+      await Promise.allSettled([
+        this.accounts.refuseBlockedPhone(phone),
+        enforceLimit(this.limiter, 'verify-otp-ip', sourceIp, limits.verifyOtpIp),
+        this.challenges.attempt(phone, sourceIp, { total, perSource: attemptsPerSource(total) }, this.clock.now()),
+      ]),
+    );
     if (attempt.outcome === 'none') throw invalidCode();
     if (attempt.outcome === 'exhausted') {
       throw new TooManyRequestsError('too_many_attempts', 'Too many wrong codes. Request a new code.');

@@ -121,6 +121,33 @@ describe('blocked numbers and accounts', () => {
     expect(families.filter((item) => item.userId === owner)).toEqual([]);
   });
 
+  it('answers a blocked number 403 on verify from an address over its per-IP limit, even when the block read is the slower', async () => {
+    const phone = testPhone();
+    const busy = '10.94.2.1';
+    for (let i = 0; i < 60; i++) {
+      expect((await service.call('verifyOtp', { body: { phone: testPhone(), code: '123456' }, ip: busy })).status).toBe(401);
+    }
+    await blockPhone(phone);
+    // DynamoDB's latency varies per call: here the block read answers after the per-IP refusal.
+    const client = service.routeDynamo.verifyOtp;
+    const name = 'slowBlockRead';
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { pk?: { S?: string } } };
+        if (context.commandName === 'GetItemCommand' && input.Key?.pk?.S === phoneBlockKey(phone)) {
+          await new Promise((resolve) => setTimeout(resolve, 40));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      for (let i = 0; i < 3; i++) expectBlocked(await service.call('verifyOtp', { body: { phone, code: '123456' }, ip: busy }));
+    } finally {
+      client.middlewareStack.remove(name);
+    }
+  });
+
   it('lets a number in again once its block has ended, compared with the clock (TTL removes it later)', async () => {
     const phone = testPhone();
     await blockPhone(phone, service.clock.now() + 60_000);
