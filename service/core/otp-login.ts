@@ -1,7 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServiceSettings } from '../settings.js';
 import type { Accounts } from './accounts.js';
-import { accountBlocked, invalidCode, TooManyRequestsError } from './errors.js';
+import { accountBlocked, BadRequestError, invalidCode, TooManyRequestsError } from './errors.js';
 import { maskPhone } from './phone.js';
 import type { Clock, CountedHit, Log, Metrics, OtpChallengeStore, OtpSender, RateLimiter, User } from './ports.js';
 import { enforceLimit, enforceLimits, limitRefusal, rateLimitKey, RecentRefusals } from './rate-limits.js';
@@ -24,9 +24,10 @@ export interface LoginResult extends SessionTokens {
  *    phone's limits (one more write, on that path only). An address the instance has seen over its
  *    per-IP limit is refused again without touching them, until its window ends: between the count and
  *    the take-back, its send holds the phone's cooldown, which a flood would otherwise keep held;
- * 2. the provider, then a challenge: the single-use record that a code is pending for this phone,
- *    which also counts verify attempts. A new code starts that count afresh, except for test numbers,
- *    whose count holds for the whole attempt window (their code never changes).
+ * 2. the provider (a send it refuses outright sent nothing, and is taken back too), then a challenge:
+ *    the single-use record that a code is pending for this phone, which also counts verify attempts.
+ *    A new code starts that count afresh, except for test numbers, whose count holds for the whole
+ *    attempt window (their code never changes).
  */
 export class SendOtp {
   private readonly refusals: RecentRefusals;
@@ -63,15 +64,14 @@ export class SendOtp {
             perMember: limits.sendOtpPhoneIp,
           }),
     ]);
+    const counted = phoneLimits.status === 'fulfilled' ? phoneLimits.value : undefined;
     const refusal = [block, perIp, phoneLimits].find((outcome) => outcome.status === 'rejected');
     if (refusal) {
       // Refused by the block or the per-IP limit, read and counted beside the phone's limits: the send
       // is taken back from those, so no code that was never sent holds the cooldown or fills the
       // ceiling (an owner behind a busy address, or once unblocked, sends at once). A blocked number
       // hears it is blocked, whatever else refused it.
-      if (phoneLimits.status === 'fulfilled' && phoneLimits.value && !(await this.takeBack(phoneLimits.value))) {
-        this.log.warn('a refused send stays counted on the phone', { phone: maskPhone(phone) });
-      }
+      await this.takeBack(counted, phone);
       throw block.status === 'rejected' ? block.reason : refusal.reason;
     }
     const challenge = {
@@ -80,7 +80,16 @@ export class SendOtp {
       via: testNumber ? ('test-number' as const) : ('provider' as const),
       expiresAt: this.clock.now() + this.settings.otpTtlSeconds * 1000,
     };
-    if (!testNumber) await this.sender.send(phone);
+    if (!testNumber) {
+      try {
+        await this.sender.send(phone);
+      } catch (error) {
+        // The provider refused it outright (its own cap of sends per verification, a number it will
+        // not text): nothing was sent, so it is taken back too. A failure may have sent a code, and stays.
+        if (error instanceof TooManyRequestsError || error instanceof BadRequestError) await this.takeBack(counted, phone);
+        throw error;
+      }
+    }
     // A new send keeps each source's share of the window's attempts, for every number: a send must not
     // hand one source more than its share (a resend after the cooldown gave one address 6 checks of
     // one Twilio verification, leaving the owner none). Test numbers keep the total too (issue 9, 3).
@@ -92,12 +101,14 @@ export class SendOtp {
     this.log.info('otp sent', { phone: maskPhone(phone), testNumber: Boolean(testNumber) });
   }
 
-  private async takeBack(hit: CountedHit): Promise<boolean> {
+  /** Takes a refused send back from the phone's limits (if they counted it), saying so when it stays. */
+  private async takeBack(hit: CountedHit | undefined, phone: string): Promise<void> {
+    if (!hit) return;
     try {
-      return (await hit.undo?.()) ?? false;
+      if (await hit.undo?.()) return;
+      this.log.warn('a refused send stays counted on the phone', { phone: maskPhone(phone) });
     } catch (error) {
-      this.log.warn('taking back a refused send failed', { error: String(error) });
-      return false;
+      this.log.warn('taking back a refused send failed', { phone: maskPhone(phone), error: String(error) });
     }
   }
 }

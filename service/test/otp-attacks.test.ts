@@ -106,6 +106,65 @@ describe('wrong codes against a slow provider', () => {
   });
 });
 
+describe('sends the provider refuses', () => {
+  const twilio = new FakeTwilio();
+  let service: TestService;
+  let refuseSends = false;
+
+  beforeAll(async () => {
+    await twilio.start();
+    const secrets = new MemorySecretSource();
+    secrets.set('twilio', twilioCredentials);
+    // Twilio Verify caps sends per verification at 5 (60203) and will not text some numbers (60205).
+    twilio.otherwise = (request) => {
+      if (request.url.endsWith('/Verifications') && refuseSends) {
+        return { status: 429, body: { code: 60203, message: 'Max send attempts reached', status: 429 } };
+      }
+      if (request.url.endsWith('/Verifications') && request.form.get('To') === '+14155550143') {
+        return { status: 400, body: { code: 60205, message: 'SMS is not supported by landline phone number', status: 400 } };
+      }
+      return { status: 201, body: { status: 'pending' } };
+    };
+    service = await startTestService({
+      otpSender: new TwilioVerifySender(secrets, new RecordingLog(), { baseUrl: twilio.url, timeoutMs: 5000 }),
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+    await twilio.stop();
+  });
+
+  it('count in none of the phone\'s limits: a send Twilio refused holds no cooldown and spends no share', async () => {
+    const phone = testPhone();
+    const attacker = '10.69.0.1';
+    expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(200);
+    service.clock.advance(31_000);
+    // Twilio's own cap is reached (two sources can reach its 5 before our 3 each).
+    refuseSends = true;
+    try {
+      for (let i = 0; i < 3; i++) expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(429);
+    } finally {
+      refuseSends = false;
+    }
+    // Nothing was sent: the owner's send goes to Twilio at once, and the attacker kept its share of 3.
+    expect((await service.call('sendOtp', { body: { phone }, ip: '10.79.0.1' })).status).toBe(200);
+    for (let i = 0; i < 2; i++) {
+      service.clock.advance(31_000);
+      expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(200);
+    }
+    service.clock.advance(31_000);
+    expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(429);
+  });
+
+  it('a number Twilio will not text answers 400 every time, never a cooldown', async () => {
+    for (let i = 0; i < 3; i++) {
+      const answer = await service.call('sendOtp', { body: { phone: '+14155550143' }, ip: `10.69.1.${i + 1}` });
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.code).toBe('invalid_phone');
+    }
+  });
+});
+
 describe('test numbers under brute force', () => {
   const phone = testPhone();
   const code = '482915';
