@@ -6,11 +6,22 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TwilioVerifySender } from '../adapters/twilio/verify.js';
 import type { OtpCheckResult, OtpSender } from '../core/ports.js';
-import { FakeTwilio, twilioCredentials } from '../testing/fake-twilio.js';
+import { FakeTwilio, twilioCredentials, type Answer, type Recorded } from '../testing/fake-twilio.js';
 import { MemorySecretSource } from '../testing/fakes.js';
 import { randomIp, RecordingLog, startTestService, testPhone, type TestService } from '../testing/harness.js';
 
 const wrongCodeFor = (right: string) => (right === '000000' ? '111111' : '000000');
+
+/** Starts the fake Twilio with `answer`, and the service sending through it with the real adapter. */
+async function startWithTwilio(twilio: FakeTwilio, answer: (request: Recorded) => Answer): Promise<TestService> {
+  await twilio.start();
+  twilio.otherwise = answer;
+  const secrets = new MemorySecretSource();
+  secrets.set('twilio', twilioCredentials);
+  return startTestService({
+    otpSender: new TwilioVerifySender(secrets, new RecordingLog(), { baseUrl: twilio.url, timeoutMs: 5000 }),
+  });
+}
 
 describe('one canonical phone', () => {
   let service: TestService;
@@ -72,17 +83,12 @@ describe('wrong codes against a slow provider', () => {
   const phone = '+14155550142';
 
   beforeAll(async () => {
-    await twilio.start();
-    const secrets = new MemorySecretSource();
-    secrets.set('twilio', twilioCredentials);
     // Twilio Verify, slowly: every check takes 300 ms and finds the code wrong.
-    twilio.otherwise = (request) =>
+    service = await startWithTwilio(twilio, (request) =>
       request.url.endsWith('/VerificationCheck')
         ? { status: 200, body: { status: 'pending', valid: false }, delayMs: 300 }
-        : { status: 201, body: { status: 'pending' } };
-    service = await startTestService({
-      otpSender: new TwilioVerifySender(secrets, new RecordingLog(), { baseUrl: twilio.url, timeoutMs: 5000 }),
-    });
+        : { status: 201, body: { status: 'pending' } },
+    );
   });
   afterAll(async () => {
     await service?.close();
@@ -112,11 +118,8 @@ describe('sends the provider refuses', () => {
   let refuseSends = false;
 
   beforeAll(async () => {
-    await twilio.start();
-    const secrets = new MemorySecretSource();
-    secrets.set('twilio', twilioCredentials);
     // Twilio Verify caps sends per verification at 5 (60203) and will not text some numbers (60205).
-    twilio.otherwise = (request) => {
+    service = await startWithTwilio(twilio, (request) => {
       if (request.url.endsWith('/Verifications') && refuseSends) {
         return { status: 429, body: { code: 60203, message: 'Max send attempts reached', status: 429 } };
       }
@@ -124,9 +127,6 @@ describe('sends the provider refuses', () => {
         return { status: 400, body: { code: 60205, message: 'SMS is not supported by landline phone number', status: 400 } };
       }
       return { status: 201, body: { status: 'pending' } };
-    };
-    service = await startTestService({
-      otpSender: new TwilioVerifySender(secrets, new RecordingLog(), { baseUrl: twilio.url, timeoutMs: 5000 }),
     });
   });
   afterAll(async () => {
