@@ -209,9 +209,10 @@ export interface OtpChallengeStore {
   open(challenge: Omit<OtpChallenge, 'attempts'>): Promise<void>;
   /**
    * Opens a challenge that keeps, while the attempt window ending at `windowEndsAt` is open, what
-   * earlier sends counted: every source's share
-   * always, and the total too unless `resetTotal` (a new code of the provider gets 5 attempts again,
-   * but no source gets more than its share of the window).
+   * earlier sends counted: every source's share always, and the total too unless `resetTotal` (a
+   * new code of the provider gets 5 attempts again, but no source gets more than its share of the
+   * window). A pending challenge also keeps its id (a resend is the provider's same verification), so
+   * a right code checked while a send lands still consumes it.
    */
   openKeepingAttempts(
     challenge: Omit<OtpChallenge, 'attempts'>,

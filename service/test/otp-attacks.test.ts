@@ -165,6 +165,39 @@ describe('sends the provider refuses', () => {
   });
 });
 
+describe('a send during the owner\'s check', () => {
+  const twilio = new FakeTwilio();
+  let service: TestService;
+  let checkStarted: () => void = () => {};
+
+  beforeAll(async () => {
+    // Twilio Verify resends the pending code; a check approves it after 300 ms.
+    service = await startWithTwilio(twilio, (request) => {
+      if (!request.url.endsWith('/VerificationCheck')) return { status: 201, body: { status: 'pending' } };
+      checkStarted();
+      return { status: 200, body: { status: 'approved', valid: true }, delayMs: 300 };
+    });
+  });
+  afterAll(async () => {
+    await service?.close();
+    await twilio.stop();
+  });
+
+  it('leaves the owner\'s right code signing in', async () => {
+    const phone = testPhone();
+    expect((await service.call('sendOtp', { body: { phone }, ip: '10.68.0.1' })).status).toBe(200);
+    service.clock.advance(31_000);
+    const checking = new Promise<void>((resolve) => (checkStarted = resolve));
+    const verified = service.call('verifyOtp', { body: { phone, code: '123456' }, ip: '10.78.0.9' });
+    await checking;
+    // A stranger's resend lands while Twilio checks the owner's code: the same verification, the same code.
+    expect((await service.call('sendOtp', { body: { phone }, ip: '10.68.0.2' })).status).toBe(200);
+    expect((await verified).status).toBe(200);
+    // The code is used: it signs in once.
+    expect((await service.call('verifyOtp', { body: { phone, code: '123456' }, ip: '10.78.0.9' })).status).toBe(401);
+  });
+});
+
 describe('test numbers under brute force', () => {
   const phone = testPhone();
   const code = '482915';

@@ -296,13 +296,15 @@ export class DynamoOtpChallengeStore implements OtpChallengeStore {
     try {
       // Within the pending window: a new code; the same per-source counts, and the same total
       // unless asked to reset it. No challenge at all (the usual first send): the same write opens
-      // the window, so a send makes one round trip here.
+      // the window, so a send makes one round trip here. A pending challenge keeps its id: a resend
+      // is the provider's same verification (the same code), and a right code being checked while it
+      // lands still consumes the challenge it was checked against.
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: marshall({ pk: otpChallengeKey(challenge.phone) }),
           UpdateExpression:
-            'SET phone = :phone, challengeId = :id, via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
+            'SET phone = :phone, challengeId = if_not_exists(challengeId, :id), via = :via, expiresAtMs = :expiresAtMs, expiresAt = :ttl,' +
             ' sources = if_not_exists(sources, :noSources), windowEndsAt = if_not_exists(windowEndsAt, :windowEndsAt),' +
             (options.resetTotal ? ' attempts = :zero' : ' attempts = if_not_exists(attempts, :zero)'),
           ConditionExpression: 'attribute_not_exists(pk) OR windowEndsAt > :now',

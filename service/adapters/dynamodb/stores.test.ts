@@ -229,10 +229,16 @@ describe('DynamoDB stores on dynalite', () => {
       const code = (id: string) => ({ ...challenge(id), phone, via: 'test-number' as const });
       await store().openKeepingAttempts(code('t1'), now + 600_000, now);
       await Promise.all(Array.from({ length: 3 }, () => store().attempt(phone, randomIp(), { total: 5, perSource: 5 }, now)));
+      // A resend of the pending challenge keeps its id, and its attempts.
       await store().openKeepingAttempts(code('t2'), now + 600_000, now);
-      expect(await store().get(phone)).toMatchObject({ id: 't2', attempts: 3 });
+      expect(await store().get(phone)).toMatchObject({ id: 't1', attempts: 3 });
+      // The window ended: a new challenge, a new id.
       await store().openKeepingAttempts(code('t3'), now + 700_000, now + 600_001);
       expect(await store().get(phone)).toMatchObject({ id: 't3', attempts: 0 });
+      // Consumed, the next send opens a challenge of its own.
+      expect(await store().consume(phone, 't3')).toBe(true);
+      await store().openKeepingAttempts(code('t4'), now + 700_000, now + 600_002);
+      expect(await store().get(phone)).toMatchObject({ id: 't4' });
     });
   });
 
