@@ -52,7 +52,7 @@ const wholeSeconds = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z'
  * The region the S3 client signs for and puts in host names, and whether the name asks for FIPS:
  * it reads `fips-<region>` and `<region>-fips` as `<region>` with FIPS on.
  */
-export function s3Region(region: string): { region: string; fips: boolean } {
+function s3Region(region: string): { region: string; fips: boolean } {
   const fips = region.startsWith('fips-') || region.endsWith('-fips');
   const real = !fips ? region : ['fips-aws-global', 'aws-fips'].includes(region) ? 'us-east-1' : region.replace(/fips-(dkr-|prod-)?|-fips/, '');
   if (!isValidHostLabel(real)) throw new MisconfigurationError(`region ${JSON.stringify(region)} is not a valid host name label`);
