@@ -31,6 +31,9 @@ describe('SigV4 avatar upload signer', () => {
     ['eu-west-1', 'chatshyld-dev-avatars', 'avatar/u/a.png', 'image/png', 300, withoutToken, 'https://s3.example.test:8443/prefix'],
     ['eu-west-1', 'dotted.bucket', 'avatar/u/a.png', 'image/png', 300, withoutToken, 'https://s3.example.test'],
     ['eu-west-1', 'dotted.bucket', 'avatar/u/a.png', 'image/png', 300, withoutToken, 'http://localhost:4566'],
+    ['eu-west-1', 'chatshyld-dev-avatars', 'avatar/u/a.png', 'image/png', 300, withoutToken, 'https://s3.example.test/prefix/'],
+    ['cn-north-1', 'chatshyld-dev-avatars', 'avatar/u/a.png', 'image/png', 300, withToken, undefined],
+    ['us-isob-east-1', 'dotted.bucket', 'avatar/u/a.png', 'image/png', 300, withToken, undefined],
   ])('makes the fields, policy and URL createPresignedPost makes (%s, %s, endpoint %s)', async (region, bucket, key, contentType, expiresIn, credentials, endpoint) => {
     const ours = await new SigV4AvatarUploadSigner({ bucket, region, credentials, endpoint, now: () => signingDate }).presignUpload(
       key,
