@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,5 +61,50 @@ describe('emulators', () => {
     } finally {
       await second.close();
     }
+  });
+
+  describe('refuses saved data it cannot read, and leaves it as it was', () => {
+    /** Every file of a folder with a digest of its bytes. */
+    const snapshot = async (dir: string) =>
+      Object.fromEntries(
+        await Promise.all((await readdir(dir)).sort().map(async (name) => [name, createHash('sha256').update(await readFile(join(dir, name))).digest('hex')])),
+      );
+
+    /** A persist folder holding one item, written to a table file (a restart moves the log into one). */
+    async function saved(name: string): Promise<string> {
+      const persistDir = join(scratch, name);
+      for (let run = 0; run < 2; run++) {
+        const emulators = await startEmulators({ persistDir, namePrefix: 'damaged' });
+        await emulators.dynamo.send(new PutItemCommand({ TableName: emulators.tableNames.users, Item: { pk: { S: `user#${run}` } } }));
+        await emulators.close();
+      }
+      return persistDir;
+    }
+
+    const damages: [string, (dynamo: string) => Promise<void>][] = [
+      ['CURRENT missing', (dynamo) => rm(join(dynamo, 'CURRENT'))],
+      ['CURRENT garbage', (dynamo) => writeFile(join(dynamo, 'CURRENT'), 'MANIFEST-0')],
+      [
+        'a table file overwritten',
+        async (dynamo) => {
+          const table = (await readdir(dynamo)).find((name) => name.endsWith('.ldb'));
+          expect(table).toBeDefined();
+          await writeFile(join(dynamo, table!), randomBytes(2048));
+        },
+      ],
+    ];
+
+    it.each(damages)('%s', async (name, damage) => {
+      const persistDir = await saved(name.replace(/\W+/g, '-'));
+      const dynamo = join(persistDir, 'dynamodb');
+      await damage(dynamo);
+      const before = await snapshot(dynamo);
+      await expect(startEmulators({ persistDir, namePrefix: 'damaged' })).rejects.toMatchObject({
+        name: 'LocalStateError',
+        message: expect.stringContaining(dynamo),
+        hint: expect.stringContaining('--reset'),
+      });
+      expect(await snapshot(dynamo)).toEqual(before);
+    });
   });
 });
