@@ -6,6 +6,7 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { randomInt } from 'node:crypto';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   AttemptLimit,
@@ -73,14 +74,17 @@ export class DynamoRateLimiter implements RateLimiter {
     const pk = rateLimitCounterKey(key);
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.clock.now();
-      const refused = await this.countInOpenWindows(pk, member, rules, now);
-      if ('counted' in refused) return this.counted(pk, refused.counted);
+      // A new item's first revision is random: one made again after the counts were forgotten (the
+      // account deleted) never has the revision a take-back of a hit on the old one expects.
+      const firstRev = randomInt(2 ** 47);
+      const refused = await this.countInOpenWindows(pk, member, rules, now, firstRev);
+      if ('counted' in refused) return this.counted(pk, refused.counted, nextRev(refused.counted, firstRev));
       // Refused, or windows have ended and must be written anew over the item: decide from the counts
       // DynamoDB returned with the refusal, or (an endpoint that returns none) read them now.
       const current = refused.current ?? (await this.readCounts(pk));
-      const next = nextCounts(current, member, rules, now);
+      const next = nextCounts(current, member, rules, now, firstRev);
       if (!('item' in next)) return { allowed: false, retryAfterSeconds: next.retryAfterSeconds };
-      if (await this.replaceCounts(pk, current, next.item)) return this.counted(pk, current);
+      if (await this.replaceCounts(pk, current, next.item)) return this.counted(pk, current, next.item.rev as number);
       // Another hit changed the item since it was read: count again.
     }
     throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
@@ -97,12 +101,14 @@ export class DynamoRateLimiter implements RateLimiter {
     member: string,
     rules: HitAllRules,
     now: number,
+    firstRev: number,
   ): Promise<{ counted: Record<string, any> | undefined } | { current: Record<string, any> | undefined }> {
     const names: Record<string, string> = { '#member': memberAttribute(member), '#rev': 'rev' };
     const values: Record<string, unknown> = {
       ':now': now,
       ':one': 1,
       ':zero': 0,
+      ':firstRev': firstRev - 1,
       ':memberLimit': rules.perMember.limit,
       ':memberEnd': now + rules.perMember.windowSeconds * 1000,
       ':ttl': ttlSeconds(now + longestWindowSeconds(rules) * 1000),
@@ -127,7 +133,7 @@ export class DynamoRateLimiter implements RateLimiter {
     updates.push(
       'memberEnd = if_not_exists(memberEnd, :memberEnd)',
       '#member = if_not_exists(#member, :zero) + :one',
-      '#rev = if_not_exists(#rev, :zero) + :one',
+      '#rev = if_not_exists(#rev, :firstRev) + :one',
       'expiresAt = :ttl',
     );
     try {
@@ -151,9 +157,8 @@ export class DynamoRateLimiter implements RateLimiter {
     }
   }
 
-  /** An allowed hit, with the way back to `before` (the counts it replaced; none: no item). */
-  private counted(pk: string, before: Record<string, any> | undefined): CountedHit {
-    const written = (before?.rev ?? 0) + 1;
+  /** An allowed hit, written as revision `written`, with the way back to `before` (the counts it replaced; none: no item). */
+  private counted(pk: string, before: Record<string, any> | undefined, written: number): CountedHit {
     const undo = async () => {
       const unchanged = { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: marshall({ ':rev': written }) };
       try {
@@ -229,6 +234,10 @@ const memberAttribute = (member: string) => `m:${member}`;
 const longestWindowSeconds = (rules: HitAllRules) =>
   Math.max(rules.perMember.windowSeconds, ...rules.windows.map((rule) => rule.windowSeconds));
 
+/** The revision a write over `current` gives the item: one more, or `firstRev` on a new item. */
+const nextRev = (current: Record<string, any> | undefined, firstRev: number): number =>
+  typeof current?.rev === 'number' ? current.rev + 1 : firstRev;
+
 /**
  * What `hitAll` writes after a refused conditional write, from the counts it then read: a refusal
  * (with the longest wait among the windows that refuse), or the counts with the hit in them, each
@@ -239,6 +248,7 @@ export function nextCounts(
   member: string,
   rules: HitAllRules,
   now: number,
+  firstRev: number,
 ): { item: Record<string, unknown> } | { retryAfterSeconds: number } {
   const waits: number[] = [];
   const item: Record<string, unknown> = {};
@@ -262,7 +272,7 @@ export function nextCounts(
   item.memberEnd = counted.end;
   item[memberAttribute(member)] = counted.hits;
   if (waits.length > 0) return { retryAfterSeconds: Math.max(...waits) / 1000 };
-  item.rev = (current?.rev ?? 0) + 1;
+  item.rev = nextRev(current, firstRev);
   item.expiresAt = ttlSeconds(now + longestWindowSeconds(rules) * 1000);
   return { item };
 }

@@ -167,6 +167,16 @@ describe('DynamoDB stores on dynalite', () => {
       expect(unmarshall(Item!)).toMatchObject({ w1Hits: 3, 'm:10.9.0.2': 1 });
     });
 
+    it('never takes back a hit counted on the item made again after the counts were forgotten', async () => {
+      const counter = limiter();
+      const early = await counter.hitAll('phone#aba', '10.9.1.1', sendRules);
+      // The account is deleted (its counters forgotten) and a send counts on a new item.
+      await counter.forget(['phone#aba']);
+      expect((await counter.hitAll('phone#aba', '10.9.1.2', sendRules)).allowed).toBe(true);
+      expect(await early.undo!()).toBe(false);
+      expect((await counter.hitAll('phone#aba', '10.9.1.3', sendRules)).allowed).toBe(false);
+    });
+
     it('forgets counters', async () => {
       await limiter().hit('forget#c', 1, 60);
       expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(false);
