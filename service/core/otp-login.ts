@@ -24,10 +24,10 @@ export interface LoginResult extends SessionTokens {
  *    phone's limits (one more write, on that path only). An address the instance has seen over its
  *    per-IP limit is refused again without touching them, until its window ends: between the count and
  *    the take-back, its send holds the phone's cooldown, which a flood would otherwise keep held;
- * 2. the provider (a send it refuses outright sent nothing, and is taken back too), then a challenge:
- *    the single-use record that a code is pending for this phone, which also counts verify attempts.
- *    A new code starts that count afresh, except for test numbers, whose count holds for the whole
- *    attempt window (their code never changes).
+ * 2. the provider (a send it refuses outright sent nothing, and is taken back but for the
+ *    cooldown), then a challenge: the single-use record that a code is pending for this phone, which
+ *    also counts verify attempts. A new code starts that count afresh, except for test numbers, whose
+ *    count holds for the whole attempt window (their code never changes).
  */
 export class SendOtp {
   private readonly refusals: RecentRefusals;
@@ -85,8 +85,13 @@ export class SendOtp {
         await this.sender.send(phone);
       } catch (error) {
         // The provider refused it outright (its own cap of sends per verification, a number it will
-        // not text): nothing was sent, so it is taken back too. A failure may have sent a code, and stays.
-        if (error instanceof TooManyRequestsError || error instanceof BadRequestError) await this.takeBack(counted, phone);
+        // not text): nothing was sent, so it spends neither the ceiling nor the source's share. It
+        // keeps the cooldown, so the provider is asked about the number at most once per cooldown
+        // (and refuses the owner too until its verification ends). A failure may have sent a code,
+        // and stays counted.
+        if (error instanceof TooManyRequestsError || error instanceof BadRequestError) {
+          await this.takeBack(counted, phone, { keepFirstWindow: true });
+        }
         throw error;
       }
     }
@@ -102,10 +107,10 @@ export class SendOtp {
   }
 
   /** Takes a refused send back from the phone's limits (if they counted it), saying so when it stays. */
-  private async takeBack(hit: CountedHit | undefined, phone: string): Promise<void> {
+  private async takeBack(hit: CountedHit | undefined, phone: string, options?: { keepFirstWindow?: boolean }): Promise<void> {
     if (!hit) return;
     try {
-      if (await hit.undo?.()) return;
+      if (await hit.undo?.(options)) return;
       this.log.warn('a refused send stays counted on the phone', { phone: maskPhone(phone) });
     } catch (error) {
       this.log.warn('taking back a refused send failed', { phone: maskPhone(phone), error: String(error) });

@@ -156,9 +156,10 @@ export interface RateLimitDecision {
 export interface CountedHit extends RateLimitDecision {
   /**
    * Allowed: takes the hit back, restoring the counts as they were, unless another hit counted since
-   * (then the hit stays counted). Returns whether it was taken back.
+   * (then the hit stays counted). With `keepFirstWindow`, the key's first window (a cooldown) keeps
+   * it. Returns whether it was taken back.
    */
-  undo?(): Promise<boolean>;
+  undo?(options?: { keepFirstWindow?: boolean }): Promise<boolean>;
 }
 
 export interface HitAllRules {

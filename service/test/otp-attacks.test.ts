@@ -134,7 +134,10 @@ describe('sends the provider refuses', () => {
     await twilio.stop();
   });
 
-  it('count in none of the phone\'s limits: a send Twilio refused holds no cooldown and spends no share', async () => {
+  const sendsToTwilio = (phone: string) =>
+    twilio.requests.filter((request) => request.url.endsWith('/Verifications') && request.form.get('To') === phone).length;
+
+  it('spend no share and fill no ceiling, but hold the cooldown, so Twilio is asked at most once per 30 s', async () => {
     const phone = testPhone();
     const attacker = '10.69.0.1';
     expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(200);
@@ -142,11 +145,20 @@ describe('sends the provider refuses', () => {
     // Twilio's own cap is reached (two sources can reach its 5 before our 3 each).
     refuseSends = true;
     try {
-      for (let i = 0; i < 3; i++) expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(429);
+      const refused = await Promise.all(Array.from({ length: 10 }, (_, i) => service.call('sendOtp', { body: { phone }, ip: `10.69.0.${i + 1}` })));
+      expect(refused.map((answer) => answer.status)).toEqual(Array(10).fill(429));
+      expect(sendsToTwilio(phone)).toBe(2);
+      // An owner meets our cooldown for at most its 30 s; Twilio would refuse them too.
+      const owner = await service.call('sendOtp', { body: { phone }, ip: '10.79.0.1' });
+      expect(owner.status).toBe(429);
+      expect(Number(owner.headers['retry-after'])).toBeLessThanOrEqual(30);
+      expect(sendsToTwilio(phone)).toBe(2);
     } finally {
       refuseSends = false;
     }
-    // Nothing was sent: the owner's send goes to Twilio at once, and the attacker kept its share of 3.
+    // Twilio's verification has ended: the owner's send goes through after the cooldown, and the
+    // attacker kept its share of 3.
+    service.clock.advance(31_000);
     expect((await service.call('sendOtp', { body: { phone }, ip: '10.79.0.1' })).status).toBe(200);
     for (let i = 0; i < 2; i++) {
       service.clock.advance(31_000);
@@ -156,11 +168,17 @@ describe('sends the provider refuses', () => {
     expect((await service.call('sendOtp', { body: { phone }, ip: attacker })).status).toBe(429);
   });
 
-  it('a number Twilio will not text answers 400 every time, never a cooldown', async () => {
-    for (let i = 0; i < 3; i++) {
-      const answer = await service.call('sendOtp', { body: { phone: '+14155550143' }, ip: `10.69.1.${i + 1}` });
-      expect(answer.status).toBe(400);
-      expect(answer.body.error.code).toBe('invalid_phone');
+  it('a number Twilio will not text answers 400, asks Twilio once per cooldown, and never reaches the ceiling', async () => {
+    const landline = '+14155550143';
+    for (let round = 0; round < 12; round++) {
+      const answers = await Promise.all(
+        [1, 2, 3].map((n) => service.call('sendOtp', { body: { phone: landline }, ip: `10.69.${round + 1}.${n}` })),
+      );
+      // One of the three reaches Twilio and hears 400; the cooldown it holds refuses the other two.
+      expect(answers.map((answer) => answer.status).sort()).toEqual([400, 429, 429]);
+      expect(answers.find((answer) => answer.status === 400)!.body.error.code).toBe('invalid_phone');
+      expect(sendsToTwilio(landline)).toBe(round + 1);
+      service.clock.advance(31_000);
     }
   });
 });

@@ -78,13 +78,13 @@ export class DynamoRateLimiter implements RateLimiter {
       // account deleted) never has the revision a take-back of a hit on the old one expects.
       const firstRev = randomInt(2 ** 47);
       const refused = await this.countInOpenWindows(pk, member, rules, now, firstRev);
-      if ('counted' in refused) return this.counted(pk, refused.counted, nextRev(refused.counted, firstRev));
+      if ('counted' in refused) return this.counted(pk, refused.counted, nextRev(refused.counted, firstRev), { member, rules, now });
       // Refused, or windows have ended and must be written anew over the item: decide from the counts
       // DynamoDB returned with the refusal, or (an endpoint that returns none) read them now.
       const current = refused.current ?? (await this.readCounts(pk));
       const next = nextCounts(current, member, rules, now, firstRev);
       if (!('item' in next)) return { allowed: false, retryAfterSeconds: next.retryAfterSeconds };
-      if (await this.replaceCounts(pk, current, next.item)) return this.counted(pk, current, next.item.rev as number);
+      if (await this.replaceCounts(pk, current, next.item)) return this.counted(pk, current, next.item.rev as number, { member, rules, now });
       // Another hit changed the item since it was read: count again.
     }
     throw new Error(`rate-limit counter ${key.split('#')[0]} kept changing`);
@@ -157,12 +157,27 @@ export class DynamoRateLimiter implements RateLimiter {
     }
   }
 
-  /** An allowed hit, written as revision `written`, with the way back to `before` (the counts it replaced; none: no item). */
-  private counted(pk: string, before: Record<string, any> | undefined, written: number): CountedHit {
-    const undo = async () => {
+  /**
+   * An allowed hit of `member`, written as revision `written`, with the way back to `before` (the
+   * counts it replaced; none: no item), all of it or all but the key's first window.
+   */
+  private counted(
+    pk: string,
+    before: Record<string, any> | undefined,
+    written: number,
+    hit: { member: string; rules: HitAllRules; now: number },
+  ): CountedHit {
+    const undo = async (options: { keepFirstWindow?: boolean } = {}) => {
       const unchanged = { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: marshall({ ':rev': written }) };
+      let restored = before;
+      if (options.keepFirstWindow) {
+        // The counts as they were, but for the first window as the hit left it.
+        const after = nextCounts(before, hit.member, hit.rules, hit.now, written);
+        if (!('item' in after)) throw new Error('a counted hit has no counts');
+        restored = { ...before, pk, w0End: after.item.w0End, w0Hits: after.item.w0Hits, rev: written + 1, expiresAt: after.item.expiresAt };
+      }
       try {
-        if (before) await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(before), ...unchanged }));
+        if (restored) await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(restored), ...unchanged }));
         else await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall({ pk }), ...unchanged }));
         return true;
       } catch (error) {
