@@ -45,7 +45,7 @@ export class SigV4AvatarUrlSigner implements AvatarUrlSigner {
     this.bucketUrl = bucketUrl(options.bucket, options.region, options);
     this.signer = new SignatureV4({
       service: 's3',
-      // The credential scope's region is the S3 client's: a FIPS region name read as its region.
+      // The credential scope's region is the presigner's: a FIPS region name read as its region, aws-global as us-east-1.
       region: s3SigningRegion(options.region),
       credentials: options.credentials,
       sha256: NodeSha256,
