@@ -98,6 +98,16 @@ describe('function bundles', () => {
     expect(inputsOf('patchMe').some((input) => input.includes('@aws-sdk/client-s3/'))).toBe(true);
   }, 120_000);
 
+  it('leave the S3 client out of getMe and verifyOtp, which sign photoUrl with SigV4 and the shared endpoint rules alone', async () => {
+    const inputsOf = await routeInputs();
+    for (const route of ['getMe', 'verifyOtp'] as const) {
+      const inputs = inputsOf(route);
+      expect(inputs.some((input) => input.includes('service/adapters/s3/url-signer.ts')), route).toBe(true);
+      expect(inputs.some((input) => input.includes('service/adapters/s3/s3-endpoints.ts')), route).toBe(true);
+      expect(inputs.filter((input) => /@aws-sdk\/(client-s3|s3-request-presigner)\//.test(input)), route).toEqual([]);
+    }
+  }, 120_000);
+
   it('presign a POST upload that S3 accepts, from a bundle of the S3-client signer whose presigner takes the top-level S3 client', async () => {
     const emulators = await startEmulators({ namePrefix: 'bundle-presign' });
     try {

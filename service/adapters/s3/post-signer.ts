@@ -1,10 +1,8 @@
 import { getSigningKey } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { isIpAddress, isVirtualHostableS3Bucket, partition } from '@aws-sdk/core/client';
-import { isValidHostLabel } from '@smithy/core/endpoints';
-import { MisconfigurationError } from '../../core/errors.js';
 import type { AvatarUploadSigner, PresignedUpload } from '../../core/ports.js';
 import { avatarBucket, type AvatarState } from '../../manifest.js';
+import { bucketUrl, s3Region, type S3EndpointSettings } from './s3-endpoints.js';
 import { NodeSha256 } from './url-signer.js';
 
 /** The `tagging` form field of a POST upload: S3 takes the tag set as an XML Tagging document. */
@@ -28,16 +26,6 @@ export function avatarUploadTerms(contentType: string, maxBytes: number) {
   };
 }
 
-/** Where the S3 client would send this bucket's requests, as the environment configures it. */
-export interface S3EndpointSettings {
-  /** The endpoint override (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`), as the S3 client would take it. */
-  readonly endpoint?: string;
-  /** `AWS_USE_FIPS_ENDPOINT`: the FIPS endpoints, `s3-fips.<region>`. */
-  readonly useFipsEndpoint?: boolean;
-  /** `AWS_USE_DUALSTACK_ENDPOINT`: the IPv4-and-IPv6 endpoints, `s3.dualstack.<region>`. */
-  readonly useDualstackEndpoint?: boolean;
-}
-
 export interface PostSignerOptions extends S3EndpointSettings {
   readonly bucket: string;
   readonly region: string;
@@ -49,86 +37,22 @@ export interface PostSignerOptions extends S3EndpointSettings {
 const wholeSeconds = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
- * The region the S3 client signs for and puts in host names, and whether the name asks for FIPS:
- * it reads `fips-<region>` and `<region>-fips` as `<region>` with FIPS on.
- */
-function s3Region(region: string): { region: string; fips: boolean } {
-  const fips = region.startsWith('fips-') || region.endsWith('-fips');
-  const real = !fips ? region : ['fips-aws-global', 'aws-fips'].includes(region) ? 'us-east-1' : region.replace(/fips-(dkr-|prod-)?|-fips/, '');
-  if (!isValidHostLabel(real)) throw new MisconfigurationError(`region ${JSON.stringify(region)} is not a valid host name label`);
-  return { region: real, fips };
-}
-
-/**
- * The URL a POST upload goes to: where the S3 client would send a PutObject of this bucket (the
- * S3 endpoint rules for a bucket name that is neither an ARN nor an S3 Express name). Virtual-hosted
- * unless the name cannot be a host name (or the override endpoint is an IP address), then
- * path-style; the host from the region's partition, with FIPS and dual-stack as set. Throws where
- * the S3 client would fail every call: FIPS or dual-stack with an override endpoint, FIPS in China,
- * an endpoint that is not an http(s) URL, a region that cannot be a host name.
- */
-export function postUrl(bucket: string, region: string, settings: S3EndpointSettings = {}): string {
-  const named = s3Region(region);
-  const fips = named.fips || settings.useFipsEndpoint === true;
-  const dualstack = settings.useDualstackEndpoint === true;
-  // The S3 client addresses by path a name that is no DNS name, has capitals, or has dots
-  // (unless the endpoint is plain http, where no certificate has to match).
-  const http = settings.endpoint !== undefined && /^http:/i.test(settings.endpoint);
-  const byPath =
-    !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || /(\d+\.){3}\d+/.test(bucket) || bucket.includes('..') || (bucket.includes('.') && !http);
-  const pathStyle = (base: string) => `${base}${encodeURIComponent(bucket).replace(/[!*'()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
-  const checked = (url: string) => {
-    try {
-      return new URL(url).href;
-    } catch (cause) {
-      throw new MisconfigurationError(`the S3 upload URL ${url} is not a valid URL`, { cause });
-    }
-  };
-
-  if (settings.endpoint !== undefined) {
-    if (fips) throw new MisconfigurationError('AWS_USE_FIPS_ENDPOINT (or a FIPS region) cannot be combined with an S3 endpoint override, as the S3 client refuses it');
-    if (dualstack) throw new MisconfigurationError('AWS_USE_DUALSTACK_ENDPOINT cannot be combined with an S3 endpoint override, as the S3 client refuses it');
-    let url: URL;
-    try {
-      url = new URL(settings.endpoint);
-    } catch (cause) {
-      throw new MisconfigurationError(`the S3 endpoint override ${JSON.stringify(settings.endpoint)} is not a URL`, { cause });
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MisconfigurationError(`the S3 endpoint override ${JSON.stringify(settings.endpoint)} is not an http or https URL`);
-    }
-    // The rules' order: a one-label name is virtual-hosted unless the endpoint is an IP address; a
-    // dotted one only over http (then even on an IP address, where the S3 client's URL is invalid).
-    const virtual =
-      !byPath &&
-      (isVirtualHostableS3Bucket(bucket, false) ? !isIpAddress(url.hostname) : url.protocol === 'http:' && isVirtualHostableS3Bucket(bucket, true));
-    return virtual
-      ? checked(`${url.protocol}//${bucket}.${url.host}${url.pathname}`)
-      : checked(pathStyle(`${url.protocol}//${url.host}${url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`}`));
-  }
-
-  const { dnsSuffix, name } = partition(named.region);
-  if (fips && name === 'aws-cn') throw new MisconfigurationError(`S3 has no FIPS endpoints in ${named.region} (AWS_USE_FIPS_ENDPOINT)`);
-  // `aws-global` is the global endpoint, unless FIPS or dual-stack ask for us-east-1's.
-  const hostRegion = named.region === 'aws-global' ? (fips || dualstack ? '.us-east-1' : '') : `.${named.region}`;
-  const host = `s3${fips ? '-fips' : ''}${dualstack ? '.dualstack' : ''}${hostRegion}.${dnsSuffix}`;
-  return checked(!byPath && isVirtualHostableS3Bucket(bucket, false) ? `https://${bucket}.${host}/` : pathStyle(`https://${host}/`));
-}
-
-/**
  * Presigned POST uploads (the only presigned form of S3 upload whose policy can bound the size),
  * made with SigV4 alone: the policy and fields `createPresignedPost` makes,
  * signed with the s3/<region>/<date> signing key, without bundling the S3 client into the presign
  * function. A test compares the two field by field.
  */
 export class SigV4AvatarUploadSigner implements AvatarUploadSigner {
-  /** Where every upload goes, worked out when the signer is made, so a setting S3 refuses fails at start. */
+  /**
+   * Where every upload goes: the bucket's URL, where the S3 client would send a PutObject of it
+   * (without the key). Worked out when the signer is made, so a setting S3 refuses fails at start.
+   */
   private readonly url: string;
   /** The region of the credential scope: the S3 client's, a FIPS region name read as its region. */
   private readonly region: string;
 
   constructor(private readonly options: PostSignerOptions) {
-    this.url = postUrl(options.bucket, options.region, options);
+    this.url = bucketUrl(options.bucket, options.region, options);
     this.region = s3Region(options.region).region;
   }
 

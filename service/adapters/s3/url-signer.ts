@@ -2,6 +2,7 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, SourceData } from '@smithy/types';
 import type { AvatarUrlSigner } from '../../core/ports.js';
+import { bucketUrl, objectLocation, s3SigningRegion, uriEscape, type S3EndpointSettings } from './s3-endpoints.js';
 
 /** SHA-256 (or its HMAC, given a secret) in the shape SignatureV4 wants, from node:crypto. */
 export class NodeSha256 {
@@ -22,10 +23,7 @@ function bytes(data: SourceData): string | Uint8Array {
   return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
 }
 
-/** RFC 3986 escaping, as S3 signs paths and queries. */
-const escape = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-export interface UrlSignerOptions {
+export interface UrlSignerOptions extends S3EndpointSettings {
   readonly bucket: string;
   readonly region: string;
   readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
@@ -34,16 +32,21 @@ export interface UrlSignerOptions {
 
 /**
  * Presigned GETs of avatar objects, made with SigV4 alone: the same URL the S3 client's presigner
- * makes (virtual-hosted, `x-id=GetObject`, unsigned payload), without bundling the S3 client into
+ * makes (`x-id=GetObject`, unsigned payload) for the same environment, at the host and path where
+ * the S3 client would send the GetObject (`bucketUrl`'s rules), without bundling the S3 client into
  * functions that only need `photoUrl`. A test compares the two byte for byte.
  */
 export class SigV4AvatarUrlSigner implements AvatarUrlSigner {
   private readonly signer: SignatureV4;
+  /** The bucket's URL, worked out when the signer is made, so a setting S3 refuses fails at start. */
+  private readonly bucketUrl: string;
 
   constructor(private readonly options: UrlSignerOptions) {
+    this.bucketUrl = bucketUrl(options.bucket, options.region, options);
     this.signer = new SignatureV4({
       service: 's3',
-      region: options.region,
+      // The credential scope's region is the presigner's: a FIPS region name read as its region, aws-global as us-east-1.
+      region: s3SigningRegion(options.region),
       credentials: options.credentials,
       sha256: NodeSha256,
       uriEscapePath: false,
@@ -52,19 +55,18 @@ export class SigV4AvatarUrlSigner implements AvatarUrlSigner {
   }
 
   async downloadUrl(key: string, expiresInSeconds: number): Promise<string> {
-    // As the SDK does: virtual-hosted, except for names with dots, which would break TLS there.
-    const { bucket, region } = this.options;
-    const virtualHosted = !bucket.includes('.');
-    const hostname = virtualHosted ? `${bucket}.s3.${region}.amazonaws.com` : `s3.${region}.amazonaws.com`;
-    const path = `${virtualHosted ? '' : `/${bucket}`}/${key.split('/').map(escape).join('/')}`;
+    const { protocol, hostname, port, path } = objectLocation(this.bucketUrl, key);
+    // The Host header as the S3 client writes it: the port only when the URL names one.
+    const host = port === undefined ? hostname : `${hostname}:${port}`;
     const signed = await this.signer.presign(
       {
         method: 'GET',
-        protocol: 'https:',
+        protocol,
         hostname,
+        port,
         path,
         query: { 'x-id': 'GetObject' },
-        headers: { host: hostname, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' },
+        headers: { host, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' },
       },
       {
         expiresIn: expiresInSeconds,
@@ -72,9 +74,11 @@ export class SigV4AvatarUrlSigner implements AvatarUrlSigner {
         ...(this.options.now && { signingDate: this.options.now() }),
       },
     );
+    // The parameters in code-unit order, as the S3 client's presigner writes them.
     const query = Object.entries(signed.query ?? {})
-      .map(([name, value]) => `${escape(name)}=${escape(String(value))}`)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, value]) => `${uriEscape(name)}=${uriEscape(String(value))}`)
       .join('&');
-    return `https://${hostname}${path}?${query}`;
+    return `${protocol}//${host}${path}?${query}`;
   }
 }
