@@ -2,7 +2,7 @@ import { getSigningKey } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AvatarUploadSigner, PresignedUpload } from '../../core/ports.js';
 import { avatarBucket, type AvatarState } from '../../manifest.js';
-import { bucketUrl, s3Region, type S3EndpointSettings } from './s3-endpoints.js';
+import { bucketUrl, s3SigningRegion, type S3EndpointSettings } from './s3-endpoints.js';
 import { NodeSha256 } from './url-signer.js';
 
 /** The `tagging` form field of a POST upload: S3 takes the tag set as an XML Tagging document. */
@@ -48,12 +48,12 @@ export class SigV4AvatarUploadSigner implements AvatarUploadSigner {
    * (without the key). Worked out when the signer is made, so a setting S3 refuses fails at start.
    */
   private readonly url: string;
-  /** The region of the credential scope: the S3 client's, a FIPS region name read as its region. */
+  /** The region of the credential scope: the one the S3 client signs for (a FIPS region name read as its region, us-east-1 for aws-global). */
   private readonly region: string;
 
   constructor(private readonly options: PostSignerOptions) {
     this.url = bucketUrl(options.bucket, options.region, options);
-    this.region = s3Region(options.region).region;
+    this.region = s3SigningRegion(options.region);
   }
 
   async presignUpload(key: string, contentType: string, maxBytes: number, expiresInSeconds: number): Promise<PresignedUpload> {

@@ -29,7 +29,7 @@ describe('the presignAvatar upload signer', () => {
 });
 
 /** Where the S3 client sends a PutObject: the request its handler is given, which sends nothing. */
-async function putObjectTarget(region: string, bucket: string): Promise<string | Error> {
+async function putObjectTarget(region: string, bucket: string): Promise<{ url: string; scope: string } | Error> {
   let sent: HttpRequest | undefined;
   const handler = {
     handle: async (request: HttpRequest) => {
@@ -45,7 +45,9 @@ async function putObjectTarget(region: string, bucket: string): Promise<string |
     throw new Error('the request handler did not run');
   } catch (error) {
     if (!sent) return error as Error;
-    return `${sent.protocol}//${sent.hostname}${sent.port ? `:${sent.port}` : ''}${sent.path}`;
+    // The credential scope after the key id and date: region/s3/aws4_request, what S3 checks a signature for.
+    const scope = /Credential=[^/]+\/\d{8}\/([^,]+)/.exec(String(sent.headers.authorization))?.[1] ?? '';
+    return { url: `${sent.protocol}//${sent.hostname}${sent.port ? `:${sent.port}` : ''}${sent.path}`, scope };
   } finally {
     client.destroy();
   }
@@ -72,12 +74,15 @@ describe('the presignAvatar upload URL, against where the S3 client sends a PutO
       return;
     }
     const { url, fields } = await avatarUploadSigner().presignUpload(key, 'image/png', 1024, 60);
-    expect(objectUrl(url)).toBe(theirs);
+    expect(objectUrl(url)).toBe(theirs.url);
+    // Signed for the region the S3 client signs this bucket's requests for (us-east-1 for aws-global).
+    expect(fields['X-Amz-Credential']!.split('/').slice(2).join('/')).toBe(theirs.scope);
     // The form a presigned POST of the S3 client's own presigner has, field for field.
     const client = new S3Client({ region, credentials });
     const reference = await new S3AvatarUploadSigner(client, bucket).presignUpload(key, 'image/png', 1024, 60);
     client.destroy();
     expect(url).toBe(reference.url);
-    expect(fields['X-Amz-Credential']).toBe(reference.fields['X-Amz-Credential']);
+    // createPresignedPost signs aws-global as a region of its own, which S3 would refuse.
+    if (region !== 'aws-global') expect(fields['X-Amz-Credential']).toBe(reference.fields['X-Amz-Credential']);
   });
 });
