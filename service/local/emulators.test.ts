@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,11 +63,16 @@ describe('emulators', () => {
     }
   });
 
-  describe('refuses saved data it cannot read, and leaves it as it was', () => {
-    /** Every file of a folder with a digest of its bytes. */
+  describe('refuses saved data it cannot read, and keeps it', () => {
+    /** Every data file of a folder with a digest of its bytes (not LevelDB's diagnostic LOG, which each open rotates). */
     const snapshot = async (dir: string) =>
       Object.fromEntries(
-        await Promise.all((await readdir(dir)).sort().map(async (name) => [name, createHash('sha256').update(await readFile(join(dir, name))).digest('hex')])),
+        await Promise.all(
+          (await readdir(dir))
+            .filter((name) => !name.startsWith('LOG'))
+            .sort()
+            .map(async (name) => [name, createHash('sha256').update(await readFile(join(dir, name))).digest('hex')]),
+        ),
       );
 
     /** A persist folder holding one item, written to a table file (a restart moves the log into one). */
@@ -81,30 +86,51 @@ describe('emulators', () => {
       return persistDir;
     }
 
-    const damages: [string, (dynamo: string) => Promise<void>][] = [
-      ['CURRENT missing', (dynamo) => rm(join(dynamo, 'CURRENT'))],
-      ['CURRENT garbage', (dynamo) => writeFile(join(dynamo, 'CURRENT'), 'MANIFEST-0')],
-      [
-        'a table file overwritten',
-        async (dynamo) => {
-          const table = (await readdir(dynamo)).find((name) => name.endsWith('.ldb'));
-          expect(table).toBeDefined();
-          await writeFile(join(dynamo, table!), randomBytes(2048));
-        },
-      ],
-    ];
+    const refusal = (dynamo: string) => ({
+      name: 'LocalStateError',
+      message: expect.stringContaining(dynamo),
+      hint: expect.stringContaining('--reset'),
+    });
 
-    it.each(damages)('%s', async (name, damage) => {
+    // Refused before LevelDB opens anything: every data file as it was (before, a missing CURRENT
+    // made a new, empty database and the old files were deleted).
+    it.each([
+      ['CURRENT missing', (dynamo: string) => rm(join(dynamo, 'CURRENT'))],
+      ['CURRENT garbage', (dynamo: string) => writeFile(join(dynamo, 'CURRENT'), 'MANIFEST-0')],
+    ])('%s', async (name, damage) => {
       const persistDir = await saved(name.replace(/\W+/g, '-'));
       const dynamo = join(persistDir, 'dynamodb');
       await damage(dynamo);
       const before = await snapshot(dynamo);
-      await expect(startEmulators({ persistDir, namePrefix: 'damaged' })).rejects.toMatchObject({
-        name: 'LocalStateError',
-        message: expect.stringContaining(dynamo),
-        hint: expect.stringContaining('--reset'),
-      });
+      await expect(startEmulators({ persistDir, namePrefix: 'damaged' })).rejects.toMatchObject(refusal(dynamo));
       expect(await snapshot(dynamo)).toEqual(before);
+    });
+
+    it('starts on good data kept behind a symlink', async () => {
+      const elsewhere = await saved('linked-target');
+      const persistDir = join(scratch, 'linked');
+      await mkdir(persistDir);
+      await symlink(join(elsewhere, 'dynamodb'), join(persistDir, 'dynamodb'));
+      const emulators = await startEmulators({ persistDir, namePrefix: 'damaged' });
+      try {
+        const got = await emulators.dynamo.send(new GetItemCommand({ TableName: emulators.tableNames.users, Key: { pk: { S: 'user#1' } } }));
+        expect(got.Item?.pk?.S).toBe('user#1');
+      } finally {
+        await emulators.close();
+      }
+    });
+
+    // Found while reading, after LevelDB opened the folder (and folded its log into a table, as
+    // dynalite's open would): the damaged table is kept as it is.
+    it('a table file overwritten', async () => {
+      const persistDir = await saved('table');
+      const dynamo = join(persistDir, 'dynamodb');
+      const table = (await readdir(dynamo)).find((name) => name.endsWith('.ldb'));
+      expect(table).toBeDefined();
+      const garbage = randomBytes(2048);
+      await writeFile(join(dynamo, table!), garbage);
+      await expect(startEmulators({ persistDir, namePrefix: 'damaged' })).rejects.toMatchObject(refusal(dynamo));
+      expect(await readFile(join(dynamo, table!))).toEqual(garbage);
     });
   });
 });

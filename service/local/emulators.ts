@@ -2,10 +2,10 @@
  * Wire-compatible stand-ins for DynamoDB (dynalite) and S3 (s3rver) on 127.0.0.1, each on a free
  * port, with SDK clients pointed at them. Used by the sandbox and by every adapter test.
  */
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -107,42 +107,47 @@ interface LevelDatabase {
  * Reads the whole persisted LevelDB folder before dynalite opens it, so that data it cannot read
  * (damaged by a full disk, a half copy, another program) is refused at start, with the way out,
  * instead of escaping from dynalite's first request as an uncaught "Database is closed" or
- * "Corruption". LevelDB writes to what it opens (it rotates its LOG, recovers its log into a table),
- * so the check reads a copy and the saved folder is left exactly as it is. An empty or missing folder
- * is a first start. (A log cut short is what a crash leaves: LevelDB keeps the records before the cut.)
+ * "Corruption". It is opened where it is, never created: a folder without its CURRENT file is
+ * refused, not replaced by an empty database. An empty or missing folder is a first start.
+ * What LevelDB itself takes for a crash's leftovers it repairs silently, as it would for dynalite:
+ * a log cut short or with a damaged block loses those records, and without paranoid checks (which
+ * the binding does not offer) a damaged block inside a table may be read as it is.
  */
 async function refuseUnreadable(path: string): Promise<void> {
   const entries = await readdir(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
-    throw new LocalStateError(`the sandbox's saved DynamoDB data at ${path} cannot be read (${error.message})`, refuseHint(path));
+    throw new LocalStateError(
+      `the sandbox's saved DynamoDB data at ${path} cannot be read (${error.message})`,
+      error.code === 'ENOTDIR' ? damagedHint(path) : accessHint(path),
+    );
   });
   if (entries.length === 0) return;
   // The LevelDB binding dynalite itself opens the folder with.
   const { Level } = createRequire(createRequire(import.meta.url).resolve('dynalite'))('level') as {
     Level: new (path: string, options: { valueEncoding: string }) => LevelDatabase;
   };
-  const copy = await mkdtemp(join(tmpdir(), 'chatshyld-dynamodb-check-'));
+  const database = new Level(path, { valueEncoding: 'json' });
   try {
-    await cp(path, copy, { recursive: true, filter: (source) => basename(source) !== 'LOCK' });
-    const database = new Level(copy, { valueEncoding: 'json' });
-    try {
-      await database.open({ createIfMissing: false });
-      for await (const _entry of database.iterator());
-    } finally {
-      await database.close();
-    }
+    await database.open({ createIfMissing: false });
+    for await (const _entry of database.iterator());
   } catch (error) {
-    if (error instanceof LocalStateError) throw error;
-    const cause = (error as { cause?: { message?: string } }).cause;
-    const reason = (cause?.message ?? (error as Error).message).replaceAll(copy, path);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.message ?? (error as Error).message;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new LocalStateError(`the sandbox data in ${path} is open in another process`, 'stop the other sandbox first, or run this one without --persist');
+    }
+    // Damage, or no database where files are; anything else (permissions, a full disk) is no reason to delete it.
+    const damaged = cause?.code === 'LEVEL_CORRUPTION' || /does not exist|corrupt/i.test(reason);
     throw new LocalStateError(
-      `the sandbox's saved DynamoDB data in ${path} cannot be read (${reason})`,
-      refuseHint(path),
+      `the sandbox's saved DynamoDB data in ${path} cannot be ${damaged ? 'read' : 'opened'} (${reason})`,
+      damaged ? damagedHint(path) : accessHint(path),
     );
   } finally {
-    await rm(copy, { recursive: true, force: true });
+    await database.close().catch(() => undefined);
   }
 }
 
-const refuseHint = (path: string) =>
+const accessHint = (path: string) => `check that you can read and write ${path} and that the disk has room, then start again`;
+
+const damagedHint = (path: string) =>
   `start afresh with \`chatshyld dev --persist --reset\` (deletes the saved users and sessions), or move ${path} away to keep it`;
