@@ -169,9 +169,11 @@ export class DynamoRateLimiter implements RateLimiter {
   ): CountedHit {
     const undo = async (options: { keepFirstWindow?: boolean } = {}) => {
       const unchanged = { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: marshall({ ':rev': written }) };
-      let restored = before;
+      // The counts as they were, under a revision never used before (going back to the old one would
+      // let a write conditioned on it land on other counts); with `keepFirstWindow`, the first window
+      // as the hit left it.
+      let restored: Record<string, any> | undefined = before && { ...before, rev: written + 1 };
       if (options.keepFirstWindow) {
-        // The counts as they were, but for the first window as the hit left it.
         const after = nextCounts(before, hit.member, hit.rules, hit.now, written);
         if (!('item' in after)) throw new Error('a counted hit has no counts');
         restored = { ...before, pk, w0End: after.item.w0End, w0Hits: after.item.w0Hits, rev: written + 1, expiresAt: after.item.expiresAt };

@@ -177,6 +177,22 @@ describe('DynamoDB stores on dynalite', () => {
       expect((await counter.hitAll('phone#aba', '10.9.1.3', sendRules)).allowed).toBe(false);
     });
 
+    it('never moves the revision back when it takes a hit back, so a write conditioned on the counted state fails', async () => {
+      const own = new TestClock(clock.now());
+      const counter = new DynamoRateLimiter(emulators.dynamo, emulators.tableNames.rateLimits, own);
+      await counter.hitAll('phone#rev', '10.9.2.1', sendRules);
+      const key = { TableName: emulators.tableNames.rateLimits, Key: marshall({ pk: rateLimitCounterKey('phone#rev') }), ConsistentRead: true };
+      const revision = async () => unmarshall((await emulators.dynamo.send(new GetItemCommand(key))).Item!).rev as number;
+      const first = await revision();
+      own.advance(31_000);
+      const hit = await counter.hitAll('phone#rev', '10.9.2.2', sendRules);
+      const counted = await revision();
+      expect(counted).toBe(first + 1);
+      expect(await hit.undo!()).toBe(true);
+      // Taken back: the counts as they were, under a revision never used before.
+      expect(await revision()).toBeGreaterThan(counted);
+    });
+
     it('forgets counters', async () => {
       await limiter().hit('forget#c', 1, 60);
       expect((await limiter().hit('forget#c', 1, 60)).allowed).toBe(false);
