@@ -97,6 +97,12 @@ describe('emulators', () => {
     it.each([
       ['CURRENT missing', (dynamo: string) => rm(join(dynamo, 'CURRENT'))],
       ['CURRENT garbage', (dynamo: string) => writeFile(join(dynamo, 'CURRENT'), 'MANIFEST-0')],
+      [
+        'the manifest missing',
+        async (dynamo: string) => {
+          for (const name of await readdir(dynamo)) if (name.startsWith('MANIFEST-')) await rm(join(dynamo, name));
+        },
+      ],
     ])('%s', async (name, damage) => {
       const persistDir = await saved(name.replace(/\W+/g, '-'));
       const dynamo = join(persistDir, 'dynamodb');
@@ -118,6 +124,18 @@ describe('emulators', () => {
       } finally {
         await emulators.close();
       }
+    });
+
+    it('a link to a folder that is gone', async () => {
+      const persistDir = join(scratch, 'dangling');
+      await mkdir(persistDir);
+      const gone = join(scratch, 'gone', 'dynamodb');
+      await symlink(gone, join(persistDir, 'dynamodb'));
+      await expect(startEmulators({ persistDir, namePrefix: 'damaged' })).rejects.toMatchObject({
+        name: 'LocalStateError',
+        message: expect.stringContaining(gone),
+      });
+      await expect(readdir(join(scratch, 'gone'))).rejects.toMatchObject({ code: 'ENOENT' });
     });
 
     // Found while reading, after LevelDB opened the folder (and folded its log into a table, as

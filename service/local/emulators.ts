@@ -2,7 +2,7 @@
  * Wire-compatible stand-ins for DynamoDB (dynalite) and S3 (s3rver) on 127.0.0.1, each on a free
  * port, with SDK clients pointed at them. Used by the sandbox and by every adapter test.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +121,14 @@ async function refuseUnreadable(path: string): Promise<void> {
       error.code === 'ENOTDIR' ? damagedHint(path) : accessHint(path),
     );
   });
-  if (entries.length === 0) return;
+  if (entries.length === 0) {
+    // A link to a folder that is gone is not a first start: dynalite could not make its database there.
+    const link = await readlink(path).catch(() => undefined);
+    if (link !== undefined && !(await exists(path))) {
+      throw new LocalStateError(`the sandbox's saved DynamoDB data at ${path} is a link to ${link}, which does not exist`, `restore ${link}, or remove the link to start afresh`);
+    }
+    return;
+  }
   // The LevelDB binding dynalite itself opens the folder with.
   const { Level } = createRequire(createRequire(import.meta.url).resolve('dynalite'))('level') as {
     Level: new (path: string, options: { valueEncoding: string }) => LevelDatabase;
@@ -136,8 +143,9 @@ async function refuseUnreadable(path: string): Promise<void> {
     if (cause?.code === 'LEVEL_LOCKED') {
       throw new LocalStateError(`the sandbox data in ${path} is open in another process`, 'stop the other sandbox first, or run this one without --persist');
     }
-    // Damage, or no database where files are; anything else (permissions, a full disk) is no reason to delete it.
-    const damaged = cause?.code === 'LEVEL_CORRUPTION' || /does not exist|corrupt/i.test(reason);
+    // Permissions or a full disk are no reason to delete it; anything else is damage (LevelDB reports
+    // a missing manifest or a cut table file as an I/O error too).
+    const damaged = !/permission denied|no space left|read-only file system|too many open files/i.test(reason);
     throw new LocalStateError(
       `the sandbox's saved DynamoDB data in ${path} cannot be ${damaged ? 'read' : 'opened'} (${reason})`,
       damaged ? damagedHint(path) : accessHint(path),
@@ -146,6 +154,12 @@ async function refuseUnreadable(path: string): Promise<void> {
     await database.close().catch(() => undefined);
   }
 }
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 const accessHint = (path: string) => `check that you can read and write ${path} and that the disk has room, then start again`;
 
