@@ -4,8 +4,8 @@ import { isIPv6 } from 'node:net';
  * The source a request's per-address limits count against. An IPv6 client commonly holds a whole /64
  * (one prefix per home or phone), so counting full IPv6 addresses would hand one attacker as many
  * shares of a phone's sends and a code's attempts as it cares to pick: its /64 is one source. An
- * IPv4-mapped IPv6 address (`::ffff:0:0/96`, however spelled) is its IPv4 address. Anything else (API Gateway always gives an address)
- * is kept, cut to 64 characters, so it cannot grow an item.
+ * IPv4-mapped IPv6 address (`::ffff:0:0/96`, however spelled) is its IPv4 address. Anything else
+ * (API Gateway always gives an address) is kept, cut to 64 characters, so it cannot grow an item.
  */
 export function sourceOf(address: string): string {
   if (!isIPv6(address)) return address.slice(0, 64);

@@ -2,7 +2,7 @@
  * Wire-compatible stand-ins for DynamoDB (dynalite) and S3 (s3rver) on 127.0.0.1, each on a free
  * port, with SDK clients pointed at them. Used by the sandbox and by every adapter test.
  */
-import { access, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,21 +114,19 @@ interface LevelDatabase {
  * the binding does not offer) a damaged block inside a table may be read as it is.
  */
 async function refuseUnreadable(path: string): Promise<void> {
-  const entries = await readdir(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
+  const entries = await readdir(path).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') {
+      // No folder is a first start; a link to a folder that is gone is not (dynalite could not make its database there).
+      const link = await readlink(path).catch(() => undefined);
+      if (link === undefined) return [];
+      throw new LocalStateError(`the sandbox's saved DynamoDB data at ${path} is a link to ${link}, which does not exist`, `restore ${link}, or remove the link to start afresh`);
+    }
     throw new LocalStateError(
       `the sandbox's saved DynamoDB data at ${path} cannot be read (${error.message})`,
       error.code === 'ENOTDIR' ? damagedHint(path) : accessHint(path),
     );
   });
-  if (entries.length === 0) {
-    // A link to a folder that is gone is not a first start: dynalite could not make its database there.
-    const link = await readlink(path).catch(() => undefined);
-    if (link !== undefined && !(await exists(path))) {
-      throw new LocalStateError(`the sandbox's saved DynamoDB data at ${path} is a link to ${link}, which does not exist`, `restore ${link}, or remove the link to start afresh`);
-    }
-    return;
-  }
+  if (entries.length === 0) return;
   // The LevelDB binding dynalite itself opens the folder with.
   const { Level } = createRequire(createRequire(import.meta.url).resolve('dynalite'))('level') as {
     Level: new (path: string, options: { valueEncoding: string }) => LevelDatabase;
@@ -154,12 +152,6 @@ async function refuseUnreadable(path: string): Promise<void> {
     await database.close().catch(() => undefined);
   }
 }
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 const accessHint = (path: string) => `check that you can read and write ${path} and that the disk has room, then start again`;
 
