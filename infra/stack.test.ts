@@ -197,7 +197,7 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     expect(policy).toContain('"Effect":"Deny"');
   });
 
-  it('throttles the stage, and /auth/* tighter', async () => {
+  it('throttles each route on its own, and /auth/* tighter', async () => {
     const throttles = (await shippedStage(stage)).throttles!;
     const [, apiStage] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
     expect(apiStage.Properties.DefaultRouteSettings).toMatchObject({
