@@ -4,6 +4,8 @@
  * `npm run schema`).
  */
 
+import { avatarUrlBounds } from '../service/settings.js';
+
 const windowLimit = {
   type: 'object',
   additionalProperties: false,
@@ -80,6 +82,25 @@ export const configSchema = {
             refreshFamilyTtlDays: { type: 'integer', minimum: 1, maximum: 730 },
           },
         },
+        avatar: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            uploadExpiresSeconds: {
+              type: 'integer',
+              minimum: avatarUrlBounds.uploadExpiresSeconds.min,
+              maximum: avatarUrlBounds.uploadExpiresSeconds.max,
+              description: 'Lifetime of a presigned avatar upload form (default 300).',
+            },
+            downloadExpiresSeconds: {
+              type: 'integer',
+              minimum: avatarUrlBounds.downloadExpiresSeconds.min,
+              maximum: avatarUrlBounds.downloadExpiresSeconds.max,
+              description:
+                "Lifetime of a photo URL (default 300). At most an hour: S3 refuses a URL once the signing function's session credentials expire, whatever its expiry says.",
+            },
+          },
+        },
         kmsKeyId: {
           type: 'string',
           minLength: 1,
@@ -105,10 +126,14 @@ export const configSchema = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            rateLimit: { type: 'number', minimum: 1, description: 'Requests per second, stage-wide.' },
-            burstLimit: { type: 'integer', minimum: 1 },
-            authRateLimit: { type: 'number', minimum: 1, description: 'Requests per second on /auth/* routes.' },
-            authBurstLimit: { type: 'integer', minimum: 1 },
+            rateLimit: {
+              type: 'number',
+              minimum: 1,
+              description: 'Requests per second of each route outside /auth/*: a default per route, each with its own bucket, not a limit on the whole stage.',
+            },
+            burstLimit: { type: 'integer', minimum: 1, description: 'Burst of each route outside /auth/*, per route.' },
+            authRateLimit: { type: 'number', minimum: 1, description: 'Requests per second of each /auth/* route, per route.' },
+            authBurstLimit: { type: 'integer', minimum: 1, description: 'Burst of each /auth/* route, per route.' },
           },
         },
       },

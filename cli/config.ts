@@ -86,6 +86,11 @@ function describeProblem(error: ErrorObject): string {
       const description = (error.parentSchema as { description?: string } | undefined)?.description;
       return `${field} must match ${params.pattern}, got ${JSON.stringify(error.data)}${description ? ` (${description})` : ''}`;
     }
+    case 'maximum':
+    case 'minimum': {
+      const description = (error.parentSchema as { description?: string } | undefined)?.description;
+      return `${field} ${error.message}, got ${JSON.stringify(error.data)}${description ? ` (${description})` : ''}`;
+    }
     case 'enum':
       return `${field} must be one of ${(params.allowedValues as unknown[]).join(', ')}, got ${JSON.stringify(error.data)}`;
     default:

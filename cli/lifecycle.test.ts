@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, FilterLogEventsCommand, ResourceNotFoundException } from '@aws-sdk/client-cloudwatch-logs';
+import { GetFunctionConfigurationCommand, LambdaClient, ResourceNotFoundException as FunctionNotFound } from '@aws-sdk/client-lambda';
 import { GetParameterHistoryCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -221,6 +222,7 @@ describe('deploy preflight (control plane mocked)', () => {
 describe('status, logs and doctor (control plane mocked)', () => {
   const cloudFormation = mockClient(CloudFormationClient);
   const logs = mockClient(CloudWatchLogsClient);
+  const lambda = mockClient(LambdaClient);
   const sts = mockClient(STSClient);
   const ssm = mockClient(SSMClient);
   let root: string;
@@ -238,12 +240,12 @@ describe('status, logs and doctor (control plane mocked)', () => {
     twilioUrl = `http://127.0.0.1:${(twilio.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    for (const mock of [cloudFormation, logs, sts, ssm]) mock.restore();
+    for (const mock of [cloudFormation, logs, lambda, sts, ssm]) mock.restore();
     await new Promise((resolve) => twilio.close(resolve));
     await rm(root, { recursive: true, force: true });
   });
   beforeEach(() => {
-    for (const mock of [cloudFormation, logs, sts, ssm]) mock.reset();
+    for (const mock of [cloudFormation, logs, lambda, sts, ssm]) mock.reset();
   });
 
   it('status reports the stack, its outputs, and the last deploy from here', async () => {
@@ -278,8 +280,15 @@ describe('status, logs and doctor (control plane mocked)', () => {
   });
 
   it('logs merges the functions in time order, and filters by function', async () => {
+    // Where each function logs is its LoggingConfig: a group CloudFormation named, or (a function
+    // deployed before) Lambda's default name; a function not deployed yet has no logs to read.
+    lambda.on(GetFunctionConfigurationCommand).resolves({ LoggingConfig: { LogFormat: 'Text' } });
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'ChatShyld-dev-getMe' }).resolves({
+      LoggingConfig: { LogFormat: 'Text', LogGroup: 'ChatShyld-dev-getMeLogs5F4D3C2B-AbCdEfGhIjKl' },
+    });
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'ChatShyld-dev-deleteMe' }).rejects(new FunctionNotFound({ message: 'Function not found', $metadata: {} }));
     logs.on(FilterLogEventsCommand).rejects(new ResourceNotFoundException({ message: 'none', $metadata: {} }));
-    logs.on(FilterLogEventsCommand, { logGroupName: '/aws/lambda/ChatShyld-dev-getMe' }).resolves({
+    logs.on(FilterLogEventsCommand, { logGroupName: 'ChatShyld-dev-getMeLogs5F4D3C2B-AbCdEfGhIjKl' }).resolves({
       events: [{ eventId: 'b', timestamp: Date.parse('2026-11-25T10:00:02Z'), message: 'second\n' }],
     });
     logs.on(FilterLogEventsCommand, { logGroupName: '/aws/lambda/ChatShyld-dev-sendOtp' }).resolves({
@@ -292,7 +301,8 @@ describe('status, logs and doctor (control plane mocked)', () => {
       '2026-11-25T10:00:02.000Z getMe         second',
     ]);
     const calls = logs.commandCalls(FilterLogEventsCommand).map((call) => call.args[0].input);
-    expect(calls).toHaveLength(9);
+    expect(calls).toHaveLength(8);
+    expect(calls.map((call) => call.logGroupName)).not.toContain('/aws/lambda/ChatShyld-dev-deleteMe');
     expect(calls[0]!.startTime).toBeGreaterThan(Date.now() - 3_700_000);
 
     const one = await runInProcess(['logs', '--stage', 'dev', '--fn', 'getMe', '--filter', 'ERROR', '--json'], root);

@@ -156,6 +156,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .command('deploy')
     .description('preflight, synthesize and deploy a stage with live progress; saves its outputs')
     .option('--hotswap', 'update function code without CloudFormation where possible (refused on protected stages)')
+    .option('--revert-drift', 'a drift-aware change set: put back what a hotswap or a console edit changed, even with an unchanged template')
     .option('--require-approval <level>', 'never | broadening | any-change', 'broadening')
     .option('--smoke', 'run the smoke flow against the stage afterwards; fail if it fails')
     .addHelpText(
@@ -163,6 +164,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
       examples([
         'chatshyld deploy --stage dev',
         'chatshyld deploy --stage dev --hotswap',
+        'chatshyld deploy --stage dev --revert-drift             # after a hotswap',
         'chatshyld deploy --stage prod --yes --smoke            # CI',
         'chatshyld deploy --stage staging --require-approval never',
       ]),

@@ -122,6 +122,7 @@ describe('the metrics the alarms watch are the metrics the functions emit', () =
         stage: 'dev',
         version: 'test',
         settings: '{}',
+        allowTestNumbers: false,
         tableNames: emulators.tableNames,
         bucketName: emulators.bucket,
       });

@@ -87,3 +87,31 @@ describe('deploy approval through toolkit-lib', () => {
     expect(() => lifecycleError(error)).toThrow(expect.objectContaining({ exitCode: 1, code: 'cdk_failed' }));
   });
 });
+
+describe('the deployment method toolkit-lib is given', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const methodFor = async (options: { hotswap: boolean; revertDrift?: boolean }) => {
+    vi.restoreAllMocks();
+    const deploy = vi.spyOn(Toolkit.prototype, 'deploy').mockResolvedValue({ stacks: [] } as never);
+    const engine = new ToolkitEngine({ progress: () => {}, debug: () => {}, approve: async () => true });
+    const inputs = { stage: 'dev', stageConfig: await shippedStage('dev'), settings: {}, version: 'test', bundleDir: '/nowhere' };
+    await engine.deploy(inputs, options);
+    expect(deploy).toHaveBeenCalledTimes(1);
+    return deploy.mock.calls[0]![1]!;
+  };
+
+  it('--revert-drift asks for a drift-aware change set, which compares with the resources as they are', async () => {
+    const call = await methodFor({ hotswap: false, revertDrift: true });
+    expect(call.deploymentMethod).toEqual({ method: 'change-set', revertDrift: true });
+    // Not a forced deploy: toolkit-lib's own warning says --force cannot remove out-of-band changes.
+    expect(call.forceDeployment).toBeUndefined();
+  });
+
+  it('a plain deploy is a plain change set, and a hotswap falls back to one', async () => {
+    expect((await methodFor({ hotswap: false })).deploymentMethod).toEqual({ method: 'change-set' });
+    expect((await methodFor({ hotswap: true })).deploymentMethod).toEqual({ method: 'hotswap', fallback: { method: 'change-set' } });
+  });
+});

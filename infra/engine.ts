@@ -45,10 +45,20 @@ export interface DiffSummary {
   readonly text: string;
 }
 
+export interface EngineDeployOptions {
+  readonly hotswap: boolean;
+  /**
+   * A drift-aware change set (CloudFormation's `REVERT_DRIFT` mode, toolkit-lib's `revertDrift`): it
+   * compares the template with the resources as they are, not with the last template, so it puts back
+   * what a hotswap or a console edit changed, even when the template itself is unchanged.
+   */
+  readonly revertDrift?: boolean;
+}
+
 export interface CdkEngine {
   synth(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, outdir: string): Promise<SynthSummary>;
   diff(inputs: Omit<StageAppInputs, 'outdir' | 'context'>): Promise<DiffSummary>;
-  deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: { hotswap: boolean }): Promise<Record<string, string>>;
+  deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: EngineDeployOptions): Promise<Record<string, string>>;
   destroy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>): Promise<void>;
   bootstrap(account: string, region: string): Promise<void>;
 }
@@ -123,7 +133,7 @@ export class ToolkitEngine implements CdkEngine {
     return { changes, text: this.results.join('\n') };
   }
 
-  async deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: { hotswap: boolean }): Promise<Record<string, string>> {
+  async deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: EngineDeployOptions): Promise<Record<string, string>> {
     this.refusal = undefined;
     let result;
     try {
@@ -131,7 +141,7 @@ export class ToolkitEngine implements CdkEngine {
         stacks: this.selector(inputs.stage),
         deploymentMethod: options.hotswap
           ? { method: 'hotswap', fallback: { method: 'change-set' } }
-          : { method: 'change-set' },
+          : { method: 'change-set', ...(options.revertDrift && { revertDrift: true }) },
       });
     } catch (error) {
       // The toolkit's abort after a refused approval becomes the refusal itself (exit 2, with its hint).

@@ -5,7 +5,7 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { avatarBucket, routeTableActions, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
+import { avatarBucket, routeSecrets, routeTableActions, secretParameterName, tables, type RouteDefinition, type TableAccess, type TableId } from '../service/manifest.js';
 
 /** Every action each access level may include; a route gets only those its store calls send. */
 export const tableActions: Record<TableAccess, string[]> = {
@@ -34,6 +34,8 @@ export interface GrantTargets {
   readonly bucketArn: string;
   /** A customer-managed KMS key encrypting the stage's parameters, if any. */
   readonly kmsKey?: StageKeyGrant;
+  /** Whether the stage honours test numbers: if not, no role may read the test-numbers secret. */
+  readonly allowTestNumbers: boolean;
 }
 
 /** The resource (and, for an alias, the condition) that lets a role decrypt with the stage's key. */
@@ -116,7 +118,7 @@ export function routeStatements(
     );
   }
 
-  const secrets = route.access.secrets ?? [];
+  const secrets = routeSecrets(route, targets);
   if (secrets.length > 0) {
     statements.push(
       new PolicyStatement({

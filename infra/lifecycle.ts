@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { StageConfig } from '../service/stage.js';
 import type { SettingsOverrides } from '../service/settings.js';
 import type { StageAppInputs } from './app.js';
-import type { ApprovalRequest, CdkEngine } from './engine.js';
+import type { ApprovalRequest, CdkEngine, EngineDeployOptions } from './engine.js';
 import type { AwsTarget, Check } from './preflight.js';
 import { stackName } from './names.js';
 
@@ -96,7 +96,7 @@ export interface DeployOutcome {
 export async function deployStage(
   target: StageTarget,
   dependencies: DeployDependencies,
-  options: { readonly hotswap: boolean },
+  options: EngineDeployOptions,
 ): Promise<DeployOutcome> {
   const checks = await dependencies.preflight(awsTarget(target));
   const failed = checks.find((check) => !check.ok);
@@ -108,7 +108,7 @@ export async function deployStage(
   dependencies.progress('bundling functions');
   const bundleDir = await dependencies.bundle();
   dependencies.progress(`deploying ${stackName(target.stage)} to ${target.stageConfig.account}/${target.stageConfig.region}${options.hotswap ? ' (hotswap)' : ''}`);
-  const outputs = await dependencies.engine.deploy(appInputs(target, bundleDir), { hotswap: options.hotswap });
+  const outputs = await dependencies.engine.deploy(appInputs(target, bundleDir), options);
   const outputsPath = await saveOutputs(target, outputs);
   return { stackName: stackName(target.stage), outputs, outputsPath };
 }

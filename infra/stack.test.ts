@@ -4,7 +4,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routeTableActions, routes, secretParameterName, tables, type RouteDefinition } from '../service/manifest.js';
+import { routeSecrets, routeTableActions, routes, secretParameterName, secrets, tables, type RouteDefinition } from '../service/manifest.js';
 import { shippedStage, synthStage } from './testing/synth.js';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string };
@@ -49,13 +49,19 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
 
   it('runs one Node 22 ARM64 function per route, with its own log group', async () => {
     const stageConfig = await shippedStage(stage);
+    const groupsUsed = new Set<string>();
     for (const route of routes) {
-      const { fn } = policyOf(route);
+      const { fn, statements } = policyOf(route);
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' });
-      const logGroup = resources(template, 'AWS::Logs::LogGroup').find(
-        ([, group]) => group.Properties.LogGroupName === `/aws/lambda/ChatShyld-${stage}-${route.id}`,
-      );
-      expect(logGroup?.[1].Properties.RetentionInDays).toBe(stageConfig.logRetentionDays);
+      // The function logs where its LoggingConfig says: a group of this stack, its own.
+      const groupId = fn.Properties.LoggingConfig?.LogGroup?.Ref as string;
+      const logGroup = template.toJSON().Resources[groupId];
+      expect(logGroup?.Type, route.id).toBe('AWS::Logs::LogGroup');
+      expect(groupsUsed.has(groupId), route.id).toBe(false);
+      groupsUsed.add(groupId);
+      expect(logGroup.Properties.RetentionInDays).toBe(stageConfig.logRetentionDays);
+      const ownLogs = statements.find((statement) => statement.Sid === 'OwnLogs')!;
+      expect(ownLogs.Resource).toEqual({ 'Fn::GetAtt': [groupId, 'Arn'] });
     }
     // No function role has a managed policy: every permission is one of the statements checked below.
     for (const route of routes) {
@@ -65,7 +71,8 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     }
   });
 
-  it("grants each function exactly its manifest's tables, bucket actions and secrets", () => {
+  it("grants each function exactly its manifest's tables, bucket actions and secrets", async () => {
+    const allowTestNumbers = Boolean((await shippedStage(stage)).allowTestNumbers);
     const ids = tableIds();
     for (const route of routes) {
       const { fn, statements } = policyOf(route);
@@ -107,7 +114,7 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
       if (listing) expect(listing.Condition).toEqual({ StringLike: { 's3:prefix': ['avatar/*'] } });
       // Secrets: exactly the stage's parameters it names.
       const ssm = statements.find((statement) => statement.Sid === 'StageSecrets');
-      const granted = (route.access.secrets ?? []).map((name) => secretParameterName(stage, name));
+      const granted = routeSecrets(route, { allowTestNumbers }).map((name) => secretParameterName(stage, name));
       const named = [...JSON.stringify(ssm?.Resource ?? []).matchAll(/parameter\/(chatshyld\/[a-z-]+\/[a-z-]+)/g)].map((m) => `/${m[1]}`);
       expect(named.sort(), route.id).toEqual(granted.sort());
       expect(text).not.toMatch(/ssm:GetParameters?ByPath|ssm:\*|dynamodb:\*|s3:\*/);
@@ -117,6 +124,32 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
         expect(definition.env in env, `${route.id} ${definition.env}`).toBe(Boolean(route.access.tables?.[definition.id]));
       }
       expect(env.CHATSHYLD_STAGE).toBe(stage);
+    }
+  });
+
+  it('lets no role read the test-numbers secret, and tells no function its name, on a stage without test numbers', async () => {
+    const allowTestNumbers = Boolean((await shippedStage(stage)).allowTestNumbers);
+    const parameter = secretParameterName(stage, 'test-numbers');
+    // Every statement of every policy in the template, inline or managed, not the first that matches.
+    const statements = [...resources(template, 'AWS::IAM::Policy'), ...resources(template, 'AWS::IAM::ManagedPolicy')].flatMap(
+      ([, policy]) => policy.Properties.PolicyDocument.Statement as Record<string, unknown>[],
+    );
+    expect(statements.length).toBeGreaterThan(routes.length);
+    const naming = statements.filter((statement) => JSON.stringify(statement.Resource ?? '').includes(parameter));
+    const functions = resources(template, 'AWS::Lambda::Function');
+    const told = functions.filter(([, fn]) => secrets['test-numbers'].env in (fn.Properties.Environment?.Variables ?? {}));
+    const readers = routes.filter((route) => route.access.secrets?.includes('test-numbers'));
+    expect(readers.map((route) => route.id).sort()).toEqual(['sendOtp', 'verifyOtp']);
+    if (allowTestNumbers) {
+      expect(naming).toHaveLength(readers.length);
+      expect(told).toHaveLength(readers.length);
+    } else {
+      expect(naming).toEqual([]);
+      expect(told).toEqual([]);
+      // Nor through a wildcard: no SSM statement reaches past the parameters it names.
+      for (const statement of statements.filter((candidate) => JSON.stringify(candidate.Action).includes('ssm:'))) {
+        expect(JSON.stringify(statement.Resource)).not.toMatch(/\*/);
+      }
     }
   });
 
@@ -164,7 +197,7 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
     expect(policy).toContain('"Effect":"Deny"');
   });
 
-  it('throttles the stage, and /auth/* tighter', async () => {
+  it('throttles each route on its own, and /auth/* tighter', async () => {
     const throttles = (await shippedStage(stage)).throttles!;
     const [, apiStage] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
     expect(apiStage.Properties.DefaultRouteSettings).toMatchObject({
@@ -203,6 +236,29 @@ describe.each(['dev', 'prod'])('stack ChatShyld-%s', (stage) => {
       expect(resource.DeletionPolicy, id).toBe(isProtected ? 'RetainExceptOnCreate' : 'Delete');
       expect((resource as { UpdateReplacePolicy?: string }).UpdateReplacePolicy, id).toBe(isProtected ? 'Retain' : 'Delete');
     }
+  });
+
+  it('names no resource it may keep: a kept one must never block a route, or the stack, coming back', () => {
+    // On a protected stage a log group (or table, bucket, key) outlives its route or its stack. With a
+    // fixed name, re-adding the route or recreating the stack would fail with "already exists"; with
+    // a name CloudFormation chooses, a new one is made beside the kept one.
+    const nameProperty: Record<string, string> = {
+      'AWS::Logs::LogGroup': 'LogGroupName',
+      'AWS::DynamoDB::Table': 'TableName',
+      'AWS::S3::Bucket': 'BucketName',
+      'AWS::KMS::Key': 'KeyId',
+    };
+    const kept = Object.entries(template.toJSON().Resources as Record<string, Resource>).filter(
+      ([, resource]) => resource.DeletionPolicy !== undefined && resource.DeletionPolicy !== 'Delete',
+    );
+    for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, Resource>)) {
+      if (resource.DeletionPolicy === 'Delete' || resource.DeletionPolicy === undefined) continue;
+      expect(Object.keys(nameProperty), `${id} is kept: which property names it?`).toContain(resource.Type);
+      expect(resource.Properties[nameProperty[resource.Type]!], `${id} is kept and named`).toBeUndefined();
+    }
+    // Every log group, kept or not: the same rule on every stage, so `chatshyld logs` has one way to find them.
+    for (const [id, group] of resources(template, 'AWS::Logs::LogGroup')) expect(group.Properties.LogGroupName, id).toBeUndefined();
+    if (stage === 'prod') expect(kept.filter(([, resource]) => resource.Type === 'AWS::Logs::LogGroup').length).toBe(routes.length + 1);
   });
 
   it('declares the tables from the shared definitions: keys, index, TTL', () => {

@@ -407,6 +407,17 @@ export interface DeployedNames {
   readonly settings: string;
   readonly tableNames: Readonly<Record<TableId, string>>;
   readonly bucketName: string;
+  /** The stage's `allowTestNumbers` setting: without it no function is told of the test-numbers secret. */
+  readonly allowTestNumbers: boolean;
+}
+
+/**
+ * The secrets a route's function may read on a stage: its manifest's, except `test-numbers` where the
+ * stage does not honour test numbers. Infra grants exactly these and names exactly these in the
+ * function's environment, so a stage without test numbers cannot read the list at all.
+ */
+export function routeSecrets(route: Pick<RouteDefinition, 'access'>, stage: { readonly allowTestNumbers: boolean }): SecretName[] {
+  return (route.access.secrets ?? []).filter((name) => name !== 'test-numbers' || stage.allowTestNumbers);
 }
 
 /**
@@ -421,7 +432,7 @@ export function routeEnvironment(route: RouteDefinition, names: DeployedNames): 
   };
   for (const id of Object.keys(route.access.tables ?? {}) as TableId[]) env[tables[id].env] = names.tableNames[id];
   if (route.access.bucket?.length) env[avatarBucket.env] = names.bucketName;
-  for (const name of route.access.secrets ?? []) env[secrets[name].env] = secretParameterName(names.stage, name);
+  for (const name of routeSecrets(route, names)) env[secrets[name].env] = secretParameterName(names.stage, name);
   return env;
 }
 

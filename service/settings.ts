@@ -49,6 +49,19 @@ export interface ServiceSettings {
   };
 }
 
+/**
+ * Bounds of the avatar URLs' lifetimes, in seconds. An upload form is used at once (DESIGN §2:
+ * 60-600). A photo URL is signed with the function's session credentials, and S3 refuses it once
+ * those expire, whatever its `X-Amz-Expires` says (and refuses any SigV4 URL over 604800 s). Lambda
+ * does not publish how long the credentials it gives a function have left, only that a role session
+ * lasts 12 hours at most, so a photo URL is kept well inside that: an hour at most. Clients get a new
+ * one with every `GET /profile/me`.
+ */
+export const avatarUrlBounds = {
+  uploadExpiresSeconds: { min: 60, max: 600 },
+  downloadExpiresSeconds: { min: 1, max: 3600 },
+} as const;
+
 export const defaultSettings: ServiceSettings = {
   accessTokenTtlSeconds: 15 * 60,
   refreshTokenTtlDays: 30,
@@ -109,10 +122,14 @@ export function resolveSettings(overrides: SettingsOverrides = {}): ServiceSetti
     positive(`limits.${name}.limit`, limit?.limit);
     positive(`limits.${name}.windowSeconds`, limit?.windowSeconds);
   }
-  const upload = merged.avatar.uploadExpiresSeconds;
-  if (typeof upload !== 'number' || upload < 60 || upload > 600) {
-    throw new Error('setting avatar.uploadExpiresSeconds must be between 60 and 600');
+  for (const [field, { min, max }] of Object.entries(avatarUrlBounds)) {
+    const value = merged.avatar[field as keyof typeof avatarUrlBounds];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new Error(
+        `setting avatar.${field} must be a whole number of seconds from ${min} to ${max}, got ${JSON.stringify(value)}` +
+          (field === 'downloadExpiresSeconds' ? ': a photo URL dies with the credentials of the function that signed it' : ''),
+      );
+    }
   }
-  positive('avatar.downloadExpiresSeconds', merged.avatar.downloadExpiresSeconds);
   return merged;
 }

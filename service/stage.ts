@@ -24,6 +24,11 @@ export interface StageConfig {
     readonly refreshFamilyTtlDays?: number;
   };
   readonly secretsCacheSeconds?: number;
+  /** Lifetimes of the avatar upload form and photo URL (service/settings.ts bounds them). */
+  readonly avatar?: {
+    readonly uploadExpiresSeconds?: number;
+    readonly downloadExpiresSeconds?: number;
+  };
   /** A key id, key ARN, `alias/name` or alias ARN (infra/grants.ts says how each is granted). */
   readonly kmsKeyId?: string;
   readonly logRetentionDays?: number;
@@ -52,6 +57,7 @@ export function stageSettings(stage: StageConfig | undefined): SettingsOverrides
     ...(stage.limits && { limits: stage.limits as SettingsOverrides['limits'] }),
     ...stage.tokens,
     ...(stage.secretsCacheSeconds !== undefined && { secretsCacheSeconds: stage.secretsCacheSeconds }),
+    ...(stage.avatar && { avatar: stage.avatar }),
   };
 }
 

@@ -7,6 +7,7 @@ import { deployableStage, lifecycleError } from '../stage-target.js';
 
 export interface DeployOptions {
   readonly hotswap?: boolean;
+  readonly revertDrift?: boolean;
   readonly requireApproval: string;
   readonly smoke?: boolean;
 }
@@ -23,6 +24,9 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
   // Guards that need no AWS call come first.
   if (stageConfig.protected && options.hotswap) {
     throw new CliError('protected', `stage ${stage} is protected: --hotswap skips CloudFormation and is refused there`, 'deploy without --hotswap', exitCodes.usage);
+  }
+  if (options.hotswap && options.revertDrift) {
+    throw usageError('--revert-drift and --hotswap undo each other', 'deploy with --revert-drift alone to put the stack back as its template says');
   }
   if (stageConfig.protected && !global.yes && !out.canPrompt()) {
     throw new CliError('confirmation_needed', `stage ${stage} is protected: deploying needs confirmation, and there is no terminal to ask`, 'pass --yes to confirm', exitCodes.usage);
@@ -59,10 +63,17 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
         bundle: () => bundleForStage(target),
         progress: (line) => out.info(line),
       },
-      { hotswap: Boolean(options.hotswap) },
+      { hotswap: Boolean(options.hotswap), ...(options.revertDrift && { revertDrift: true }) },
     );
   } catch (error) {
     lifecycleError(error);
+  }
+  if (options.hotswap) {
+    // toolkit-lib says so only in its debug output: the stack now differs from what CloudFormation
+    // records, and a deploy of an unchanged template would not notice.
+    out.info(`hotswap: the functions of ${stage} now differ from what CloudFormation records (drift)`);
+    out.info(`  to put back what CloudFormation can read (environment, description): chatshyld deploy --stage ${stage} --revert-drift`);
+    out.info('  function code is write-only to CloudFormation: only a deploy whose code differs replaces it (docs/deploy.md, "After a hotswap")');
   }
   out.resultJson(outcome);
   out.result(

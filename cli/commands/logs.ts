@@ -1,7 +1,8 @@
 import { CloudWatchLogsClient, FilterLogEventsCommand, type FilteredLogEvent } from '@aws-sdk/client-cloudwatch-logs';
+import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { announce, awsError, clientConfig } from '../aws.js';
-import { functionLogGroup } from '../../infra/names.js';
-import { routes } from '../../service/manifest.js';
+import { functionLogGroup, functionName } from '../../infra/names.js';
+import { routes, type RouteDefinition } from '../../service/manifest.js';
 import { exitCodes, operationFailed, usageError } from '../errors.js';
 import { parseTimeOption } from '../time-arg.js';
 import type { CommandContext } from '../main.js';
@@ -33,18 +34,21 @@ export async function logs(options: LogsOptions, context: CommandContext): Promi
   announce(context, `reading the logs of stage ${target.stage} in ${region}`, `stage ${target.stage} (${region})`);
   let since = parseSince(options.since, Date.now());
   const seen = new Set<string>();
+  const logGroups = await functionLogGroups(new LambdaClient(clientConfig(context, region)), target.stage, selected, context);
 
   const fetchOnce = async () => {
     const events: (FilteredLogEvent & { fn: string })[] = [];
     await Promise.all(
       selected.map(async (route) => {
+        const logGroupName = logGroups.get(route.id);
+        if (!logGroupName) return; // not deployed
         let nextToken: string | undefined;
         do {
           let page;
           try {
             page = await client.send(
               new FilterLogEventsCommand({
-                logGroupName: functionLogGroup(target.stage, route),
+                logGroupName,
                 startTime: since,
                 ...(options.filter && { filterPattern: options.filter }),
                 nextToken,
@@ -83,4 +87,30 @@ export async function logs(options: LogsOptions, context: CommandContext): Promi
     if (outcome === 'stop') return exitCodes.ok;
     await fetchOnce();
   }
+}
+
+/**
+ * Where each function logs: its LoggingConfig names the group (CloudFormation names the stack's log
+ * groups, so that a group kept on a protected stage never blocks a new one); a function without one
+ * logs to Lambda's default `/aws/lambda/<name>`. A function that is not deployed has no group.
+ */
+async function functionLogGroups(
+  client: LambdaClient,
+  stage: string,
+  selected: readonly RouteDefinition[],
+  context: CommandContext,
+): Promise<Map<string, string>> {
+  const groups = new Map<string, string>();
+  await Promise.all(
+    selected.map(async (route) => {
+      try {
+        const configuration = await client.send(new GetFunctionConfigurationCommand({ FunctionName: functionName(stage, route) }));
+        groups.set(route.id, configuration.LoggingConfig?.LogGroup ?? functionLogGroup(stage, route));
+      } catch (error) {
+        if ((error as Error).name === 'ResourceNotFoundException') return;
+        throw awsError(error, context) ?? operationFailed('aws_error', `could not read the function ${functionName(stage, route)}: ${(error as Error).message}`, 'check your AWS credentials (--profile) and region');
+      }
+    }),
+  );
+  return groups;
 }

@@ -66,6 +66,7 @@ describe('Lambda entries', () => {
       stage: 'dev',
       version: '1.2.3',
       settings: JSON.stringify({ allowTestNumbers: true }),
+      allowTestNumbers: true,
       tableNames: emulators.tableNames,
       bucketName: emulators.bucket,
     });

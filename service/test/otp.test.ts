@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FileSecretSource } from '../adapters/secrets/file.js';
 import type { OtpCheckResult, OtpSender } from '../core/ports.js';
 import { startTestService, testPhone, type TestService } from '../testing/harness.js';
 
@@ -289,5 +290,21 @@ describe('test numbers', () => {
     await closed.call('sendOtp', { body: { phone } });
     expect((await closed.call('verifyOtp', { body: { phone, code: '424242' } })).status).toBe(401);
     expect(sender.sends).toBe(before + 2);
+  });
+
+  it('are never read on a stage that does not allow them: its functions are not granted the secret', async () => {
+    const reads = vi.spyOn(FileSecretSource.prototype, 'get');
+    try {
+      await closed.call('sendOtp', { body: { phone } });
+      await closed.call('verifyOtp', { body: { phone, code: '424242' } });
+      await closed.call('sendOtp', { body: { phone: testPhone() } });
+      const names = reads.mock.calls.map(([name]) => name);
+      expect(names).not.toContain('test-numbers');
+      // The spy sees the reads it should: a stage that allows them reads the list.
+      await service.call('sendOtp', { body: { phone: testPhone() } });
+      expect(reads.mock.calls.map(([name]) => name)).toContain('test-numbers');
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
