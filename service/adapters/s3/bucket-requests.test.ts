@@ -14,7 +14,7 @@ interface Received {
   readonly headers: IncomingMessage['headers'];
   readonly body: string;
 }
-type Answer = { status: number; body?: string; headers?: Record<string, string> } | 'hang' | 'drop';
+type Answer = { status: number; body?: string; headers?: Record<string, string> } | 'hang' | 'stall' | 'drop';
 
 const errorXml = (code: string, message = 'message') =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>REQ1</RequestId></Error>`;
@@ -41,6 +41,11 @@ describe('signed S3 requests, when S3 fails, throttles, hangs or refuses', () =>
         received.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
         const answer = answers.shift() ?? { status: 500, body: errorXml('InternalError', 'the test gave no answer') };
         if (answer === 'hang') return;
+        if (answer === 'stall') {
+          // Headers and the start of a body, then nothing.
+          response.writeHead(200, { 'content-type': 'application/xml', 'content-length': '1000' });
+          return void response.write('<ListBucketResult>');
+        }
         if (answer === 'drop') return void request.socket.destroy();
         // No keep-alive: a socket a test ends (a hang) is then never one the next test's request is written to.
         response.writeHead(answer.status, { 'content-type': 'application/xml', 'x-amz-request-id': 'REQ1', connection: 'close', ...answer.headers });
@@ -127,6 +132,16 @@ describe('signed S3 requests, when S3 fails, throttles, hangs or refuses', () =>
       code: 'TimeoutError',
       status: 0,
       message: 'S3 HeadObject failed: no answer within 150 ms',
+    });
+    expect(received).toHaveLength(2);
+  });
+
+  it('times out an answer that stops halfway, not only one that never starts', async () => {
+    expect.assertions(2);
+    answers = ['stall', 'stall'];
+    expect(await failure(store({ timeoutMs: 150, maxAttempts: 2 }).deleteAllUnder('avatar/u/'))).toMatchObject({
+      code: 'TimeoutError',
+      operation: 'ListObjectsV2',
     });
     expect(received).toHaveLength(2);
   });

@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { crc32 } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -5,12 +7,16 @@ import { bucketUrl, objectLocation, s3SigningRegion, uriEscape, type S3EndpointS
 import { NodeSha256 } from './url-signer.js';
 
 /**
- * S3's REST API for one bucket over `fetch`, SigV4-signed with `@smithy/signature-v4` alone: the
+ * S3's REST API for one bucket over node:http(s), SigV4-signed with `@smithy/signature-v4` alone: the
  * requests the S3 client would send for the few object calls the avatar routes make, without the
  * S3 client in their bundles. Requests go where the S3 client of the same environment would send
  * them (`bucketUrl`'s rules), signed for the region it signs for. Every attempt has a timeout, and
  * what the S3 client's standard retry mode retries (throttling, 5xx, a dropped connection, a
  * timeout) is retried here too, up to the same 3 attempts, with full-jitter backoff.
+ *
+ * node:https rather than fetch: the functions load it anyway (the DynamoDB client's handler), where
+ * fetch's first call in a fresh process loads and compiles undici, tens of milliseconds of a cold
+ * start moved from init to the first request.
  */
 
 export interface BucketRequestsOptions extends S3EndpointSettings {
@@ -23,9 +29,22 @@ export interface BucketRequestsOptions extends S3EndpointSettings {
   readonly maxAttempts?: number;
   /** The wait before retry `n` (1, 2, …); the default is the S3 client's: full jitter, 100 ms base. */
   readonly retryDelayMs?: (retry: number) => number;
-  readonly fetch?: typeof fetch;
+  /** What puts a request on the wire; node:http(s) unless a test gives another. */
+  readonly transport?: Transport;
   readonly now?: () => Date;
 }
+
+/** One signed request, ready for the wire: `url` as written (path escaped, query in order), every header to send. */
+export interface WireRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly timeoutMs: number;
+}
+
+/** Sends a request; resolves with any answer S3 gave, rejects when none came (refused, dropped, timed out). */
+export type Transport = (request: WireRequest) => Promise<BucketAnswer>;
 
 export interface BucketRequest {
   /** The S3 operation, for errors and logs: `HeadObject`, `ListObjectsV2`, … */
@@ -40,9 +59,52 @@ export interface BucketRequest {
 
 export interface BucketAnswer {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body: string;
 }
+
+/** No answer within the attempt's time. */
+class AttemptTimeout extends Error {}
+
+/** node:http(s) with the global agents (keep-alive since Node 19), the attempt's time covering the whole answer. */
+export const nodeTransport: Transport = (wire) =>
+  new Promise((resolve, reject) => {
+    const url = new URL(wire.url);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const request = send({
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port || undefined,
+      path: `${url.pathname}${url.search}`,
+      method: wire.method,
+      // The Host header as signed: node would write the same, but this leaves no doubt.
+      headers: { ...wire.headers, ...(wire.body !== undefined && { 'content-length': String(Buffer.byteLength(wire.body)) }) },
+    });
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    // Settled first, so the error the destroyed request then emits does not replace it.
+    const timer = setTimeout(() => {
+      const error = new AttemptTimeout();
+      fail(error);
+      request.destroy(error);
+    }, wire.timeoutMs);
+    request.once('error', fail);
+    request.once('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('error', fail);
+      response.once('end', () => {
+        clearTimeout(timer);
+        resolve({ status: response.statusCode ?? 0, headers: flatHeaders(response.headers), body: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    request.end(wire.body);
+  });
+
+const flatHeaders = (headers: IncomingHttpHeaders): Record<string, string | undefined> =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]));
 
 /** An answer of S3 other than success, or a call that got no answer; `code` is S3's error code where it gave one. */
 export class S3RequestError extends Error {
@@ -122,7 +184,7 @@ export class BucketRequests {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: (retry: number) => number;
-  private readonly fetch: typeof fetch;
+  private readonly transport: Transport;
 
   constructor(private readonly options: BucketRequestsOptions) {
     this.bucketUrl = bucketUrl(options.bucket, options.region, options);
@@ -139,8 +201,7 @@ export class BucketRequests {
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 3);
     this.retryDelayMs = options.retryDelayMs ?? ((retry) => Math.random() * Math.min(20_000, 100 * 2 ** retry));
-    // Looked up when called, not when made: a test may replace the global.
-    this.fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.transport = options.transport ?? nodeTransport;
   }
 
   /** Sends the request, retrying what S3 says may succeed later; resolves with a 2xx answer, or throws S3RequestError. */
@@ -173,21 +234,17 @@ export class BucketRequests {
     const search = Object.entries(query)
       .map(([name, value]) => (value === '' ? uriEscape(name) : `${uriEscape(name)}=${uriEscape(value)}`))
       .join('&');
-    // fetch writes Host itself, from the URL: the same value.
-    const { host: _host, ...sent } = signed.headers;
-    const signal = AbortSignal.timeout(this.timeoutMs);
     let answer: BucketAnswer;
     try {
-      const response = await this.fetch(`${protocol}//${host}${path}${search ? `?${search}` : ''}`, {
+      answer = await this.transport({
         method: request.method,
-        headers: sent,
+        url: `${protocol}//${host}${path}${search ? `?${search}` : ''}`,
+        headers: signed.headers,
         ...(request.xml !== undefined && { body: request.xml }),
-        redirect: 'manual',
-        signal,
+        timeoutMs: this.timeoutMs,
       });
-      answer = { status: response.status, headers: response.headers, body: request.method === 'HEAD' ? '' : await response.text() };
     } catch (cause) {
-      const timedOut = signal.aborted;
+      const timedOut = cause instanceof AttemptTimeout;
       throw new S3RequestError(
         request.operation,
         timedOut ? 'TimeoutError' : 'NetworkingError',
@@ -200,7 +257,7 @@ export class BucketRequests {
     if (answer.status >= 200 && answer.status < 300 && !document) return answer;
     // S3 may answer 200 with an error document when it fails a request after it began answering.
     const code = document?.code || codeOfStatus(answer.status);
-    const requestId = answer.headers.get('x-amz-request-id');
+    const requestId = answer.headers['x-amz-request-id'];
     throw new S3RequestError(
       request.operation,
       code,

@@ -5,7 +5,7 @@ import { BucketRequests, escapeXml, S3RequestError, unescapeXml, type BucketRequ
 const s3Namespace = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 /**
- * Avatar objects in S3 through signed `fetch` requests (`BucketRequests`): the HeadObject,
+ * Avatar objects in S3 through signed requests of our own (`BucketRequests`): the HeadObject,
  * PutObjectTagging, DeleteObject, ListObjectsV2 and DeleteObjects calls of `S3AvatarStore`, the
  * same requests, and the same answers to the core, without the S3 client in the bundles of the
  * functions that make them (patchMe, deleteMe).
@@ -20,7 +20,7 @@ export class SigV4AvatarStore implements AvatarStore {
   async describe(key: string): Promise<AvatarObject | undefined> {
     try {
       const { headers } = await this.s3.send({ operation: 'HeadObject', method: 'HEAD', key });
-      return { contentType: headers.get('content-type') ?? undefined, size: Number(headers.get('content-length') ?? 0) };
+      return { contentType: headers['content-type'], size: Number(headers['content-length'] ?? 0) };
     } catch (error) {
       // A function without s3:ListBucket (patchMe) gets 403 for a missing key: S3 will not tell it
       // whether the key exists. HEAD has no body to tell that from a missing s3:GetObject grant;

@@ -8,6 +8,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { HttpRequest } from '@smithy/types';
+import type { Transport } from '../../adapters/s3/bucket-requests.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MisconfigurationError } from '../../core/errors.js';
 import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from '../../local/emulators.js';
@@ -20,7 +21,7 @@ const sessionToken = 'IQoJb3JpZ2luX2VjEXAMPLE/session+token==';
 const signingDate = new Date('2026-11-25T12:34:56Z');
 
 /** One request as it would go on the wire: where, how, and the headers S3 reads to check it. */
-interface WireRequest {
+interface SentRequest {
   readonly method: string;
   /** Scheme, host (with a port only when not the scheme's default) and path, as written on the wire. */
   readonly target: string;
@@ -37,8 +38,8 @@ const scopeOf = (authorization: string | undefined) => /Credential=[^/]+\/([^,]+
 const pick = (headers: Record<string, string>) => Object.fromEntries(checkedHeaders.map((name) => [name, headers[name]]));
 
 /** What the S3 client sends for the calls the avatar store makes, in this environment; an Error where it sends nothing. */
-async function clientRequests(region: string, bucket: string): Promise<WireRequest[] | Error> {
-  const sent: WireRequest[] = [];
+async function clientRequests(region: string, bucket: string): Promise<SentRequest[] | Error> {
+  const sent: SentRequest[] = [];
   const handler = {
     handle: async (request: HttpRequest) => {
       const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]));
@@ -79,29 +80,28 @@ async function clientRequests(region: string, bucket: string): Promise<WireReque
 }
 
 /** What the wiring's store sends for the same calls, answered as S3 would answer them. */
-async function storeRequests(): Promise<WireRequest[]> {
-  const sent: WireRequest[] = [];
-  vi.stubGlobal('fetch', async (input: string, init: RequestInit) => {
-    const url = new URL(input);
-    const headers = init.headers as Record<string, string>;
+async function storeRequests(): Promise<SentRequest[]> {
+  const sent: SentRequest[] = [];
+  const transport: Transport = async (wire) => {
+    const url = new URL(wire.url);
+    const headers = wire.headers as Record<string, string>;
     sent.push({
-      method: init.method!,
-      // The Host header fetch writes is the URL's.
-      target: `${url.protocol}//${url.host}${input.slice(`${url.protocol}//`.length).replace(/^[^/]*/, '').replace(/\?.*$/, '')}`,
+      method: wire.method,
+      // As written on the wire: the Host header, and the path before any normalising.
+      target: `${url.protocol}//${headers.host}${wire.url.slice(`${url.protocol}//`.length).replace(/^[^/]*/, '').replace(/\?.*$/, '')}`,
       query: Object.fromEntries(url.searchParams),
       scope: scopeOf(headers.authorization),
       headers: pick(headers),
-      body: typeof init.body === 'string' ? init.body : undefined,
+      body: wire.body,
     });
-    const xml = { 'content-type': 'application/xml' };
-    if (init.method === 'HEAD') return new Response(null, { status: 200, headers: { 'content-type': 'image/png', 'content-length': '3' } });
+    if (wire.method === 'HEAD') return { status: 200, headers: { 'content-type': 'image/png', 'content-length': '3' }, body: '' };
     if (url.searchParams.get('list-type') === '2') {
-      return new Response(`<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>${key}</Key></Contents></ListBucketResult>`, { status: 200, headers: xml });
+      return { status: 200, headers: {}, body: `<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>${key}</Key></Contents></ListBucketResult>` };
     }
-    if (url.searchParams.has('delete')) return new Response('<DeleteResult></DeleteResult>', { status: 200, headers: xml });
-    return new Response(null, { status: init.method === 'DELETE' ? 204 : 200 });
-  });
-  const store = avatarStore();
+    if (url.searchParams.has('delete')) return { status: 200, headers: {}, body: '<DeleteResult></DeleteResult>' };
+    return { status: wire.method === 'DELETE' ? 204 : 200, headers: {}, body: '' };
+  };
+  const store = avatarStore({ transport });
   await store.describe(key);
   await store.setState(key, 'attached');
   await store.delete(key);
@@ -119,7 +119,6 @@ describe('the patchMe and deleteMe object calls, against what the S3 client send
   afterEach(() => {
     vi.useRealTimers();
     vi.unstubAllEnvs();
-    vi.unstubAllGlobals();
   });
 
   it.each(cases)('%s, bucket %s, %o', async (region, bucket, settings) => {
