@@ -82,6 +82,13 @@ describe('signed S3 requests, when S3 fails, throttles, hangs or refuses', () =>
     expect(received.map(({ method, url }) => `${method} ${url}`)).toEqual(Array(3).fill('DELETE /b/avatar/u/a.png?x-id=DeleteObject'));
   });
 
+  it('sends a key’s dot segments as they are, where a URL parser would resolve them', async () => {
+    answers = [{ status: 204 }, { status: 204 }];
+    await store().delete('avatar/u/../a.png');
+    await store().delete('avatar/u/./%2e%2e/b.png');
+    expect(received.map(({ url }) => url)).toEqual(['/b/avatar/u/../a.png?x-id=DeleteObject', '/b/avatar/u/./%252e%252e/b.png?x-id=DeleteObject']);
+  });
+
   it('gives up after maxAttempts, with S3’s code, status and request id in the error', async () => {
     expect.assertions(2);
     answers = [503, 503, 503, 503].map((status) => ({ status, body: errorXml('SlowDown', 'Please reduce your request rate.') }));

@@ -75,7 +75,8 @@ export const nodeTransport: Transport = (wire) =>
       protocol: url.protocol,
       hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port || undefined,
-      path: `${url.pathname}${url.search}`,
+      // As written, not as URL normalises it: a key may hold `..` or `.` segments, which S3 keeps.
+      path: wire.url.slice(wire.url.indexOf('/', url.protocol.length + 2)),
       method: wire.method,
       // The Host header as signed: node would write the same, but this leaves no doubt.
       headers: { ...wire.headers, ...(wire.body !== undefined && { 'content-length': String(Buffer.byteLength(wire.body)) }) },
