@@ -94,8 +94,24 @@ describe('function bundles', () => {
     const presign = inputsOf('presignAvatar');
     expect(presign.some((input) => input.includes('service/adapters/s3/post-signer.ts'))).toBe(true);
     expect(presign.filter((input) => /@aws-sdk\/(client-s3|s3-presigned-post)\//.test(input))).toEqual([]);
-    // The routes that read or delete objects still carry the client: the check sees it where it is.
-    expect(inputsOf('patchMe').some((input) => input.includes('@aws-sdk/client-s3/'))).toBe(true);
+  }, 120_000);
+
+  it('leave the S3 client out of patchMe and deleteMe, which send their object calls as signed fetch requests', async () => {
+    const inputsOf = await routeInputs();
+    for (const route of ['patchMe', 'deleteMe'] as const) {
+      const inputs = inputsOf(route);
+      expect(inputs.some((input) => input.includes('service/adapters/s3/object-store.ts')), route).toBe(true);
+      expect(inputs.filter((input) => /@aws-sdk\/(client-s3|s3-request-presigner|s3-presigned-post)\//.test(input)), route).toEqual([]);
+    }
+    // The check sees the client where it is: the S3-client adapter, bundled the same way, carries it.
+    const { metafile } = await build({
+      ...functionBuildOptions(repoRoot),
+      stdin: { resolveDir: repoRoot, loader: 'ts', contents: "export { S3AvatarStore } from './service/adapters/s3/avatars.js';" },
+      outfile: join(await mkdtemp(join(tmpdir(), 'chatshyld-bundle-s3-client-')), 'store.mjs'),
+      write: false,
+      metafile: true,
+    });
+    expect(Object.keys(metafile.inputs).some((input) => input.includes('@aws-sdk/client-s3/'))).toBe(true);
   }, 120_000);
 
   it('leave the S3 client out of getMe and verifyOtp, which sign photoUrl with SigV4 and the shared endpoint rules alone', async () => {

@@ -11,7 +11,11 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AvatarObject, AvatarStore, AvatarUrlSigner } from '../../core/ports.js';
 import { avatarBucket, type AvatarState } from '../../manifest.js';
 
-/** Avatar objects in S3: their metadata, presigned downloads (through the S3 client), and deletion. */
+/**
+ * Avatar objects in S3 through the S3 client: their metadata, presigned downloads, and deletion.
+ * The sandbox's functions and `chatshyld users` use it; deployed functions send the same calls
+ * without the client (`SigV4AvatarStore`, object-store.ts), held to this client's requests.
+ */
 export class S3AvatarStore implements AvatarStore, AvatarUrlSigner {
   constructor(
     private readonly client: S3Client,
