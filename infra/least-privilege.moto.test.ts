@@ -109,29 +109,7 @@ beforeAll(async () => {
   for (const route of routes) credentials.set(route.id, await userWithPolicy(iam, `fn-${route.id}`, policyOf(route)));
   for (const client of [dynamodb, s3, ssm, iam]) client.destroy();
 
-  for (const route of routes) {
-    const who = credentials.get(route.id)!;
-    const env = resolveIntrinsics(functionOf(route).properties.Environment.Variables, names) as Record<string, string>;
-    processes.set(
-      route.id,
-      startRouteProcess(join(bundles, route.id, 'index.mjs'), {
-        ...env,
-        NODE_OPTIONS: '',
-        AWS_REGION: region,
-        AWS_ACCESS_KEY_ID: who.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: who.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_ENDPOINT_URL_DYNAMODB: moto.endpoint,
-        AWS_ENDPOINT_URL_SSM: moto.endpoint,
-        // An IP address: the S3 client then addresses the bucket path-style, which moto serves.
-        AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${moto.port}`,
-        AWS_MAX_ATTEMPTS: '1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        POWERTOOLS_LOG_LEVEL: 'WARN',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-      }),
-    );
-  }
+  for (const route of routes) processes.set(route.id, startRoute(route, credentials.get(route.id)!, bundles));
   await moto.enforceIam();
 }, 180_000);
 
@@ -140,9 +118,30 @@ afterAll(async () => {
   await moto?.close();
 });
 
-async function call(routeId: RouteId, options: { body?: unknown; token?: string } = {}) {
+/** The route's bundle in a process of its own, configured as its function is, acting as `who`. */
+function startRoute(route: RouteDefinition, who: Credentials, bundles: string): RouteProcess {
+  const env = resolveIntrinsics(functionOf(route).properties.Environment.Variables, names) as Record<string, string>;
+  return startRouteProcess(join(bundles, route.id, 'index.mjs'), {
+    ...env,
+    NODE_OPTIONS: '',
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: who.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: who.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_DYNAMODB: moto.endpoint,
+    AWS_ENDPOINT_URL_SSM: moto.endpoint,
+    // An IP address: the S3 client then addresses the bucket path-style, which moto serves.
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${moto.port}`,
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+}
+
+async function call(routeId: RouteId, options: { body?: unknown; token?: string; process?: RouteProcess } = {}) {
   const route = routes.find((candidate) => candidate.id === routeId)!;
-  const process = processes.get(routeId)!;
+  const process = options.process ?? processes.get(routeId)!;
   const result = await process.invoke(
     apiGatewayEvent({
       method: route.method,
@@ -215,6 +214,40 @@ describe('each route under exactly its role policy, on moto with IAM enforced', 
     await expect(admin.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[1] }))).rejects.toMatchObject({ name: 'NotFound' });
     expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
     admin.destroy();
+  });
+
+  it('a function short of one action of its grant fails where it needs it: deleteMe without s3:DeleteObject keeps the photo and answers 500', { timeout: 60_000 }, async () => {
+    const admin = credentials.get('admin')!;
+    const iam = new IAMClient(clientConfig(admin));
+    const s3 = new S3Client(s3Config(admin));
+    const deleteMe = routes.find((route) => route.id === 'deleteMe')!;
+    const short = policyOf(deleteMe).map((statement) => ({
+      ...statement,
+      Action: [statement.Action].flat().filter((action: string) => action !== 's3:DeleteObject'),
+    }));
+    expect(JSON.stringify(short)).not.toContain('s3:DeleteObject');
+    const weak = startRoute(deleteMe, await userWithPolicy(iam, 'fn-deleteMe-short', short.filter((statement) => statement.Action.length > 0)), await testBundles());
+    try {
+      expectStatus(await call('sendOtp', { body: { phone } }), 200);
+      const login = await call('verifyOtp', { body: { phone, code } });
+      expectStatus(login, 200);
+      const token = (login.body as { token: string }).token;
+      const key = ((await call('presignAvatar', { body: { contentType: 'image/png' }, token })).body as { key: string }).key;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from('png'), ContentType: 'image/png' }));
+      expectStatus(await call('patchMe', { body: { photoKey: key }, token }), 200);
+
+      const refused = await call('deleteMe', { token, process: weak });
+      expect(refused.status).toBe(500);
+      expect(refused.logs()).toMatch(/could not delete 1 avatar objects/);
+      await expect(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).resolves.toBeDefined();
+      // With the whole grant it goes through.
+      expectStatus(await call('deleteMe', { token }), 204);
+      await expect(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).rejects.toMatchObject({ name: 'NotFound' });
+    } finally {
+      await weak.close();
+      iam.destroy();
+      s3.destroy();
+    }
   });
 
   it.each(routes.map((route) => route.id))('%s: a call outside its grant is refused, a call inside it is not', async (routeId) => {
