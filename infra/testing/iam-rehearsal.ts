@@ -18,6 +18,8 @@ export interface PhysicalNames {
   readonly refs: Readonly<Record<string, string>>;
   /** Logical id → its ARN (`Fn::GetAtt [id, Arn]`). */
   readonly arns: Readonly<Record<string, string>>;
+  /** What `Ref AWS::StackId` gives: the stack's ARN. */
+  readonly stackId?: string;
 }
 
 /** Resolves Ref, Fn::GetAtt (Arn) and Fn::Join as CloudFormation would with `names`. */
@@ -30,6 +32,7 @@ export function resolveIntrinsics(value: unknown, names: PhysicalNames): any {
     if (ref === 'AWS::Partition') return 'aws';
     if (ref === 'AWS::AccountId') return names.account;
     if (ref === 'AWS::Region') return names.region;
+    if (ref === 'AWS::StackId' && names.stackId) return names.stackId;
     const name = names.refs[ref];
     if (name === undefined) throw new Error(`no physical name for Ref ${ref}`);
     return name;
