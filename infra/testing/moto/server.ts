@@ -19,8 +19,9 @@ export interface MotoOptions {
   readonly enforceIamAfter?: number;
   readonly region?: string;
   /**
-   * Judge IAM per resource (iam_launcher.py: the ARNs of DynamoDB, SSM and CloudFormation requests,
-   * DeleteObjects per key), from `enforceIam()` on; until then nothing is checked.
+   * Judge IAM as AWS would where stock moto does not (iam_launcher.py: the ARNs of DynamoDB, SSM and
+   * CloudFormation requests, S3's IAM action names, DeleteObjects per key, JSON refusals), from
+   * `enforceIam()` on; until then nothing is checked.
    */
   readonly iamPerResource?: boolean;
 }
