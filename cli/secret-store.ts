@@ -39,5 +39,6 @@ export async function openStageSecrets(context: CommandContext): Promise<StageSe
   announce(context, `reading the secrets of stage ${stage} from SSM in ${region}`, `stage ${stage} (${region})`);
   const store = new SsmSecretAdminStore(client, stage, config?.kmsKeyId);
   store.onLockWait = (message) => context.out.info(message);
+  store.onLockLeft = (message) => context.out.info(`warning: ${message}`);
   return { stage, stageConfig: config, store, region };
 }

@@ -36,6 +36,8 @@ export interface SecretAdminStore {
   history(name: SecretName): Promise<SecretRecord[]>;
   /** Told once per write that finds another admin's lock, before it waits: a wait is never silent. */
   onLockWait?: (message: string) => void;
+  /** Told when a write succeeded but its lock could not be removed (it then holds until its lease ends). */
+  onLockLeft?: (message: string) => void;
 }
 
 /** How long a writer waits for another's lock, and how long a lock holds if its owner dies. */

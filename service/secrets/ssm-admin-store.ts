@@ -44,6 +44,7 @@ export class VersionLimitError extends Error {}
  */
 export class SsmSecretAdminStore implements SecretAdminStore {
   onLockWait?: (message: string) => void;
+  onLockLeft?: (message: string) => void;
 
   constructor(
     private readonly client: SSMClient,
@@ -148,8 +149,16 @@ export class SsmSecretAdminStore implements SecretAdminStore {
         );
         return async () => {
           // Only our own lock: after a lease ran out, another writer may hold a new one.
-          if ((await this.lockHolder(Name))?.token === token) {
-            await this.client.send(new DeleteParameterCommand({ Name })).catch(() => {});
+          if ((await this.lockHolder(Name))?.token !== token) return;
+          try {
+            await this.client.send(new DeleteParameterCommand({ Name }));
+          } catch (error) {
+            if (error instanceof ParameterNotFound) return;
+            // The write is done; a lock left behind makes the next writer wait for its lease and
+            // blame "another admin", so say here what happened and what the role lacks.
+            this.onLockLeft?.(
+              `the write lock ${Name} could not be removed (${(error as Error).name}: ${(error as Error).message}); every write of ${name} waits until its lease ends at ${holder.leaseUntil}. The role needs ssm:DeleteParameter on /chatshyld/${this.stage}/locks/*`,
+            );
           }
         };
       } catch (error) {

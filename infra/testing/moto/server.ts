@@ -18,6 +18,12 @@ export interface MotoOptions {
   /** Enforce IAM policies after this many unauthenticated calls (INITIAL_NO_AUTH_ACTION_COUNT). */
   readonly enforceIamAfter?: number;
   readonly region?: string;
+  /**
+   * Judge IAM as AWS would where stock moto does not (iam_launcher.py: the ARNs of DynamoDB, SSM and
+   * CloudFormation requests, S3's IAM action names, DeleteObjects per key, JSON refusals), from
+   * `enforceIam()` on; until then nothing is checked.
+   */
+  readonly iamPerResource?: boolean;
 }
 
 export interface Moto {
@@ -28,6 +34,8 @@ export interface Moto {
   readonly region: string;
   /** The environment a CLI process needs to talk to this server only, with test credentials. */
   env(extra?: Record<string, string>): Record<string, string>;
+  /** With `iamPerResource`: every request from now on is checked against its caller's policies. */
+  enforceIam(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,7 +44,8 @@ export async function startMoto(options: MotoOptions = {}): Promise<Moto> {
   if (!existsSync(python)) throw new Error(`no ${python}: run \`bash scripts/ensure-python-tools.sh\` (npm test runs it first)`);
   const accountId = options.accountId ?? '123456789012';
   const region = options.region ?? 'eu-west-1';
-  const child = spawn(python, [join(root, 'infra/testing/moto/launcher.py')], {
+  const launcher = options.iamPerResource ? 'iam_launcher.py' : 'launcher.py';
+  const child = spawn(python, [join(root, 'infra/testing/moto', launcher)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH ?? '',
@@ -44,12 +53,13 @@ export async function startMoto(options: MotoOptions = {}): Promise<Moto> {
       ...(options.enforceIamAfter !== undefined && { INITIAL_NO_AUTH_ACTION_COUNT: String(options.enforceIamAfter) }),
     },
   });
+  const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolvePort, reject) => {
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`moto exited (${code}) before serving:\n${stderr}`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolvePort((JSON.parse(line) as { port: number }).port));
+    lines.once('line', (line) => resolvePort((JSON.parse(line) as { port: number }).port));
   });
   child.removeAllListeners('exit');
   const endpoint = `http://localhost:${port}`;
@@ -67,6 +77,12 @@ export async function startMoto(options: MotoOptions = {}): Promise<Moto> {
       AWS_EC2_METADATA_DISABLED: 'true',
       ...extra,
     }),
+    enforceIam: async () => {
+      if (!options.iamPerResource) throw new Error('enforceIam() needs startMoto({ iamPerResource: true })');
+      const acknowledged = new Promise<void>((resolveAck) => lines.once('line', () => resolveAck()));
+      child.stdin!.write('enforce-iam\n');
+      await acknowledged;
+    },
     close: () => stop(child),
   };
 }
