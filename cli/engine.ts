@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CdkEngine } from '../infra/engine.js';
 import { approvalPolicy, type RequireApproval, type StageTarget } from '../infra/lifecycle.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
 
 /** The CDK engine wired to this terminal: progress on stderr, approvals by policy. Loads aws-cdk-lib. */
 export async function cliEngine(

@@ -2,7 +2,7 @@ import { requireApprovalValues, type RequireApproval } from '../../infra/lifecyc
 import { awsError, checkCredentials } from '../aws.js';
 import { bundleForStage, cliEngine } from '../engine.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 export interface DeployOptions {

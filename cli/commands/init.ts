@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { configSchema } from '../config-schema.js';
 import { configFileName, findConfig, localStage, parseConfig, type ProjectConfig, type StageConfig } from '../config.js';
 import { CliError, exitCodes, interrupted, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { untilSignal } from '../signals.js';
 
 export interface InitOptions {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { appInputs } from '../../infra/lifecycle.js';
 import { cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 /** `chatshyld synth`: the stage's cloud assembly, offline, into --out. */
