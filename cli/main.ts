@@ -5,13 +5,17 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliError, exitCodes, interrupted } from './errors.js';
-import type { CommandContext, CommandHandler } from './command-context.js';
+import type { CommandContext, CommandHandler, SourceTree } from './command-context.js';
 import { Output, type GlobalOptions, type Streams } from './output.js';
 import { version } from '../infra/version.js';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 
-export async function run(argv: readonly string[], streams: Streams = processStreams()): Promise<number> {
+/**
+ * Runs one command line. `sources` is the checkout the CLI was compiled from (bin/ passes it), so
+ * that synth and deploy can refuse to ship a tree that was edited while they ran.
+ */
+export async function run(argv: readonly string[], streams: Streams = processStreams(), sources?: SourceTree): Promise<number> {
   let exitCode: number = exitCodes.ok;
   const program = new Command('chatshyld');
 
@@ -21,7 +25,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
       const options = command.optsWithGlobals() as O & GlobalOptions;
-      const context: CommandContext = { out: new Output(streams, options), streams, global: options };
+      const context: CommandContext = { out: new Output(streams, options), streams, global: options, ...(sources && { sources }) };
       const positional = args.slice(0, -2) as string[];
       const handler = await load();
       exitCode = await handler(options, context, ...positional);

@@ -56,7 +56,7 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
       {
         engine: await cliEngine(context, target, options.requireApproval as RequireApproval),
         preflight: async () => checks,
-        bundle: () => bundleForStage(target),
+        bundle: () => bundleForStage(target, context),
         progress: (line) => out.info(line),
       },
       { hotswap: Boolean(options.hotswap) },

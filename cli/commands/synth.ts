@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { appInputs } from '../../infra/lifecycle.js';
 import { cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
+import { assertSourcesUnchanged } from '../source-tree.js';
 import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
@@ -26,6 +27,7 @@ export async function synth(options: { out: string }, context: CommandContext): 
     sizes = bundle.sizes;
     const engine = await cliEngine(context, target);
     summary = await engine.synth(appInputs(target, bundle.outdir), outdir);
+    assertSourcesUnchanged(context.sources, `synth ran, so the cloud assembly in ${outdir} is not to be deployed`);
   } catch (error) {
     lifecycleError(error);
   }
