@@ -15,13 +15,12 @@
  *   files do not match what was recorded for them is rebuilt, never trusted.
  * - Sources edited while a build runs are noticed (the tree is stat'ed again after it) and built again.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Bumped whenever the build options below change what a build contains. */
-const format = 1;
+const format = 2;
 /** The folders the CLI loads code from (the Lambda bundles come from `service/` too), and the files that pin the rest. */
 const sourceFolders = ['cli', 'service', 'smoke', 'infra'];
 const pinningFiles = ['package.json', 'package-lock.json', 'tsconfig.json', 'bin/cli-build.mjs'];
@@ -68,10 +67,25 @@ export function sourceFiles(root = packageRoot) {
 }
 
 /** The cheap key of a tree: where it is, and every source's path, size and mtime. */
-const stampOf = (root, files) => hash([`format ${format}`, root, ...files.map((file) => file.join('\0'))].join('\n'));
+const stampOf = (root, files) => quickHash(Buffer.from([`format ${format}`, root, ...files.map((file) => file.join('\0'))].join('\n')));
+
+/**
+ * Two 32-bit multiplicative hashes (FNV-1a, and the same walk with another prime), as 16 hex digits: a warm start needs no node:crypto
+ * (loading it costs more than the rest of the check). It names a stamp and checks the main module
+ * against damage, not against an attacker who can write to node_modules anyway.
+ */
+function quickHash(bytes) {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ bytes.length;
+  for (let i = 0; i < bytes.length; i++) {
+    a = Math.imul(a ^ bytes[i], 0x01000193);
+    b = Math.imul(b ^ bytes[i], 0x5bd1e995);
+  }
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
+}
 
 /** The content key of a tree: where it is (the build names its source files), and what each file holds. */
-function contentKeyOf(root, files) {
+function contentKeyOf(root, files, { createHash }) {
   const digest = createHash('sha256').update(`format ${format}\n${root}\n`);
   for (const [path] of files) {
     digest.update(path).update('\0');
@@ -84,7 +98,6 @@ function contentKeyOf(root, files) {
   return digest.digest('hex').slice(0, 32);
 }
 
-const hash = (text) => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
 /** A failure of the build itself (a syntax error in a source), as the CLI reports it: one line and a hint. */
 export class SourceBuildError extends Error {
@@ -195,18 +208,15 @@ function warmBuild(cache, stamp) {
   // The module every start runs is checked by content too (a few KB): a change that kept its size
   // and time is caught where it would run at once; the chunks a command loads are checked above.
   try {
-    if (createHash('sha256').update(readFileSync(join(folder, 'main.js'))).digest('hex') !== recorded.main) return undefined;
+    if (quickHash(readFileSync(join(folder, 'main.js'))) !== recorded.main) return undefined;
   } catch {
     return undefined;
   }
   return folder;
 }
 
-/** What `build.json` records for the main module. */
-const mainSha = (folder) => JSON.parse(readFileSync(join(folder, 'build.json'), 'utf8')).files['main.js'];
-
 /** `{file: sha256}` of a build, as written in its `build.json`, if every file still holds that. */
-function verifiedFiles(folder) {
+function verifiedFiles(folder, { createHash }) {
   let recorded;
   try {
     recorded = JSON.parse(readFileSync(join(folder, 'build.json'), 'utf8'));
@@ -230,20 +240,21 @@ function verifiedFiles(folder) {
  * Undefined when the sources changed while it was built (the caller starts again).
  */
 async function coldBuild(root, cache, files, stamp, options) {
-  const key = contentKeyOf(root, files);
+  const crypto = await import('node:crypto');
+  const key = contentKeyOf(root, files, crypto);
   const builds = join(cache, 'builds');
   const folder = join(builds, key);
-  let outputs = verifiedFiles(folder);
+  let outputs = verifiedFiles(folder, crypto);
   if (!outputs) {
     if (existsSync(folder)) discard(builds, folder); // damaged: never trusted
     options.onBuild?.();
-    outputs = await build(root, builds, folder, options);
+    outputs = await build(root, builds, folder, { ...options, crypto });
     if (stampOf(root, sourceFiles(root)) !== stamp) return undefined;
-    if (!outputs) outputs = verifiedFiles(folder); // another process put the same build in place first
+    if (!outputs) outputs = verifiedFiles(folder, crypto); // another process put the same build in place first
     if (!outputs) return undefined;
     prune(builds, key);
   }
-  writeStamp(cache, stamp, key, folder, outputs, mainSha(folder));
+  writeStamp(cache, stamp, key, folder, outputs.filter((file) => file.endsWith('.js')), quickHash(readFileSync(join(folder, 'main.js'))));
   return folder;
 }
 
@@ -252,14 +263,14 @@ function writeStamp(cache, stamp, key, folder, outputs, main) {
   const record = { build: key, main, files: outputs.map((file) => { const info = statSync(join(folder, file)); return [file, info.size, info.mtimeMs]; }) };
   const stamps = join(cache, 'stamps');
   mkdirSync(stamps, { recursive: true });
-  const temporary = join(stamps, `.${stamp}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const temporary = join(stamps, `.${stamp}.${process.pid}.${Math.random().toString(16).slice(2, 10)}`);
   writeFileSync(temporary, JSON.stringify(record));
   renameSync(temporary, join(stamps, `${stamp}.json`));
 }
 
 /** Moves a folder out of the way first (one rename), then deletes it: no process sees it half deleted. */
 function discard(builds, folder) {
-  const trash = join(builds, `.trash-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const trash = join(builds, `.trash-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
   try {
     renameSync(folder, trash);
   } catch {
@@ -289,7 +300,8 @@ function prune(builds, current) {
  */
 async function build(root, builds, folder, options) {
   mkdirSync(builds, { recursive: true });
-  const temporary = join(builds, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temporary = join(builds, `.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+  const { createHash } = options.crypto;
   const esbuild = await import('esbuild');
   let result;
   try {
@@ -302,7 +314,10 @@ async function build(root, builds, folder, options) {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      packages: 'external',
+      // Packages stay in node_modules, but for the two every start loads: bundled into the main chunk,
+      // they cost no module resolution of their own files.
+      plugins: [startupPackagesInside(), sourceLocations(root, esbuild)],
+      banner: { js: "import { createRequire as __chatshyldCreateRequire } from 'node:module'; const require = __chatshyldCreateRequire(import.meta.url);" },
       chunkNames: 'chunks/[name]-[hash]',
       sourcemap: 'linked',
       sourcesContent: false,
@@ -310,7 +325,6 @@ async function build(root, builds, folder, options) {
       keepNames: true,
       metafile: true,
       logLevel: 'silent',
-      plugins: [sourceLocations(root, esbuild)],
     });
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
@@ -339,6 +353,21 @@ async function build(root, builds, folder, options) {
     throw error;
   }
   return Object.keys(files);
+}
+
+/** Bundles commander and chalk (whatever their own files import too); every other package stays external. */
+function startupPackagesInside() {
+  const inside = /[\\/]node_modules[\\/](commander|chalk)[\\/]/;
+  return {
+    name: 'startup-packages-inside',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path === 'commander' || args.path === 'chalk' || inside.test(args.importer)) return undefined;
+        if (args.path.startsWith('/')) return undefined;
+        return { path: args.path, external: true };
+      });
+    },
+  };
 }
 
 /**
