@@ -97,7 +97,8 @@ async function startup() {
 /**
  * In a checkout the CLI runs its TypeScript sources, compiled on start into a cache keyed by what
  * they contain: the first run after an edit pays for that build. Measured with the cache emptied
- * before each run (the same work as after an edit), beside a warm run.
+ * before each run (the same work as after an edit), beside a warm run. It empties this checkout's
+ * cache: a chatshyld command running from it at the same time (a test, a `dev`) can lose its chunks.
  */
 async function coldStart() {
   const { existsSync } = await import('node:fs');
