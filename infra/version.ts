@@ -3,18 +3,30 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * chatshyld's own version, from the package.json of the folder that holds this module (the
- * checkout, or the installed package whose `dist/` it is in). Infra stamps it on the stack and the
- * CLI prints it: it lives here, below both, so infra never imports the CLI.
+ * The folder of chatshyld's own package.json, found from this module wherever it runs: the
+ * checkout's `infra/`, the installed package's `dist/infra/`, or a build of the working tree (whose
+ * modules keep their source file's URL).
  */
-export const version = (() => {
+export const packageDirectory: string | undefined = (() => {
   for (let directory = dirname(fileURLToPath(import.meta.url)); ; directory = dirname(directory)) {
     try {
-      const pkg = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'chatshyld' && pkg.version) return pkg.version;
+      const pkg = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'chatshyld') return directory;
     } catch {
       // not here: look one folder up
     }
-    if (dirname(directory) === directory) return 'unknown';
+    if (dirname(directory) === directory) return undefined;
+  }
+})();
+
+/**
+ * chatshyld's own version, from that package.json. Infra stamps it on the stack and the CLI prints
+ * it: it lives here, below both, so infra never imports the CLI.
+ */
+export const version: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(join(packageDirectory!, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 })();
