@@ -6,7 +6,7 @@
  */
 import { awsClientConfig, describeAwsFailure, type AwsFailure } from '../infra/aws-client.js';
 import { CliError, exitCodes } from './errors.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
 
 /** What the command is waiting on now, so a failure caught further up can say whose call it was. */
 let current: string | undefined;

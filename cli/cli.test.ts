@@ -155,18 +155,34 @@ describe('chatshyld, the command line', () => {
       )}`)});\n`,
     );
     const result = await runCli(args, { ...options, nodeArgs: ['--import', hook], timeoutMs: 60_000 });
-    return { result, loaded: await readFile(log, 'utf8') };
+    const loaded = await readFile(log, 'utf8');
+    return { result, loaded, sources: await sourcesIn(loaded) };
+  };
+
+  /**
+   * The source files whose code a run loaded: the CLI runs a build of the working tree
+   * (node_modules/.cache/chatshyld/builds/<key>/), whose inputs.json says which sources each file holds.
+   */
+  const sourcesIn = async (loaded: string) => {
+    const sources = new Set<string>();
+    for (const [, build, file] of loaded.matchAll(/\/node_modules\/\.cache\/chatshyld\/builds\/([0-9a-f]+)\/(\S+)/g)) {
+      const inputs = JSON.parse(await readFile(new URL(`node_modules/.cache/chatshyld/builds/${build}/inputs.json`, repoRoot), 'utf8')) as Record<string, string[]>;
+      for (const source of inputs[file!] ?? []) sources.add(source);
+    }
+    return [...sources];
   };
 
   it('loads no AWS SDK, emulator, HTTP client or validator for --help', async () => {
-    const { result, loaded } = await loadedModules(['--help']);
+    const { result, loaded, sources } = await loadedModules(['--help']);
     expect(result.code).toBe(0);
-    expect(loaded).toContain('/dist/cli/main.js');
-    expect(loaded).toContain('commander');
-    // The sandbox console (its server, log formatting, the browser driver of its tests) loads only with `dev`.
-    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', '/dist/service/', '/dist/cli/commands/dev.js', '/dist/cli/sandbox-log.js', 'playwright']) {
+    expect(sources).toContain('cli/main.ts');
+    // commander is bundled into the main chunk, which every start loads.
+    expect(sources.some((source) => source.includes('node_modules/commander/'))).toBe(true);
+    for (const heavy of ['@aws-sdk', 'aws-cdk-lib', 'dynalite', 's3rver', 'undici', 'ajv', 'twilio', 'inquirer', 'playwright']) {
       expect(loaded, heavy).not.toContain(heavy);
     }
+    // The sandbox console (its server, log formatting, the browser driver of its tests) loads only with `dev`.
+    expect(sources.filter((source) => source.startsWith('service/') || ['cli/commands/dev.ts', 'cli/sandbox-log.ts'].includes(source))).toEqual([]);
   });
 
   it('never loads aws-cdk-lib or the toolkit in commands that do not deploy', async () => {
@@ -183,8 +199,8 @@ describe('chatshyld, the command line', () => {
       ['init', '--stage', 'dev', '--account', '123456789012', '--region', 'eu-west-1', '--force'],
       ['deploy', '--help'],
     ]) {
-      const { loaded } = await loadedModules(args, { cwd, env: closedAws });
-      expect(loaded, args.join(' ')).toContain('/dist/cli/main.js');
+      const { loaded, sources } = await loadedModules(args, { cwd, env: closedAws });
+      expect(sources, args.join(' ')).toContain('cli/main.ts');
       expect(loaded, args.join(' ')).not.toContain('aws-cdk-lib');
       expect(loaded, args.join(' ')).not.toContain('@aws-cdk/toolkit-lib');
     }
@@ -217,7 +233,7 @@ describe('chatshyld dev', () => {
       const { child, result } = startCli(['dev', '--port', '0', '--json'], { cwd });
       const ready = await readyLine(child);
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      // The built CLI (dist/) serves the console's shipped files.
+      // The CLI, run from the working tree, serves the console's shipped files.
       expect(ready.consoleUrl).toBe(`${ready.url}/__sandbox/`);
       const page = await fetch(ready.consoleUrl);
       expect(page.status).toBe(200);

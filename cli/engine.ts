@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { CdkEngine } from '../infra/engine.js';
 import { approvalPolicy, type RequireApproval, type StageTarget } from '../infra/lifecycle.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
+import { assertSourcesUnchanged } from './source-tree.js';
 
 /** The CDK engine wired to this terminal: progress on stderr, approvals by policy. Loads aws-cdk-lib. */
 export async function cliEngine(
@@ -26,8 +27,13 @@ export async function cliEngine(
   );
 }
 
-/** Bundles the functions into the project's `.chatshyld/bundles` (reused while the code is unchanged). */
-export async function bundleForStage(target: StageTarget): Promise<string> {
+/**
+ * Bundles the functions into the project's `.chatshyld/bundles` (reused while the code is unchanged),
+ * refusing when the sources changed since the CLI started: nothing is deployed from two trees.
+ */
+export async function bundleForStage(target: StageTarget, context?: CommandContext): Promise<string> {
   const { bundleFunctions, packageRoot } = await import('../infra/bundle.js');
-  return (await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'))).outdir;
+  const { outdir } = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
+  assertSourcesUnchanged(context?.sources, 'the functions were bundled, so nothing was deployed');
+  return outdir;
 }

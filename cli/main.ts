@@ -5,28 +5,27 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliError, exitCodes, interrupted } from './errors.js';
+import type { CommandContext, CommandHandler, SourceTree } from './command-context.js';
 import { Output, type GlobalOptions, type Streams } from './output.js';
-import { version } from './version.js';
-
-export interface CommandContext {
-  readonly out: Output;
-  readonly streams: Streams;
-  readonly global: GlobalOptions;
-}
+import { version } from '../infra/version.js';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 
-export async function run(argv: readonly string[], streams: Streams = processStreams()): Promise<number> {
+/**
+ * Runs one command line. `sources` is the checkout the CLI was compiled from (bin/ passes it), so
+ * that synth and deploy can refuse to ship a tree that was edited while they ran.
+ */
+export async function run(argv: readonly string[], streams: Streams = processStreams(), sources?: SourceTree): Promise<number> {
   let exitCode: number = exitCodes.ok;
   const program = new Command('chatshyld');
 
   /** Wraps a command's action: lazy import, context, exit code. */
   const action =
-    <O>(load: () => Promise<(options: O, context: CommandContext, ...args: string[]) => Promise<number>>) =>
+    <O>(load: () => Promise<CommandHandler<O>>) =>
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
       const options = command.optsWithGlobals() as O & GlobalOptions;
-      const context: CommandContext = { out: new Output(streams, options), streams, global: options };
+      const context: CommandContext = { out: new Output(streams, options), streams, global: options, ...(sources && { sources }) };
       const positional = args.slice(0, -2) as string[];
       const handler = await load();
       exitCode = await handler(options, context, ...positional);
@@ -103,9 +102,6 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     )
     .action(action(async () => (await import('./commands/smoke.js')).smoke));
 
-  const lazy = <K extends string>(module: string, name: K) => async () =>
-    (await import(/* @vite-ignore */ `./commands/${module}.js`))[name] as (options: any, context: CommandContext, ...args: string[]) => Promise<number>;
-
   program
     .command('init')
     .description('create or extend chatshyld.config.json for a stage; optionally store Twilio credentials')
@@ -124,33 +120,33 @@ export async function run(argv: readonly string[], streams: Streams = processStr
         'chatshyld init --stage prod --account 210987654321 --region eu-west-1 --protected --alarm-email oncall@example.com',
       ]),
     )
-    .action(action(lazy('init', 'init')));
+    .action(action(async () => (await import('./commands/init.js')).init));
 
   program
     .command('doctor')
     .description('check Node, config, AWS credentials, bootstrap, secrets, Twilio and the stack; ✓/✗ with fixes')
     .addHelpText('after', examples(['chatshyld doctor', 'chatshyld doctor --stage dev', 'chatshyld doctor --stage local --json']))
-    .action(action(lazy('doctor', 'doctor')));
+    .action(action(async () => (await import('./commands/doctor.js')).doctor));
 
   program
     .command('bootstrap')
     .description("CDK-bootstrap the stage's account and region (safe to repeat)")
     .addHelpText('after', examples(['chatshyld bootstrap --stage dev', 'chatshyld bootstrap --stage prod --profile prod-admin']))
-    .action(action(lazy('bootstrap', 'bootstrap')));
+    .action(action(async () => (await import('./commands/bootstrap.js')).bootstrap));
 
   program
     .command('synth')
     .description("synthesize the stage's CloudFormation offline, functions bundled")
     .option('--out <dir>', 'cloud assembly folder', 'cdk.out')
     .addHelpText('after', examples(['chatshyld synth --stage dev', 'chatshyld synth --stage prod --out build/prod --json']))
-    .action(action(lazy('synth', 'synth')));
+    .action(action(async () => (await import('./commands/synth.js')).synth));
 
   program
     .command('diff')
     .description('show what a deploy would change in the stack')
     .option('--fail', `exit ${exitCodes.changes} when there are differences (a failure to diff is 1 or 2)`)
     .addHelpText('after', examples(['chatshyld diff --stage dev', 'chatshyld diff --stage prod --fail   # in CI, before a deploy']))
-    .action(action(lazy('diff', 'diff')));
+    .action(action(async () => (await import('./commands/diff.js')).diff));
 
   program
     .command('deploy')
@@ -169,19 +165,19 @@ export async function run(argv: readonly string[], streams: Streams = processStr
         'chatshyld deploy --stage staging --require-approval never',
       ]),
     )
-    .action(action(lazy('deploy', 'deploy')));
+    .action(action(async () => (await import('./commands/deploy.js')).deploy));
 
   program
     .command('destroy')
     .description('delete a stage (refused for protected stages; asks you to type its name)')
     .addHelpText('after', examples(['chatshyld destroy --stage dev', 'chatshyld destroy --stage pr-42 --yes']))
-    .action(action(lazy('destroy', 'destroy')));
+    .action(action(async () => (await import('./commands/destroy.js')).destroy));
 
   program
     .command('status')
     .description("the stage's stack status, last update and outputs")
     .addHelpText('after', examples(['chatshyld status --stage dev', 'chatshyld status --stage prod --json | jq .outputs.ApiUrl']))
-    .action(action(lazy('status', 'status')));
+    .action(action(async () => (await import('./commands/status.js')).status));
 
   program
     .command('logs')
@@ -194,7 +190,7 @@ export async function run(argv: readonly string[], streams: Streams = processStr
       'after',
       examples(['chatshyld logs --stage dev --since 1h', 'chatshyld logs --stage prod --fn verifyOtp --filter ERROR --follow']),
     )
-    .action(action(lazy('logs', 'logs')));
+    .action(action(async () => (await import('./commands/logs.js')).logs));
 
   const secrets = program
     .command('secrets')

@@ -3,7 +3,7 @@ import type { SecretAdminStore } from '../service/secrets/admin-store.js';
 import { announce, checkCredentials, clientConfig } from './aws.js';
 import { findConfig, loadConfig, localStage, resolveStage, stageName, type StageConfig } from './config.js';
 import { configError, usageError } from './errors.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
 
 export interface StageSecrets {
   readonly stage: string;

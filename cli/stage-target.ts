@@ -3,8 +3,8 @@ import { describeAwsFailure } from '../infra/aws-client.js';
 import { failureToError } from './aws.js';
 import { loadConfig, localStage, resolveStage, stageName, stageSettings } from './config.js';
 import { CliError, configError, usageError } from './errors.js';
-import type { CommandContext } from './main.js';
-import { version } from './version.js';
+import type { CommandContext } from './command-context.js';
+import { version } from '../infra/version.js';
 
 /** The stage a deploy-lifecycle command acts on: from --stage or CHATSHYLD_STAGE, never `local`. */
 export async function deployableStage({ global, streams }: CommandContext): Promise<StageTarget> {

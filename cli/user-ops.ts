@@ -12,7 +12,7 @@ import type { UserAdmin } from '../service/ops/user-admin.js';
 import { announce, awsError, checkCredentials, clientConfig } from './aws.js';
 import { findConfig, loadConfig, localStage, resolveStage, stageName, type StageConfig } from './config.js';
 import { CliError, configError, exitCodes, operationFailed, usageError } from './errors.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
 
 export interface StageUsers {
   readonly stage: string;

@@ -4,8 +4,7 @@
  * (`fromAssemblyBuilder`); the IoHost renders stack activity as progress lines and hands every
  * approval request to the caller's policy.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import {
   AbortError,
   BaseCredentials,
@@ -17,8 +16,11 @@ import {
   type IoRequest,
 } from '@aws-cdk/toolkit-lib';
 import { buildStageApp, type StageAppInputs } from './app.js';
+import { assertReplaceableAssembly } from './assembly-folder.js';
 import { LifecycleRefused } from './lifecycle.js';
 import { stackName } from './names.js';
+
+export { assertReplaceableAssembly };
 
 export interface ApprovalRequest {
   /** 'broadening' when IAM or security-group changes widen access. */
@@ -61,27 +63,6 @@ export interface CdkEngine {
   deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: EngineDeployOptions): Promise<Record<string, string>>;
   destroy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>): Promise<void>;
   bootstrap(account: string, region: string): Promise<void>;
-}
-
-/**
- * Synth replaces its output folder; that is safe only for a folder that is missing, empty, or a cloud
- * assembly (the `cdk.out` version marker and `manifest.json` a synth writes). Anything else, `--out .`
- * included, is refused.
- */
-export async function assertReplaceableAssembly(directory: string): Promise<void> {
-  const entries: string[] | undefined = await readdir(directory).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    if (error.code === 'ENOTDIR') return undefined;
-    throw error;
-  });
-  if (entries?.length === 0) return;
-  const marker = await readFile(join(directory, 'cdk.out'), 'utf8').catch(() => '');
-  if (entries?.includes('manifest.json') && /^\{\s*"version"\s*:/.test(marker)) return;
-  throw new LifecycleRefused(
-    'out_not_assembly',
-    `${directory} is ${entries ? 'not empty and not a cloud assembly' : 'a file'}: synth replaces its output folder, so it will not write there`,
-    'name a new or empty folder, or one a previous synth wrote',
-  );
 }
 
 const declined = () =>

@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './testing/synth.js';
 
@@ -21,6 +21,16 @@ async function importsUnder(folder: string): Promise<[string, string][]> {
   return found;
 }
 
+/**
+ * The arrows between modules of the shipped code (tests and their helpers left out): each relative
+ * import as `[importer, imported]`, both repo-relative `.ts` paths, however the specifier is spelled.
+ */
+async function arrowsUnder(folder: string): Promise<[string, string][]> {
+  return (await importsUnder(folder))
+    .filter(([file, specifier]) => specifier.startsWith('.') && !/\.test\.ts$/.test(file) && !/(^|\/)testing\//.test(file))
+    .map(([file, specifier]) => [file, relative(repoRoot, resolve(repoRoot, dirname(file), specifier)).replace(/\.js$/, '.ts')]);
+}
+
 describe('layering: stage configuration is shared, infra is a library, the service knows no infra', () => {
   it('infra does not read the CLI config module', async () => {
     const offending = (await importsUnder('infra')).filter(([, specifier]) => /cli\/config(\.js)?$/.test(specifier));
@@ -30,5 +40,23 @@ describe('layering: stage configuration is shared, infra is a library, the servi
   it('the service imports nothing from infra or the CLI', async () => {
     const offending = (await importsUnder('service')).filter(([, specifier]) => /(^|\/)(infra|cli)\//.test(specifier));
     expect(offending).toEqual([]);
+  });
+
+  it('infra imports nothing from the CLI that drives it (the version included)', async () => {
+    const offending = (await arrowsUnder('infra')).filter(([, imported]) => imported.startsWith('cli/'));
+    expect(offending).toEqual([]);
+  });
+
+  it('secrets and on-call operations do not know where they run: nothing of the sandbox (service/local)', async () => {
+    const arrows = [...(await arrowsUnder('service/secrets')), ...(await arrowsUnder('service/ops'))];
+    expect(arrows.length).toBeGreaterThan(0);
+    expect(arrows.filter(([, imported]) => imported.startsWith('service/local/'))).toEqual([]);
+  });
+
+  it('only bin/ and tests start the CLI: no module of cli/ imports cli/main.ts, which imports the commands', async () => {
+    const arrows = await arrowsUnder('cli');
+    // main.ts does import the commands: the one direction left.
+    expect(arrows).toContainEqual(['cli/main.ts', 'cli/commands/dev.ts']);
+    expect(arrows.filter(([, imported]) => imported === 'cli/main.ts')).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { checkCredentials } from '../aws.js';
 import { cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 /** `chatshyld bootstrap`: CDK bootstrap of the stage's account and region; safe to repeat. */

@@ -2,7 +2,7 @@ import { requireApprovalValues, type RequireApproval } from '../../infra/lifecyc
 import { awsError, checkCredentials } from '../aws.js';
 import { bundleForStage, cliEngine } from '../engine.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 export interface DeployOptions {
@@ -60,7 +60,7 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
       {
         engine: await cliEngine(context, target, options.requireApproval as RequireApproval),
         preflight: async () => checks,
-        bundle: () => bundleForStage(target),
+        bundle: () => bundleForStage(target, context),
         progress: (line) => out.info(line),
       },
       { hotswap: Boolean(options.hotswap), ...(options.revertDrift && { revertDrift: true }) },

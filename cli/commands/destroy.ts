@@ -2,7 +2,7 @@ import { appInputs } from '../../infra/lifecycle.js';
 import { checkCredentials } from '../aws.js';
 import { cliEngine } from '../engine.js';
 import { CliError, exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 /** `chatshyld destroy`: refused for protected stages; otherwise asks to type the stage name. */

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { consolePath, sandboxOtpPath, startSandbox, type Sandbox } from '../../service/local/sandbox.js';
 import { findConfig, localStage, stageSettings } from '../config.js';
 import { CliError, exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { formatLogEntry, shouldPrint } from '../sandbox-log.js';
 import { untilSignal } from '../signals.js';
 

@@ -2,7 +2,7 @@ import { appInputs } from '../../infra/lifecycle.js';
 import { checkCredentials } from '../aws.js';
 import { bundleForStage, cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 /** `chatshyld diff`: the template diff against the deployed stack; --fail exits 3 on any change. */

@@ -5,7 +5,7 @@ import { awsClientConfig } from '../../infra/aws-client.js';
 import { announce, awsError } from '../aws.js';
 import { CliError, exitCodes } from '../errors.js';
 import { findConfig, localStage, resolveStage, stageName, type LoadedConfig } from '../config.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 
 const minimumNode = [20, 18];
 

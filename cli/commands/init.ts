@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { configSchema } from '../config-schema.js';
 import { configFileName, findConfig, localStage, parseConfig, type ProjectConfig, type StageConfig } from '../config.js';
 import { CliError, exitCodes, interrupted, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import { packageDirectory } from '../../infra/version.js';
+import type { CommandContext } from '../command-context.js';
 import { untilSignal } from '../signals.js';
 
 export interface InitOptions {
@@ -21,8 +22,8 @@ export interface InitOptions {
 const accountPattern = /^\d{12}$/;
 const regionPattern = new RegExp(configSchema.definitions.stage.properties.region.pattern);
 const emailPattern = new RegExp(configSchema.definitions.stage.properties.alarmEmail.pattern);
-/** The schema this package ships, for the `$schema` of a new config. */
-const shippedSchema = fileURLToPath(new URL('../../../chatshyld.config.schema.json', import.meta.url));
+/** The schema this package ships, for the `$schema` of a new config (at the package root, run from a checkout or from dist/). */
+const shippedSchema = join(packageDirectory ?? fileURLToPath(new URL('../../', import.meta.url)), 'chatshyld.config.schema.json');
 
 /**
  * `chatshyld init`: writes (or extends) chatshyld.config.json with one stage, asking for what the

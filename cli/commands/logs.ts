@@ -5,7 +5,7 @@ import { functionLogGroup, functionName } from '../../infra/names.js';
 import { routes, type RouteDefinition } from '../../service/manifest.js';
 import { exitCodes, operationFailed, usageError } from '../errors.js';
 import { parseTimeOption } from '../time-arg.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { untilSignal } from '../signals.js';
 import { deployableStage } from '../stage-target.js';
 

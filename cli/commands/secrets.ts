@@ -13,7 +13,7 @@ import { RollbackRefused, planRollback, revocationsIn, ringDocument, ringKids, t
 import { RotationInterrupted, RotationRefused, rotateKeyRing, rotationWindows, type RotatableSecret } from '../../service/secrets/rotation.js';
 import { awsError, clientConfig } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { openStageSecrets, type StageSecrets } from '../secret-store.js';
 import { untilSignal } from '../signals.js';
 import { table } from '../table.js';

@@ -18,7 +18,7 @@ import type { SmokeReport } from '../../smoke/types.js';
 import { loadConfig, localStage, resolveStage, stageName } from '../config.js';
 import { makeDirectory } from '../directories.js';
 import { configError, exitCodes, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { untilSignal } from '../signals.js';
 
 export interface SmokeCommandOptions {

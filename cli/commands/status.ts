@@ -4,7 +4,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { announce, awsError, clientConfig } from '../aws.js';
 import { stackName } from '../../infra/names.js';
 import { exitCodes, operationFailed } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage } from '../stage-target.js';
 
 /** `chatshyld status`: the stack's state, its last update, its outputs, and the last deploy from here. */

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { appInputs } from '../../infra/lifecycle.js';
-import { cliEngine } from '../engine.js';
 import { exitCodes } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import { assertSourcesUnchanged } from '../source-tree.js';
+import type { CommandContext } from '../command-context.js';
 import { deployableStage, lifecycleError } from '../stage-target.js';
 
 /** `chatshyld synth`: the stage's cloud assembly, offline, into --out. */
@@ -17,15 +17,17 @@ export async function synth(options: { out: string }, context: CommandContext): 
   let sizes;
   try {
     // Synth replaces --out: refused before the slow part when that would delete anything else.
-    const { assertReplaceableAssembly } = await import('../../infra/engine.js');
+    const { assertReplaceableAssembly } = await import('../../infra/assembly-folder.js');
     await assertReplaceableAssembly(outdir);
     // Its parents now, before the bundling: the synthesizer's own mkdir spins where a parent refuses.
     const { makeDirectory } = await import('../directories.js');
     await makeDirectory(outdir);
     const bundle = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
     sizes = bundle.sizes;
-    const engine = await cliEngine(context, target);
-    summary = await engine.synth(appInputs(target, bundle.outdir), outdir);
+    // Offline: the app writes the assembly itself, with toolkit-lib's context, without loading toolkit-lib.
+    const { synthesizeOffline } = await import('../../infra/offline-synth.js');
+    summary = await synthesizeOffline(appInputs(target, bundle.outdir), outdir);
+    assertSourcesUnchanged(context.sources, `synth ran, so the cloud assembly in ${outdir} is not to be deployed`);
   } catch (error) {
     lifecycleError(error);
   }

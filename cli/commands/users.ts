@@ -8,7 +8,7 @@ import { maskPhone } from '../../service/core/phone.js';
 import type { BlockView, SessionView, UserAdminError, UserView } from '../../service/ops/user-admin.js';
 import { awsError } from '../aws.js';
 import { CliError, exitCodes, operationFailed, usageError } from '../errors.js';
-import type { CommandContext } from '../main.js';
+import type { CommandContext } from '../command-context.js';
 import { table } from '../table.js';
 import { untilSignal } from '../signals.js';
 import { parseTimeOption, timeHint } from '../time-arg.js';

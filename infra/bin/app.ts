@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { version } from '../../cli/version.js';
+import { version } from '../version.js';
 import { stageSettings, type ProjectConfig } from '../../service/stage.js';
 import { buildStageApp } from '../app.js';
 import { bundleFunctions, packageRoot } from '../bundle.js';

@@ -8,7 +8,7 @@ import {
   writeSecretsDocument,
   type LocalSecretVersion,
   type SecretsDocument,
-} from '../local/secrets-file.js';
+} from './secrets-file.js';
 import {
   ConcurrentChangeError,
   SecretLockedError,
