@@ -19,12 +19,12 @@
  *
  * Refusals carry S3's own XML error codes. s3rver still stores and serves what passes.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../core/ports.js';
 import { avatarBucket, routes, type BucketAccess, type RouteId } from '../manifest.js';
+import { amzDate, canonicalHeaders, checkHeaderSignature, escape, headerValue, hmac, sameSignature, sha256Hex, signingKey } from './sigv4.js';
 
 /** The session token a route's sandbox credentials carry; the front reads the route from it. */
 export const sandboxSessionToken = (routeId: RouteId) => `chatshyld-sandbox-route/${routeId}`;
@@ -174,11 +174,6 @@ function actionOf(method: string, key: string, query: URLSearchParams): BucketAc
   return undefined;
 }
 
-function headerValue(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 async function readBody(request: IncomingMessage, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -225,30 +220,6 @@ const unescapeXml = (text: string) =>
   );
 const escapeXml = (text: string) => text.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** RFC 3986 escaping, as SigV4 canonicalizes query strings. */
-const escape = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-
-/** The SigV4 signing key of a credential scope `date/region/service/aws4_request`. */
-function signingKey(secret: string, scope: string): Buffer {
-  const [date = '', region = '', service = ''] = scope.split('/');
-  return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
-}
-
-function sameSignature(expected: string, given: string): boolean {
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** `20261127T235500Z` → epoch ms. */
-function amzDate(value: string | null): number {
-  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value ?? '');
-  if (!match) return Number.NaN;
-  const [, y, mo, d, h, mi, s] = match.map(Number);
-  return Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
-}
-
 /** A presigned (query-string) SigV4 request: in date, and signed with a key we know. */
 function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
   const credential = query.get('X-Amz-Credential') ?? '';
@@ -270,41 +241,38 @@ function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchP
     .map(([name, value]) => `${escape(name)}=${escape(value)}`)
     .sort()
     .join('&');
-  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders(request, signedHeaders), signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, sha256Hex(canonicalRequest)].join('\n');
   const expected = hmac(signingKey(secret, scope), stringToSign).toString('hex');
   if (!sameSignature(expected, query.get('X-Amz-Signature') ?? '')) throw signatureMismatch();
 }
 
 /** A header-signed SigV4 request (the SDK's own calls): signed with a key we know, and in date. */
 function verifyHeaderSignature(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
-  const authorization = headerValue(request, 'authorization');
-  if (!authorization) throw accessDenied();
-  const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)$/.exec(authorization.trim());
-  if (!parts) throw new S3Refusal(400, 'InvalidArgument', 'Unsupported Authorization Type');
-  const [, accessKeyId = '', scope = '', signedHeaderList = '', signature = ''] = parts;
-  const secret = options.secrets[accessKeyId];
-  if (secret === undefined) {
-    throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const check = checkHeaderSignature({
+    request,
+    method,
+    rawPath,
+    query,
+    payloadHash: headerValue(request, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD',
+    secrets: options.secrets,
+    // S3 refuses a request signed more than 15 minutes away from its own clock. The SDK signs with the
+    // machine's clock, so that is the one to compare with (tests move the sandbox clock on purpose).
+    now: Date.now(),
+  });
+  if (check.ok) return;
+  switch (check.reason) {
+    case 'missing':
+      throw accessDenied();
+    case 'malformed':
+      throw new S3Refusal(400, 'InvalidArgument', 'Unsupported Authorization Type');
+    case 'unknown-key':
+      throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    case 'skewed':
+      throw new S3Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+    case 'mismatch':
+      throw signatureMismatch();
   }
-  const date = headerValue(request, 'x-amz-date') ?? '';
-  const signedAt = amzDate(date);
-  // S3 refuses a request signed more than 15 minutes away from its own clock. The SDK signs with the
-  // machine's clock, so that is the one to compare with (tests move the sandbox clock on purpose).
-  if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > 15 * 60 * 1000) {
-    throw new S3Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
-  }
-  const signedHeaders = signedHeaderList.split(';');
-  const canonicalQuery = [...query]
-    .map(([name, value]) => `${escape(name)}=${escape(value)}`)
-    .sort()
-    .join('&');
-  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const payloadHash = headerValue(request, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
-  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaderList, payloadHash].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  if (!sameSignature(hmac(signingKey(secret, scope), stringToSign).toString('hex'), signature)) throw signatureMismatch();
 }
 
 type PolicyCondition = Record<string, string> | [string, string | number, string | number];
