@@ -56,7 +56,7 @@ describe('a function in a worker thread', () => {
     const worker = new FunctionWorker({ routeId: 'health', bundle: echoFile, env: {} }, (text) => outside.push(text));
     try {
       const printed: Record<number, string[]> = { 1: [], 2: [] };
-      const record = (n: 1 | 2) => (text: string) => printed[n].push(...functionLogLines(text).map((line) => `${line.level} ${line.message}`));
+      const record = (n: 1 | 2) => (text: string) => printed[n]!.push(...functionLogLines(text).map((line) => `${line.level} ${line.message}`));
       // The first starts first and ends last.
       const [first, second] = await Promise.all([worker.invoke(event({ n: 1, wait: 60 }), record(1)), worker.invoke(event({ n: 2, wait: 5 }), record(2))]);
       expect([JSON.parse(first.body!).n, JSON.parse(second.body!).n]).toEqual([1, 2]);
