@@ -44,6 +44,12 @@ export function canonicalHeaders(request: IncomingMessage, signedHeaders: readon
 /** How long AWS accepts a header-signed request after (or before) its `X-Amz-Date`. */
 export const maxSkewMs = 15 * 60 * 1000;
 
+/** AWS's words for a request signed too long ago (as DynamoDB and SSM say it; S3 has its own). */
+export function signatureExpiredMessage(signedAt: string, now: number): string {
+  const amz = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return `Signature expired: ${signedAt} is now earlier than ${amz(now - maxSkewMs)} (${amz(now)} - 15 min.)`;
+}
+
 export type HeaderSignatureCheck =
   | { readonly ok: true; readonly accessKeyId: string; readonly scope: string; readonly region: string }
   | { readonly ok: false; readonly reason: 'missing' | 'malformed' | 'unknown-key' | 'mismatch' }

@@ -1,4 +1,3 @@
-import { request as httpRequest } from 'node:http';
 import {
   BatchWriteItemCommand,
   DynamoDBClient,
@@ -16,6 +15,7 @@ import { sandboxSessionToken } from '../s3-front.js';
 import { signedHeaders } from '../sigv4.js';
 import { startDynamoFront, type DynamoFront } from './dynamo-front.js';
 import type { FrontCall } from './front-call.js';
+import { rawRequest } from './raw-http.js';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
@@ -306,17 +306,3 @@ describe('the sandbox DynamoDB front answers as DynamoDB and IAM would', () => {
     }
   });
 });
-
-/** A POST with exactly these headers (Host included), as node:http sends it. */
-function rawRequest(endpoint: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(new URL('/', endpoint), { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-    });
-    request.once('error', reject);
-    request.end(body);
-  });
-}
