@@ -7,10 +7,9 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { newKey } from '../service/core/key-ring.js';
-import type { ApiResponse, RouteHandler } from '../service/http/api.js';
-import type { Services } from '../service/http/routes.js';
+import type { ApiResponse } from '../service/http/api.js';
 import { readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
-import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
+import { startSandbox, type FunctionInvoke, type Sandbox } from '../service/local/sandbox.js';
 import { repoRoot } from '../infra/testing/synth.js';
 import { runInProcess } from './testing/run-cli.js';
 
@@ -75,8 +74,10 @@ describe('deploy --smoke', () => {
     sandbox = await startSandbox({
       stateDir,
       ...(broken && {
-        wrapHandler: (id: string, handler: RouteHandler<Services>) =>
-          id === broken.route ? async () => broken.answer : handler,
+        wrapFunction: (id: string, invoke: FunctionInvoke) =>
+          id === broken.route
+            ? async () => ({ statusCode: broken.answer.statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(broken.answer.body) })
+            : invoke,
       }),
     });
     const secretsPath = join(stateDir, 'secrets.json');
