@@ -19,11 +19,12 @@
  *
  * Refusals carry S3's own XML error codes. s3rver still stores and serves what passes.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../core/ports.js';
 import { avatarBucket, routes, type BucketAccess, type RouteId } from '../manifest.js';
+import { announceCall, type OnFrontCall } from './fronts/front-call.js';
+import { startLoopbackServer } from './fronts/loopback.js';
 import { amzDate, canonicalHeaders, checkHeaderSignature, escape, headerValue, hmac, sameSignature, sha256Hex, signingKey } from './sigv4.js';
 
 /** The session token a route's sandbox credentials carry; the front reads the route from it. */
@@ -41,6 +42,11 @@ export interface S3FrontOptions {
   readonly clock: Clock;
   /** The largest request body the front reads (a POST upload with its form). */
   readonly maxBodyBytes?: number;
+  /**
+   * Told of every request about to be forwarded. `routeId` is set for a function's own (header-signed)
+   * calls only: a presigned GET or POST is sent by whoever holds the URL, not by the function.
+   */
+  readonly onCall?: OnFrontCall;
 }
 
 export interface S3Front {
@@ -64,24 +70,17 @@ const signatureMismatch = () =>
 
 export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
   const maxBodyBytes = options.maxBodyBytes ?? avatarBucket.maxBytes * 2 + 64 * 1024;
-  const server = createServer((request, response) => {
-    handle(request, response, options, maxBodyBytes).catch((error: unknown) => {
-      if (error instanceof S3Refusal) return writeError(response, error, request.method === 'HEAD');
-      if (!response.headersSent) writeError(response, new S3Refusal(500, 'InternalError', String(error)), request.method === 'HEAD');
-      else response.destroy();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  // 127.0.0.1 only, and never for a web page: see fronts/loopback.ts.
+  const server = await startLoopbackServer(
+    (request, response) =>
+      handle(request, response, options, maxBodyBytes).catch((error: unknown) => {
+        if (error instanceof S3Refusal) return writeError(response, error, request.method === 'HEAD');
+        if (!response.headersSent) writeError(response, new S3Refusal(500, 'InternalError', String(error)), request.method === 'HEAD');
+        else response.destroy();
+      }),
+    (response, request, reason) => writeError(response, accessDenied(`Access Denied: ${reason}`), request.method === 'HEAD'),
+  );
+  return { endpoint: server.endpoint, close: () => server.close() };
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse, options: S3FrontOptions, maxBodyBytes: number): Promise<void> {
@@ -135,6 +134,12 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
       authorize(principal, action, key);
     }
   }
+  const signedByFunction = !query.has('X-Amz-Signature') && uploadKey === undefined;
+  await announceCall(
+    options.onCall,
+    { service: 's3', ...(signedByFunction && principal && { routeId: principal }), action: operationOf(method, key, query, uploadKey !== undefined) },
+    response,
+  );
   const upstream = await forward(options.target, request, method, body);
   if (uploadKey !== undefined && upstream.status < 300) {
     // S3 stores a POST's tags with its object (and a new object has only the tags it came with).
@@ -149,6 +154,22 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   }
   response.writeHead(upstream.status, upstream.message.headers);
   upstream.message.pipe(response);
+}
+
+/** The S3 API operation a request is, as the front reports it. */
+function operationOf(method: string, key: string, query: URLSearchParams, postUpload: boolean): string {
+  if (postUpload) return 'PostObject';
+  if (!key) {
+    if (method === 'POST' && query.has('delete')) return 'DeleteObjects';
+    if (method === 'GET') return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
+    return `${method} bucket`;
+  }
+  const tagging = query.has('tagging') ? 'Tagging' : '';
+  if (method === 'GET') return `GetObject${tagging}`;
+  if (method === 'HEAD') return 'HeadObject';
+  if (method === 'PUT') return `PutObject${tagging}`;
+  if (method === 'DELETE') return `DeleteObject${tagging}`;
+  return `${method} object`;
 }
 
 function grantsOf(route: RouteId): readonly BucketAccess[] {
