@@ -25,10 +25,16 @@ vi.mock('../infra/engine.js', () => ({
     }
   },
 }));
-vi.mock('../infra/bundle.js', () => ({
-  packageRoot: () => '/unused',
-  bundleFunctions: async () => ({ outdir: '/bundles', sizes: {}, reused: true }),
-}));
+// The deploy's bundling is skipped; the sandbox standing in for the API bundles its functions for real.
+vi.mock('../infra/bundle.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../infra/bundle.js')>();
+  return {
+    ...actual,
+    packageRoot: () => '/unused',
+    bundleFunctions: async (root: string, outdir: string) =>
+      root === '/unused' ? { outdir: '/bundles', sizes: {}, reused: true } : actual.bundleFunctions(root, outdir),
+  };
+});
 
 describe('deploy --smoke', () => {
   const sts = mockClient(STSClient);
@@ -73,6 +79,7 @@ describe('deploy --smoke', () => {
     const stateDir = await mkdtemp(join(root, 'api-'));
     sandbox = await startSandbox({
       stateDir,
+      sourceRoot: repoRoot,
       ...(broken && {
         wrapFunction: (id: string, invoke: FunctionInvoke) =>
           id === broken.route
