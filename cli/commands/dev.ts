@@ -39,8 +39,6 @@ export async function dev(options: DevOptions, { out, streams }: CommandContext)
       exclusive: true,
       watch: options.watch !== false,
       prewarm: true,
-      // Deploy's bundle folder: for one tree the sandbox runs the very files a deploy uploads.
-      bundleDir: join(root, '.chatshyld', 'bundles'),
       onReload: (event) => {
         if (event.kind === 'reloaded') out.info(`reloaded ${event.routes.join(', ')} in ${Math.round(event.ms)} ms`);
         else if (event.kind === 'unchanged') out.debug(`saved: no function changed (${Math.round(event.ms)} ms)`);

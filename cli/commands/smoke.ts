@@ -15,7 +15,7 @@ import {
 } from '../../smoke/reporters.js';
 import { runSmoke, type SmokeOptions } from '../../smoke/run.js';
 import type { SmokeReport } from '../../smoke/types.js';
-import { findConfig, loadConfig, localStage, resolveStage, stageName } from '../config.js';
+import { loadConfig, localStage, resolveStage, stageName } from '../config.js';
 import { makeDirectory } from '../directories.js';
 import { configError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../main.js';
@@ -82,7 +82,7 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
     let code: SmokeOptions['code'] =
       fixedCode !== undefined && options.phone !== undefined ? { from: 'fixed', value: fixedCode } : { from: 'sandbox' };
     if (local) {
-      target = await localTarget(streams.cwd);
+      target = await localTarget();
     } else if (options.url !== undefined) {
       target = urlTarget(options.url);
     } else {
@@ -137,13 +137,12 @@ function parseReporters(list: string): Set<ReporterName> {
   return new Set(names as ReporterName[]);
 }
 
-async function localTarget(cwd: string): Promise<Target> {
+async function localTarget(): Promise<Target> {
   const { startSandbox } = await import('../../service/local/sandbox.js');
   // A throwaway state folder: the run never touches the developer's own sandbox secrets or data, and
-  // runs beside a `chatshyld dev` of the same project. The bundles are the project's (deploy's).
+  // runs beside a `chatshyld dev` of the same project.
   const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-smoke-'));
-  const root = (await findConfig(cwd))?.root;
-  const sandbox = await startSandbox({ port: 0, stateDir, ...(root && { bundleDir: join(root, '.chatshyld', 'bundles') }) });
+  const sandbox = await startSandbox({ port: 0, stateDir });
   return {
     baseUrl: sandbox.url,
     label: `an in-process sandbox at ${sandbox.url}`,

@@ -6,7 +6,9 @@
  * grants; an HTTP server on 127.0.0.1 turns each request into the payload-2.0 event API Gateway
  * would send and invokes the route's function.
  */
-import { access, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -64,7 +66,7 @@ export interface SandboxOptions {
   readonly awsCalls?: AwsCallRecorder;
   /** The folder holding `service/` the functions are bundled from (default: chatshyld's own). */
   readonly sourceRoot?: string;
-  /** Where bundles are kept (default `<sourceRoot>/.chatshyld/bundles`, which deploy uses too). */
+  /** Where bundles are kept (default `<sourceRoot>/.chatshyld/bundles`, which deploy in a checkout uses too). */
   readonly bundleDir?: string;
   /** Rebuild and swap in the functions a save under `<sourceRoot>/service/` changes. */
   readonly watch?: boolean;
@@ -157,7 +159,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   // The bundles deploy ships for this tree (made once per tree, shared with synth and deploy).
   const { bundleFunctions, packageRoot } = await import('../../infra/bundle.js');
   const sourceRoot = resolve(options.sourceRoot ?? packageRoot());
-  const bundleDir = resolve(options.bundleDir ?? join(sourceRoot, '.chatshyld', 'bundles'));
+  const bundleDir = resolve(options.bundleDir ?? (await defaultBundleDir(sourceRoot)));
   const bundled = await bundleFunctions(sourceRoot, bundleDir);
 
   const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
@@ -300,6 +302,23 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
         for (const lock of locks) await lock?.release();
       })()),
   };
+}
+
+/**
+ * Bundles are made from chatshyld's own sources, so they are kept beside them, where `deploy` in a
+ * checkout keeps its own (`.chatshyld/bundles` of the project, which is that folder): for one tree
+ * the sandbox runs the very files a deploy uploads, and every project and `smoke --local` run
+ * reuses them. An installed package may sit in a folder this user cannot write: then the user's cache.
+ */
+async function defaultBundleDir(sourceRoot: string): Promise<string> {
+  const beside = join(sourceRoot, '.chatshyld', 'bundles');
+  try {
+    await mkdir(beside, { recursive: true });
+    await access(beside, constants.W_OK);
+    return beside;
+  } catch {
+    return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'chatshyld', 'bundles');
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
