@@ -52,7 +52,7 @@ describe('DynamoDB and S3 calls per route', () => {
     // first journey warms them, so the one measured shows the calls of a warm function.
     await runRouteJourney(sandbox, recorder, journeyAddress(1));
     steps = await runRouteJourney(sandbox, recorder, journeyAddress(2));
-  });
+  }, 180_000);
   afterAll(async () => {
     await sandbox?.close();
     await rm(stateDir, { recursive: true, force: true });
