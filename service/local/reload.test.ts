@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +79,21 @@ describe('reload on save', () => {
     expect(me.status).toBe(200);
     expect(((await me.json()) as { phone: string }).phone).toBe(phone);
   }, 120_000);
+
+  it('sees every save of an editor that writes a new file and renames it over the old one', async () => {
+    for (const mark of [10, 11]) {
+      const since = events.length;
+      const source = await readFile(routesFile(), 'utf8');
+      const temporary = `${routesFile()}.${mark}.swp`;
+      await writeFile(temporary, source.replace(/edited: \d+/, `edited: ${mark}`));
+      await rename(temporary, routesFile());
+      expect(await next('reloaded', since)).toMatchObject({ routes: ['health'] });
+      expect((await health()).edited).toBe(mark);
+    }
+    const source = await readFile(routesFile(), 'utf8');
+    await writeFile(routesFile(), source.replace('edited: 11', 'edited: 1'));
+    await expect.poll(async () => (await health()).edited, { timeout: 60_000, interval: 100 }).toBe(1);
+  }, 180_000);
 
   it('keeps serving the last good build after a broken edit, and says file:line', async () => {
     const since = events.length;

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { routes, type RouteId } from '../manifest.js';
 
@@ -40,7 +40,7 @@ const manifestFile = join('service', 'manifest.ts');
 
 export class FunctionReloader {
   private context: import('esbuild').BuildContext | undefined;
-  private watcher: FSWatcher | undefined;
+  private readonly watchers = new Map<string, FSWatcher>();
   private readonly hashes = new Map<RouteId, string>();
   private manifestHash = '';
   private timer: NodeJS.Timeout | undefined;
@@ -68,7 +68,8 @@ export class FunctionReloader {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    this.watcher?.close();
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
     await this.running?.catch(() => {});
     await this.context?.dispose();
   }
@@ -88,13 +89,44 @@ export class FunctionReloader {
       outdir: join(this.options.bundleDir, 'live'),
       write: false,
     });
-    this.watcher = watch(join(this.options.sourceRoot, 'service'), { recursive: true }, (_event, file) => {
-      if (!file || !/\.(ts|mts|js|mjs|json)$/.test(file) || /\.test\.[a-z]+$/.test(file)) return;
-      this.firstSave ||= performance.now();
-      void this.schedule(this.options.settleMs ?? 40);
-    });
+    await this.watchTree(join(this.options.sourceRoot, 'service'));
     // A first build warms esbuild's incremental cache, so the first save is as fast as the next.
     this.warming = this.context.rebuild().catch(() => {});
+  }
+
+  /**
+   * Watches every folder under `root`, not its files: an editor that saves by writing a new file and
+   * renaming it over the old one (vim, many IDEs) replaces the file a per-file watch would hold,
+   * and later saves would go unseen. (Node's recursive watch on Linux watches files.)
+   */
+  private async watchTree(root: string): Promise<void> {
+    const add = async (folder: string): Promise<void> => {
+      if (this.closed || this.watchers.has(folder)) return;
+      let watcher: FSWatcher;
+      try {
+        watcher = watch(folder, (_event, name) => {
+          if (!name) return;
+          const path = join(folder, name.toString());
+          // A new folder (or one moved in) is watched too.
+          void stat(path)
+            .then((found) => (found.isDirectory() ? add(path) : undefined))
+            .catch(() => {});
+          if (!/\.(ts|mts|js|mjs|json)$/.test(path) || /\.test\.[a-z]+$/.test(path)) return;
+          this.firstSave ||= performance.now();
+          void this.schedule(this.options.settleMs ?? 40);
+        });
+      } catch {
+        return; // gone already
+      }
+      watcher.on('error', () => {
+        watcher.close();
+        this.watchers.delete(folder);
+      });
+      this.watchers.set(folder, watcher);
+      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) if (entry.isDirectory()) await add(join(folder, entry.name));
+    };
+    await add(root);
   }
 
   private schedule(delayMs: number): Promise<void> {
