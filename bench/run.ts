@@ -121,8 +121,17 @@ async function coldStart() {
   rows.push(row('chatshyld --help, the run after it (warm)', figures.warm, '', undefined));
 }
 
+/**
+ * `chatshyld dev` start → ready line, whole process, with this tree's bundles there
+ * (`.chatshyld/bundles/<digest>/`). Cold: a sandbox started in this process on an empty bundle
+ * folder, so it bundles every function first (what the first start after a clone or an edit while
+ * no sandbox ran costs; `dev` reloads edits while it runs).
+ */
 async function sandboxReady() {
-  log('sandbox: start → ready line, whole process');
+  log('sandbox: start → ready line, whole process (bundles there), and cold in-process (no bundles yet)');
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
   const samples: number[] = [];
   for (let i = 0; i <= runs; i++) {
     const { child, readyMs } = await startDevProcess();
@@ -131,7 +140,73 @@ async function sandboxReady() {
   }
   const figure = summarize(samples);
   results.sandboxReady = figure;
-  rows.push(row('sandbox start → ready (chatshyld dev)', figure, '< 1.5 s', figure.median < 1500));
+  rows.push(row('sandbox start → ready (chatshyld dev), warm', figure, '< 1.5 s', figure.median < 1500));
+
+  const { startSandbox } = await import('../service/local/sandbox.js');
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  const coldSamples: number[] = [];
+  for (let i = 0; i < Math.min(runs, 3); i++) {
+    const folder = await mkdtemp(join(tmpdir(), 'chatshyld-bench-cold-'));
+    try {
+      const started = performance.now();
+      const sandbox = await startSandbox({ stateDir: join(folder, 'state'), bundleDir: join(folder, 'bundles') });
+      coldSamples.push(performance.now() - started);
+      await sandbox.close();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+  const cold = summarize(coldSamples);
+  results.sandboxReadyCold = cold;
+  rows.push(row('sandbox start → ready, cold (bundles every function first; in-process)', cold, '', undefined));
+}
+
+/**
+ * Save → new behaviour served, in `chatshyld dev`'s reload: a copy of the sources, a sandbox
+ * watching it, and one handler file edited per sample; timed from the write to the first answer
+ * carrying the edit (polled every 10 ms).
+ */
+async function reloadOnSave() {
+  const samplesWanted = Math.max(runs, 7);
+  log(`reload on save: ${samplesWanted} edits of one handler file, write → the edit served`);
+  const { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile: write } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { startSandbox } = await import('../service/local/sandbox.js');
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  const copy = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-'));
+  await cp(join(root, 'service'), join(copy, 'service'), { recursive: true });
+  await mkdir(join(copy, 'infra'));
+  await cp(join(root, 'infra', 'lambda-credentials.ts'), join(copy, 'infra', 'lambda-credentials.ts'));
+  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(root, file), join(copy, file));
+  await symlink(join(root, 'node_modules'), join(copy, 'node_modules'));
+  const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-state-'));
+  const sandbox = await startSandbox({ stateDir, sourceRoot: copy, bundleDir: join(copy, '.chatshyld', 'bundles'), watch: true, prewarm: true });
+  const file = join(copy, 'service', 'http', 'routes.ts');
+  const original = await readFile(file, 'utf8');
+  const line = 'ok({ ok: true, stage, version })';
+  const samples: number[] = [];
+  try {
+    await sandbox.watching;
+    for (let i = 0; i <= samplesWanted; i++) {
+      const started = performance.now();
+      await write(file, original.replace(line, `ok({ ok: true, stage, version, saved: ${i} })`));
+      for (;;) {
+        const body = (await (await fetch(`${sandbox.url}/health`)).json()) as { saved?: number };
+        if (body.saved === i) break;
+        if (performance.now() - started > 30_000) throw new Error(`edit ${i} was not served within 30 s`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      if (i > 0) samples.push(performance.now() - started); // the first is the warm-up
+    }
+  } finally {
+    await sandbox.close();
+    await rm(copy, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true });
+  }
+  const figure = summarize(samples);
+  results.reloadOnSave = figure;
+  rows.push(row('save → new behaviour served (chatshyld dev, one handler file)', figure, '< 1 s', figure.median < 1000));
 }
 
 async function smokeLocal() {
@@ -548,7 +623,7 @@ function row(name: string, figure: Figure, target: string, met: boolean | undefi
 }
 
 const only = process.argv.slice(2);
-const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, smokeLocal, smokeVsNewman, throughput, routes, bundles, synth };
+const sections: Record<string, () => Promise<void>> = { startup, sandboxReady, reloadOnSave, smokeLocal, smokeVsNewman, throughput, routes, bundles, synth };
 for (const [name, section] of Object.entries(sections)) {
   if (only.length === 0 || only.includes(name)) await section();
 }

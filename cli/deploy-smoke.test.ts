@@ -7,10 +7,9 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { newKey } from '../service/core/key-ring.js';
-import type { ApiResponse, RouteHandler } from '../service/http/api.js';
-import type { Services } from '../service/http/routes.js';
+import type { ApiResponse } from '../service/http/api.js';
 import { readSecretsFile, writeSecretsFile } from '../service/local/secrets-file.js';
-import { startSandbox, type Sandbox } from '../service/local/sandbox.js';
+import { startSandbox, type FunctionInvoke, type Sandbox } from '../service/local/sandbox.js';
 import { repoRoot } from '../infra/testing/synth.js';
 import { runInProcess } from './testing/run-cli.js';
 
@@ -26,10 +25,16 @@ vi.mock('../infra/engine.js', () => ({
     }
   },
 }));
-vi.mock('../infra/bundle.js', () => ({
-  packageRoot: () => '/unused',
-  bundleFunctions: async () => ({ outdir: '/bundles', sizes: {}, reused: true }),
-}));
+// The deploy's bundling is skipped; the sandbox standing in for the API bundles its functions for real.
+vi.mock('../infra/bundle.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../infra/bundle.js')>();
+  return {
+    ...actual,
+    packageRoot: () => '/unused',
+    bundleFunctions: async (root: string, outdir: string) =>
+      root === '/unused' ? { outdir: '/bundles', sizes: {}, reused: true } : actual.bundleFunctions(root, outdir),
+  };
+});
 
 describe('deploy --smoke', () => {
   const sts = mockClient(STSClient);
@@ -74,9 +79,12 @@ describe('deploy --smoke', () => {
     const stateDir = await mkdtemp(join(root, 'api-'));
     sandbox = await startSandbox({
       stateDir,
+      sourceRoot: repoRoot,
       ...(broken && {
-        wrapHandler: (id: string, handler: RouteHandler<Services>) =>
-          id === broken.route ? async () => broken.answer : handler,
+        wrapFunction: (id: string, invoke: FunctionInvoke) =>
+          id === broken.route
+            ? async () => ({ statusCode: broken.answer.statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(broken.answer.body) })
+            : invoke,
       }),
     });
     const secretsPath = join(stateDir, 'secrets.json');

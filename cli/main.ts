@@ -70,11 +70,13 @@ export async function run(argv: readonly string[], streams: Streams = processStr
     .option('--port <n>', 'port on 127.0.0.1 (0 picks a free one)', parsePort, 3000)
     .option('--persist', 'keep data under .chatshyld/local/data across runs')
     .option('--reset', 'delete persisted data before starting')
+    .option('--no-watch', 'do not rebuild and swap in the functions a save under service/ changes')
     .addHelpText(
       'after',
       examples([
         'chatshyld dev',
         'chatshyld dev --port 0 --persist',
+        'chatshyld dev --no-watch                    # keep serving the code it started with',
         'curl -s localhost:3000/__sandbox/otp/%2B14155550123   # the pending code for a number',
       ]),
     )

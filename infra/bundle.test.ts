@@ -76,10 +76,24 @@ describe('function bundles', () => {
     const source = await readFile(routesFile, 'utf8');
     expect(source).toContain('ok({ ok: true, stage, version })');
     await writeFile(routesFile, source.replace('ok({ ok: true, stage, version })', 'ok({ ok: true, stage, version, edited: true })'));
+    const firstHealth = await readFile(join(first.outdir, 'health', 'index.mjs'));
     const edited = await bundleFunctions(root, out);
     expect(edited.reused).toBe(false);
     expect(await readFile(join(edited.outdir, 'health', 'index.mjs'), 'utf8')).toContain('edited');
     expect(await healthAsset(edited.outdir)).not.toBe(before);
+    // A new tree gets a folder of its own: the bundles a running sandbox loads from stay as they were.
+    expect(edited.outdir).not.toBe(first.outdir);
+    expect((await readFile(join(first.outdir, 'health', 'index.mjs'))).equals(firstHealth)).toBe(true);
+  }, 120_000);
+
+  it('come out whole when two processes bundle the same tree into one folder at once', async () => {
+    const out = join(root, '.chatshyld', 'bundles-race');
+    const [a, b] = await Promise.all([bundleFunctions(root, out), bundleFunctions(root, out)]);
+    expect(a.outdir).toBe(b.outdir);
+    for (const route of routes) expect((await readFile(join(a.outdir, route.id, 'index.mjs'))).length, route.id).toBe(a.sizes[route.id]);
+    // No half-built folder is left beside it.
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(out)).filter((name) => name.startsWith('.building-'))).toEqual([]);
   }, 120_000);
 
   it('carry one copy of each AWS SDK package, though npm nests a second copy under a dependent', async () => {

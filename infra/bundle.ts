@@ -1,12 +1,13 @@
 /**
  * Bundles every Lambda entry of the manifest with esbuild, locally (no Docker), in one build:
  * minified ESM for Node 22, source maps, the AWS SDK bundled and tree-shaken. Each route gets a
- * folder `<outdir>/<routeId>/` holding `index.mjs` and its map, which becomes the function's asset.
+ * folder `<outdir>/<digest>/<routeId>/` holding `index.mjs` and its map, which becomes the function's
+ * asset and what the sandbox runs.
  * In a checkout it bundles the TypeScript sources themselves, so an edit ships without `npm run
  * build`; an installed package has no sources and bundles its compiled `dist/`, which is what it is.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,35 +124,85 @@ async function bundleDigest(root: string, source: BundleSource, entryPoints: rea
   return hash.digest('hex');
 }
 
+/** How many bundle folders a bundle directory keeps (the newest used): a sandbox on another tree keeps its own. */
+const keptBundleFolders = 4;
+const digestFolder = /^[0-9a-f]{16}$/;
+
+/**
+ * Bundles every route into `<outdir>/<digest>/<routeId>/index.mjs`, where the digest names every
+ * input (`bundleDigest`): a folder, once there, never changes. Deploy, synth and the sandbox share
+ * them, so for one tree the sandbox runs the very files a deploy ships, and a deploy never writes
+ * over a bundle a running sandbox has yet to load. Each build is written beside the others and
+ * renamed into place, so two processes bundling the same tree at once both end with whole folders.
+ */
 export async function bundleFunctions(root: string, outdir: string): Promise<BundleResult> {
-  const absolute = resolve(outdir);
-  const digestFile = join(absolute, '.digest');
+  const parent = resolve(outdir);
   const source = bundleSource(root);
-  const entryPoints = routes.map((route) => ({ in: source.file(route.entry), out: `${route.id}/index` }));
+  const entryPoints = functionEntryPoints(root);
   const digest = await bundleDigest(resolve(root), source, entryPoints);
+  const absolute = join(parent, digest.slice(0, 16));
   const sizes = async () =>
     Object.fromEntries(
       await Promise.all(routes.map(async (route) => [route.id, (await stat(join(absolute, route.id, 'index.mjs'))).size])),
     ) as Record<RouteId, number>;
-  if ((await readFile(digestFile, 'utf8').catch(() => '')) === digest) {
+  if ((await readFile(join(absolute, '.digest'), 'utf8').catch(() => '')) === digest) {
     try {
-      return { outdir: absolute, sizes: await sizes(), reused: true };
+      const result = { outdir: absolute, sizes: await sizes(), reused: true };
+      await touch(absolute);
+      return result;
     } catch {
       // a bundle is missing: build again
     }
   }
-  await rm(absolute, { recursive: true, force: true });
-  await mkdir(absolute, { recursive: true });
-  const { metafile } = await build({
-    ...functionBuildOptions(root),
-    entryPoints,
-    outdir: absolute,
-    metafile: true,
-  });
-  // What each bundle is made of (esbuild's metafile, for `analyzeMetafile` or esbuild's analyzer).
-  await writeFile(join(absolute, 'metafile.json'), JSON.stringify(metafile));
-  await writeFile(digestFile, digest);
+  await mkdir(parent, { recursive: true });
+  // A sibling of the final folder, so the source maps' relative paths are the same in both.
+  const building = await mkdtemp(join(parent, '.building-'));
+  try {
+    const { metafile } = await build({
+      ...functionBuildOptions(root),
+      entryPoints,
+      outdir: building,
+      metafile: true,
+    });
+    // What each bundle is made of (esbuild's metafile, for `analyzeMetafile` or esbuild's analyzer).
+    await writeFile(join(building, 'metafile.json'), JSON.stringify(metafile));
+    await writeFile(join(building, '.digest'), digest);
+    // Another process may have put the same folder in place meanwhile: its files are these files.
+    if ((await readFile(join(absolute, '.digest'), 'utf8').catch(() => '')) !== digest) {
+      await rm(absolute, { recursive: true, force: true });
+      try {
+        await rename(building, absolute);
+      } catch (error) {
+        if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      }
+    }
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+  await prune(parent, absolute);
   return { outdir: absolute, sizes: await sizes(), reused: false };
+}
+
+async function touch(folder: string): Promise<void> {
+  const now = new Date();
+  await utimes(folder, now, now).catch(() => {});
+}
+
+/** Keeps the newest folders (by last use); a folder in the middle of being built is not one of them. */
+async function prune(parent: string, keep: string): Promise<void> {
+  const folders = await Promise.all(
+    (await readdir(parent, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory() && digestFolder.test(entry.name))
+      .map(async (entry) => ({ path: join(parent, entry.name), used: (await stat(join(parent, entry.name)).catch(() => undefined))?.mtimeMs ?? 0 })),
+  );
+  const stale = folders.filter((folder) => folder.path !== keep).sort((a, b) => b.used - a.used).slice(keptBundleFolders - 1);
+  await Promise.all(stale.map((folder) => rm(folder.path, { recursive: true, force: true }).catch(() => {})));
+}
+
+/** The entry points of every route, as `bundleFunctions` names them (`<routeId>/index`). */
+export function functionEntryPoints(root: string): { in: string; out: string }[] {
+  const source = bundleSource(root);
+  return routes.map((route) => ({ in: source.file(route.entry), out: `${route.id}/index` }));
 }
 
 /** How every function is bundled (the benchmark bundles its variants the same way). */

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/testing/run-cli.js';
-import type { ApiRequest, ApiResponse, RouteHandler } from '../service/http/api.js';
-import type { Services } from '../service/http/routes.js';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../service/local/sandbox.js';
 import type { RouteId } from '../service/manifest.js';
 import { renderJson, renderJunit, renderMarkdown, renderPretty } from './reporters.js';
@@ -26,21 +25,44 @@ describe('chatshyld smoke', () => {
 
   /** A sandbox whose handlers the test may break. */
   const withSandbox = async (
-    wrap: SandboxOptions['wrapHandler'],
+    wrap: SandboxOptions['wrapFunction'],
     check: (sandbox: Sandbox) => Promise<void>,
   ) => {
-    const sandbox = await startSandbox({ stateDir: await mkdtemp(join(work, 'state-')), wrapHandler: wrap });
+    const sandbox = await startSandbox({ stateDir: await mkdtemp(join(work, 'state-')), wrapFunction: wrap });
     try {
       await check(sandbox);
     } finally {
       await sandbox.close();
     }
   };
-  type Fault = (request: ApiRequest, services: Services, real: RouteHandler<Services>) => Promise<ApiResponse>;
-  const breaking =
-    (target: RouteId, fault: Fault): SandboxOptions['wrapHandler'] =>
-    (id, handler) =>
-      id === target ? (request, services) => fault(request, services, handler) : handler;
+  /** A function's invocation as the faults see it: JSON bodies, parsed. */
+  interface Call {
+    readonly headers: Readonly<Record<string, string | undefined>>;
+    readonly body: unknown;
+  }
+  interface Answer {
+    readonly statusCode: number;
+    readonly body?: unknown;
+  }
+  const callOf = (event: APIGatewayProxyEventV2): Call => ({ headers: event.headers, body: event.body ? JSON.parse(event.body) : undefined });
+  const answerOf = (result: APIGatewayProxyStructuredResultV2): Answer => ({
+    statusCode: result.statusCode ?? 200,
+    body: result.body ? JSON.parse(result.body) : undefined,
+  });
+  const resultOf = (answer: Answer): APIGatewayProxyStructuredResultV2 => ({
+    statusCode: answer.statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    ...(answer.body !== undefined && { body: JSON.stringify(answer.body) }),
+  });
+  /** Wraps one route's function the way the faults below break it. */
+  const wrapping =
+    (wrap: (id: RouteId, request: Call, real: () => Promise<Answer>) => Promise<Answer>): SandboxOptions['wrapFunction'] =>
+    (id, invoke) =>
+    async (event) =>
+      resultOf(await wrap(id, callOf(event), async () => answerOf(await invoke(event))));
+  type Fault = (request: Call, real: () => Promise<Answer>) => Promise<Answer>;
+  const breaking = (target: RouteId, fault: Fault): SandboxOptions['wrapFunction'] =>
+    wrapping((id, request, real) => (id === target ? fault(request, real) : real()));
 
   it('--local passes every step and writes JUnit with one passing testcase per step', async () => {
     const out = join(work, 'junit');
@@ -64,8 +86,8 @@ describe('chatshyld smoke', () => {
 
   it('fails with exit 1 and names the step when a handler answers a wrong body', async () => {
     await withSandbox(
-      breaking('getMe', async (request, services, real) => {
-        const response = await real(request, services);
+      breaking('getMe', async (_request, real) => {
+        const response = await real();
         return { ...response, body: { ...(response.body as object), phone: '+10000000000' } };
       }),
       async (sandbox) => {
@@ -83,14 +105,14 @@ describe('chatshyld smoke', () => {
   it('fails at reuse detection when a rotated refresh token stays valid', async () => {
     const used = new Set<string>();
     await withSandbox(
-      breaking('refresh', async (request, services, real) => {
+      breaking('refresh', async (request, real) => {
         const token = (request.body as { refreshToken?: string })?.refreshToken ?? '';
         if (used.has(token)) {
           // The bug: a replayed token is accepted instead of revoking the family.
           return { statusCode: 200, body: { token: 'x', refreshToken: 'y'.repeat(43), expiresIn: 900 } };
         }
         used.add(token);
-        return real(request, services);
+        return real();
       }),
       async (sandbox) => {
         const result = await runCli(['smoke', '--url', sandbox.url, '--reporter', 'pretty,markdown', '--out', join(work, 'md')]);
@@ -127,10 +149,11 @@ describe('chatshyld smoke', () => {
   it('keeps tokens, codes and signatures out of every report, even from a leaky server', async () => {
     const secrets: string[] = [];
     const codes: string[] = [];
-    const capture: SandboxOptions['wrapHandler'] = (id, handler) => async (request, services) => {
-      const response = await handler(request, services);
+    const capture = wrapping(async (id, request, real) => {
+      const response = await real();
       const body = response.body as Record<string, unknown> | undefined;
-      if (id === 'verifyOtp' || id === 'refresh') secrets.push(String(body?.token), String(body?.refreshToken));
+      // Refusals carry no token (a handler throws them; the function answers them as errors).
+      if ((id === 'verifyOtp' || id === 'refresh') && response.statusCode < 400) secrets.push(String(body?.token), String(body?.refreshToken));
       if (id === 'presignAvatar') {
         const fields = body?.fields as Record<string, string>;
         secrets.push(fields['X-Amz-Signature']!, fields.Policy!);
@@ -140,10 +163,10 @@ describe('chatshyld smoke', () => {
         return { statusCode: 500, body: { error: { code: 'boom', message: `auth was ${request.headers.authorization}` }, echo: secrets } };
       }
       return response;
-    };
+    });
     const sandbox = await startSandbox({
       stateDir: await mkdtemp(join(work, 'state-')),
-      wrapHandler: capture,
+      wrapFunction: capture,
       onOtp: (message) => codes.push(message.code),
     });
     try {

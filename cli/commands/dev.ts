@@ -10,13 +10,18 @@ export interface DevOptions {
   readonly port: number;
   readonly persist?: boolean;
   readonly reset?: boolean;
+  /** commander's `--no-watch` sets it false. */
+  readonly watch?: boolean;
 }
 
 function isConsoleTraffic(path: string): boolean {
   return (path === consolePath.slice(0, -1) || path.startsWith(consolePath)) && !path.startsWith(sandboxOtpPath);
 }
 
-/** `chatshyld dev`: the sandbox in the foreground until Ctrl-C. */
+/**
+ * `chatshyld dev`: the sandbox in the foreground until Ctrl-C, one per project (a second one is
+ * refused with the first one's process id and URL), reloading the functions a save changes.
+ */
 export async function dev(options: DevOptions, { out, streams }: CommandContext): Promise<number> {
   const loaded = await findConfig(streams.cwd);
   const root = loaded?.root ?? streams.cwd;
@@ -31,6 +36,15 @@ export async function dev(options: DevOptions, { out, streams }: CommandContext)
       stateDir,
       persist: Boolean(options.persist),
       reset: Boolean(options.reset),
+      exclusive: true,
+      watch: options.watch !== false,
+      prewarm: true,
+      onReload: (event) => {
+        if (event.kind === 'reloaded') out.info(`reloaded ${event.routes.join(', ')} in ${Math.round(event.ms)} ms`);
+        else if (event.kind === 'unchanged') out.debug(`saved: no function changed (${Math.round(event.ms)} ms)`);
+        else if (event.kind === 'failed') out.info(`${paint.red('reload failed')}: ${event.message}; still serving the last good build`);
+        else out.info(`${paint.bold(event.file)} changed: routes, grants and environments are set at start; restart chatshyld dev to apply it`);
+      },
       settings: stageSettings(loaded?.config.stages[localStage]),
       onRequest: ({ method, path, status, ms, logs }) => {
         // The console page's own traffic (assets, its API, its event stream) is noise unless refused.

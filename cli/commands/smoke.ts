@@ -139,7 +139,8 @@ function parseReporters(list: string): Set<ReporterName> {
 
 async function localTarget(): Promise<Target> {
   const { startSandbox } = await import('../../service/local/sandbox.js');
-  // A throwaway state folder: the run never touches the developer's own sandbox secrets or data.
+  // A throwaway state folder: the run never touches the developer's own sandbox secrets or data, and
+  // runs beside a `chatshyld dev` of the same project.
   const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-smoke-'));
   const sandbox = await startSandbox({ port: 0, stateDir });
   return {

@@ -1,7 +1,9 @@
 /**
- * Every DynamoDB and S3 request a function sends over the network, recorded as an interval by SDK
- * middleware, and the figures a route's latency follows from: how many calls, and how many of them
- * it waits for one after another.
+ * Every DynamoDB and S3 request a function sends over the network, recorded as an interval, and the
+ * figures a route's latency follows from: how many calls, and how many of them it waits for one
+ * after another. The sandbox's functions run their own bundles in worker threads, so there the
+ * calls are recorded where they arrive, by the fronts (`onCall`: from the request reaching the front
+ * to its answer being sent); the in-process test harness records them by SDK middleware (`watch`).
  *
  * The middleware sits in the `deserialize` step, around the reading of the answer: it sees each
  * attempt that goes on the wire (a retry is a call), after the grants check and the signing, and
@@ -79,6 +81,20 @@ export class AwsCallRecorder {
       { step: 'deserialize', priority: 'high', name: 'chatshyldRecordAwsCalls' },
     );
   }
+
+  /**
+   * The fronts' `onCall`: records (and delays) each DynamoDB and S3 call a function sends, from when
+   * it reached the front to when its answer was sent. SSM and Twilio calls are not counted.
+   */
+  readonly onCall = async (call: { readonly service: string; readonly action: string }): Promise<(() => void) | undefined> => {
+    if (call.service !== 'dynamodb' && call.service !== 's3') return undefined;
+    const service: AwsService = call.service;
+    const start = performance.now();
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    return () => {
+      this.calls.push({ service, command: call.action, start, end: performance.now() });
+    };
+  };
 
   /** The calls recorded since the last `take`, in the order they started; clears them. */
   take(): AwsCall[] {

@@ -34,7 +34,7 @@ export interface ConsoleOptions {
   readonly history: RequestHistory;
   readonly secretsPath: string;
   readonly settings: ServiceSettings;
-  /** Makes every handler read the secrets file afresh (the sandbox's "restart the functions"). */
+  /** Restarts every function, so each reads its secrets afresh (what a redeploy does). */
   readonly reloadSecrets: () => void;
   readonly users: ConsoleUserOperations;
 }
@@ -258,7 +258,7 @@ export class SandboxConsole {
       // No reader waits out a cache here: restartFunctions makes every handler read the file at once.
       // With the deployed window a second click within it would only "resume" the last rotation.
       propagationMs: 0,
-      // The sandbox's handlers are in this process: making them read the file again is its restart.
+      // The sandbox's functions are its workers: ending them makes the next request read the secrets afresh.
       restartFunctions: async () => this.options.reloadSecrets(),
       onProgress: (message) => progress('running', message),
     }).then(

@@ -73,12 +73,12 @@ describe('the sandbox hands handler logs to onRequest', () => {
     const sandbox = await startSandbox({
       stateDir,
       onRequest: (entry) => requests.push(entry),
-      wrapHandler: (id, handler) =>
+      wrapFunction: (id, invoke) =>
         id === 'getMe'
           ? async () => {
               throw new Error('the users table said no', { cause: new Error('ResourceNotFoundException') });
             }
-          : handler,
+          : invoke,
     });
     try {
       const sent = await fetch(`${sandbox.url}/auth/send-otp`, {

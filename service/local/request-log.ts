@@ -75,10 +75,20 @@ export class RequestScopedLog implements Log {
     this.record('error', message, fields);
   }
 
-  private record(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
-    const entry: SandboxLogEntry = { level, message, fields: redactFields(fields), time: new Date().toISOString() };
+  /**
+   * A recorder bound to the request running now (or to `outside`), for lines that arrive later from
+   * elsewhere, such as a function's worker thread, outside this request's async scope.
+   */
+  recorder(): (level: LogLevel, message: string, fields?: Record<string, unknown>) => void {
     const logs = this.scope.getStore();
-    if (logs) logs.push(entry);
-    else this.outside(entry);
+    return (level, message, fields = {}) => {
+      const entry: SandboxLogEntry = { level, message, fields: redactFields(fields), time: new Date().toISOString() };
+      if (logs) logs.push(entry);
+      else this.outside(entry);
+    };
+  }
+
+  private record(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+    this.recorder()(level, message, fields);
   }
 }

@@ -5,8 +5,11 @@ import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { avatarBucket } from '../manifest.js';
 import { startSandbox, type Sandbox } from './sandbox.js';
-import { emulatorCredentials, emulatorRegion } from './emulators.js';
-import { routeS3Client } from './s3-front.js';
+import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from './emulators.js';
+import type { FrontCall } from './fronts/front-call.js';
+import { rawRequest } from './fronts/raw-http.js';
+import { routeS3Client, sandboxSessionToken, startS3Front, type S3Front } from './s3-front.js';
+import { sha256Hex, signedHeaders } from './sigv4.js';
 
 const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 
@@ -181,5 +184,97 @@ describe('the sandbox S3 front refuses what S3 refuses', () => {
     now = Math.max(now, Date.now()) + (Math.max(getExpires, late.expiresIn) + 5) * 1000;
     expect(await s3Error(await upload(late, png, 'image/png'))).toMatchObject({ status: 403, code: 'AccessDenied', message: 'Invalid according to Policy: Policy expired.' });
     expect(await s3Error(await fetch(photoUrl))).toMatchObject({ status: 403, code: 'AccessDenied', message: 'Request has expired' });
+  });
+});
+
+describe('the S3 front answers only local SDK clients, and reports each call it forwards', () => {
+  let emulators: Emulators;
+  let front: S3Front;
+  const calls: FrontCall[] = [];
+  let hold: ((call: FrontCall) => Promise<void | (() => void)>) | undefined;
+
+  beforeAll(async () => {
+    emulators = await startEmulators({ namePrefix: 'chatshyld-s3-front-guard' });
+    front = await startS3Front({
+      target: emulators.s3Endpoint,
+      secrets: { [emulatorCredentials.accessKeyId]: emulatorCredentials.secretAccessKey },
+      clock: { now: () => Date.now() },
+      onCall: async (call) => {
+        calls.push(call);
+        return hold?.(call);
+      },
+    });
+  });
+  afterAll(async () => {
+    await front?.close();
+    await emulators?.close();
+  });
+
+  /** A GetObject of a key, header-signed as getMe's function signs it, with these headers changed. */
+  const signedGet = (change: Record<string, string>) => {
+    const url = new URL(`/${emulators.bucket}/avatar/guard.png`, front.endpoint);
+    const headers = signedHeaders({
+      method: 'GET',
+      url,
+      headers: { 'x-amz-content-sha256': sha256Hex('') },
+      body: '',
+      credentials: { ...emulatorCredentials, sessionToken: sandboxSessionToken('getMe') },
+      region: emulatorRegion,
+      service: 's3',
+      now: Date.now(),
+    });
+    return rawRequest(front.endpoint, { ...headers, ...change }, '', 'GET', url.pathname);
+  };
+
+  it('refuses, with 403, a request from a web page (Origin) or for another host name, before any other check', async () => {
+    const key = 'avatar/guard.png';
+    await emulators.s3.send(new PutObjectCommand({ Bucket: emulators.bucket, Key: key, Body: png, ContentType: 'image/png' }));
+    const served = await signedGet({});
+    expect(served.status).toBe(200);
+    expect(calls.at(-1)).toEqual({ service: 's3', routeId: 'getMe', action: 'GetObject' });
+    const before = calls.length;
+    // The same request as the function's own, with an Origin a page in a browser would add.
+    const fromPage = await signedGet({ origin: 'http://localhost:8080' });
+    expect(fromPage.status).toBe(403);
+    expect(fromPage.body).toContain('<Code>AccessDenied</Code>');
+    const rebound = await signedGet({ host: `avatars.rebind.example:${new URL(front.endpoint).port}` });
+    expect(rebound.status).toBe(403);
+    expect(calls.length, 'nothing was forwarded').toBe(before);
+    // An unsigned read from a page is refused by the Origin check, whatever S3's anonymous rules would say.
+    const page = await fetch(new URL(`/${emulators.bucket}/${key}`, front.endpoint), { headers: { origin: 'https://example.com' } });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('Origin');
+  });
+
+  it('awaits onCall with the route and operation, and calls what it returns when the answer is sent', async () => {
+    const patchMe = routeS3Client(front.endpoint, 'patchMe', emulatorCredentials, emulatorRegion);
+    const order: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    hold = async (call) => {
+      order.push(`start ${call.routeId} ${call.action}`);
+      await released;
+      return () => {
+        order.push(`done ${call.action}`);
+        finished();
+      };
+    };
+    try {
+      let answered = false;
+      const pending = patchMe.send(new HeadObjectCommand({ Bucket: emulators.bucket, Key: 'avatar/guard.png' })).finally(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(order).toEqual(['start patchMe HeadObject']);
+      expect(answered).toBe(false);
+      release();
+      expect((await pending).ContentLength).toBe(png.length);
+      await done;
+      expect(order).toEqual(['start patchMe HeadObject', 'done HeadObject']);
+      expect(calls.at(-1)).toEqual({ service: 's3', routeId: 'patchMe', action: 'HeadObject' });
+    } finally {
+      hold = undefined;
+      patchMe.destroy();
+    }
   });
 });

@@ -19,12 +19,13 @@
  *
  * Refusals carry S3's own XML error codes. s3rver still stores and serves what passes.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../core/ports.js';
 import { avatarBucket, routes, type BucketAccess, type RouteId } from '../manifest.js';
+import { announceCall, type OnFrontCall } from './fronts/front-call.js';
+import { startLoopbackServer } from './fronts/loopback.js';
+import { amzDate, canonicalHeaders, checkHeaderSignature, escape, headerValue, hmac, sameSignature, sha256Hex, signingKey } from './sigv4.js';
 
 /** The session token a route's sandbox credentials carry; the front reads the route from it. */
 export const sandboxSessionToken = (routeId: RouteId) => `chatshyld-sandbox-route/${routeId}`;
@@ -41,6 +42,11 @@ export interface S3FrontOptions {
   readonly clock: Clock;
   /** The largest request body the front reads (a POST upload with its form). */
   readonly maxBodyBytes?: number;
+  /**
+   * Told of every request about to be forwarded. `routeId` is set for a function's own (header-signed)
+   * calls only: a presigned GET or POST is sent by whoever holds the URL, not by the function.
+   */
+  readonly onCall?: OnFrontCall;
 }
 
 export interface S3Front {
@@ -64,24 +70,17 @@ const signatureMismatch = () =>
 
 export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
   const maxBodyBytes = options.maxBodyBytes ?? avatarBucket.maxBytes * 2 + 64 * 1024;
-  const server = createServer((request, response) => {
-    handle(request, response, options, maxBodyBytes).catch((error: unknown) => {
-      if (error instanceof S3Refusal) return writeError(response, error, request.method === 'HEAD');
-      if (!response.headersSent) writeError(response, new S3Refusal(500, 'InternalError', String(error)), request.method === 'HEAD');
-      else response.destroy();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  // 127.0.0.1 only, and never for a web page: see fronts/loopback.ts.
+  const server = await startLoopbackServer(
+    (request, response) =>
+      handle(request, response, options, maxBodyBytes).catch((error: unknown) => {
+        if (error instanceof S3Refusal) return writeError(response, error, request.method === 'HEAD');
+        if (!response.headersSent) writeError(response, new S3Refusal(500, 'InternalError', String(error)), request.method === 'HEAD');
+        else response.destroy();
+      }),
+    (response, request, reason) => writeError(response, accessDenied(`Access Denied: ${reason}`), request.method === 'HEAD'),
+  );
+  return { endpoint: server.endpoint, close: () => server.close() };
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse, options: S3FrontOptions, maxBodyBytes: number): Promise<void> {
@@ -135,6 +134,12 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
       authorize(principal, action, key);
     }
   }
+  const signedByFunction = !query.has('X-Amz-Signature') && uploadKey === undefined;
+  await announceCall(
+    options.onCall,
+    { service: 's3', ...(signedByFunction && principal && { routeId: principal }), action: operationOf(method, key, query, uploadKey !== undefined) },
+    response,
+  );
   const upstream = await forward(options.target, request, method, body);
   if (uploadKey !== undefined && upstream.status < 300) {
     // S3 stores a POST's tags with its object (and a new object has only the tags it came with).
@@ -149,6 +154,22 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   }
   response.writeHead(upstream.status, upstream.message.headers);
   upstream.message.pipe(response);
+}
+
+/** The S3 API operation a request is, as the front reports it. */
+function operationOf(method: string, key: string, query: URLSearchParams, postUpload: boolean): string {
+  if (postUpload) return 'PostObject';
+  if (!key) {
+    if (method === 'POST' && query.has('delete')) return 'DeleteObjects';
+    if (method === 'GET') return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
+    return `${method} bucket`;
+  }
+  const tagging = query.has('tagging') ? 'Tagging' : '';
+  if (method === 'GET') return `GetObject${tagging}`;
+  if (method === 'HEAD') return 'HeadObject';
+  if (method === 'PUT') return `PutObject${tagging}`;
+  if (method === 'DELETE') return `DeleteObject${tagging}`;
+  return `${method} object`;
 }
 
 function grantsOf(route: RouteId): readonly BucketAccess[] {
@@ -172,11 +193,6 @@ function actionOf(method: string, key: string, query: URLSearchParams): BucketAc
   if (method === 'PUT' || method === 'POST') return 'put';
   if (method === 'DELETE') return 'delete';
   return undefined;
-}
-
-function headerValue(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 async function readBody(request: IncomingMessage, cap: number): Promise<Buffer> {
@@ -225,30 +241,6 @@ const unescapeXml = (text: string) =>
   );
 const escapeXml = (text: string) => text.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** RFC 3986 escaping, as SigV4 canonicalizes query strings. */
-const escape = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-
-/** The SigV4 signing key of a credential scope `date/region/service/aws4_request`. */
-function signingKey(secret: string, scope: string): Buffer {
-  const [date = '', region = '', service = ''] = scope.split('/');
-  return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
-}
-
-function sameSignature(expected: string, given: string): boolean {
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** `20261127T235500Z` → epoch ms. */
-function amzDate(value: string | null): number {
-  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value ?? '');
-  if (!match) return Number.NaN;
-  const [, y, mo, d, h, mi, s] = match.map(Number);
-  return Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
-}
-
 /** A presigned (query-string) SigV4 request: in date, and signed with a key we know. */
 function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
   const credential = query.get('X-Amz-Credential') ?? '';
@@ -270,41 +262,38 @@ function verifyPresignedQuery(method: string, rawPath: string, query: URLSearchP
     .map(([name, value]) => `${escape(name)}=${escape(value)}`)
     .sort()
     .join('&');
-  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders(request, signedHeaders), signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', query.get('X-Amz-Date'), scope, sha256Hex(canonicalRequest)].join('\n');
   const expected = hmac(signingKey(secret, scope), stringToSign).toString('hex');
   if (!sameSignature(expected, query.get('X-Amz-Signature') ?? '')) throw signatureMismatch();
 }
 
 /** A header-signed SigV4 request (the SDK's own calls): signed with a key we know, and in date. */
 function verifyHeaderSignature(method: string, rawPath: string, query: URLSearchParams, request: IncomingMessage, options: S3FrontOptions): void {
-  const authorization = headerValue(request, 'authorization');
-  if (!authorization) throw accessDenied();
-  const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)$/.exec(authorization.trim());
-  if (!parts) throw new S3Refusal(400, 'InvalidArgument', 'Unsupported Authorization Type');
-  const [, accessKeyId = '', scope = '', signedHeaderList = '', signature = ''] = parts;
-  const secret = options.secrets[accessKeyId];
-  if (secret === undefined) {
-    throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const check = checkHeaderSignature({
+    request,
+    method,
+    rawPath,
+    query,
+    payloadHash: headerValue(request, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD',
+    secrets: options.secrets,
+    // S3 refuses a request signed more than 15 minutes away from its own clock. The SDK signs with the
+    // machine's clock, so that is the one to compare with (tests move the sandbox clock on purpose).
+    now: Date.now(),
+  });
+  if (check.ok) return;
+  switch (check.reason) {
+    case 'missing':
+      throw accessDenied();
+    case 'malformed':
+      throw new S3Refusal(400, 'InvalidArgument', 'Unsupported Authorization Type');
+    case 'unknown-key':
+      throw new S3Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    case 'skewed':
+      throw new S3Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+    case 'mismatch':
+      throw signatureMismatch();
   }
-  const date = headerValue(request, 'x-amz-date') ?? '';
-  const signedAt = amzDate(date);
-  // S3 refuses a request signed more than 15 minutes away from its own clock. The SDK signs with the
-  // machine's clock, so that is the one to compare with (tests move the sandbox clock on purpose).
-  if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > 15 * 60 * 1000) {
-    throw new S3Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
-  }
-  const signedHeaders = signedHeaderList.split(';');
-  const canonicalQuery = [...query]
-    .map(([name, value]) => `${escape(name)}=${escape(value)}`)
-    .sort()
-    .join('&');
-  const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(request, name) ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const payloadHash = headerValue(request, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
-  const canonicalRequest = [method, rawPath, canonicalQuery, canonicalHeaders, signedHeaderList, payloadHash].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  if (!sameSignature(hmac(signingKey(secret, scope), stringToSign).toString('hex'), signature)) throw signatureMismatch();
 }
 
 type PolicyCondition = Record<string, string> | [string, string | number, string | number];

@@ -8,8 +8,10 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TableNames } from '../adapters/dynamodb/tables.js';
 import { processRunning } from './data-lock.js';
+import { LocalStateError } from './secrets-file.js';
 
 export const sandboxEndpointsFile = 'sandbox.json';
+export const sandboxLockFile = 'sandbox.lock';
 
 export interface SandboxEndpoints {
   readonly pid: number;
@@ -98,4 +100,39 @@ export async function findSandbox(stateDir: string): Promise<SandboxLookup> {
   if (!wellFormed) return { state: 'unreadable', path };
   if (!processRunning(document.pid)) return { state: 'stale', pid: document.pid, path };
   return { state: 'running', endpoints: document, path };
+}
+
+/**
+ * One sandbox per project: `chatshyld dev` takes `<stateDir>/sandbox.lock` (holding its process id)
+ * before it starts anything, so a second one is refused with the id and URL of the first, rather
+ * than running beside it while `users --stage local` talks to the first. Taking the lock is one
+ * exclusive create, so two starting at once cannot both win. A lock left by a process that is gone
+ * is taken over. (`smoke --local` runs in a folder of its own and takes none.)
+ */
+export async function claimSandbox(stateDir: string): Promise<{ release(): Promise<void> }> {
+  await mkdir(stateDir, { recursive: true });
+  const path = join(stateDir, sandboxLockFile);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return { release: () => rm(path, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && processRunning(pid)) {
+      const running = await findSandbox(stateDir).catch(() => undefined);
+      const url = running?.state === 'running' && running.endpoints.pid === pid ? running.endpoints.url : undefined;
+      throw new LocalStateError(
+        url
+          ? `a sandbox already runs for this project: process ${pid} at ${url}`
+          : `a sandbox is starting for this project: process ${pid}`,
+        `use that one (\`chatshyld users --stage local\` and \`secrets --stage local\` reach it), or stop it first (Ctrl-C in its terminal, or kill ${pid}); \`chatshyld smoke --local\` runs beside it`,
+      );
+    }
+    // Left by a process that is gone (or being written this instant: the next attempt reads it whole).
+    if (Number.isInteger(pid) && pid > 0) await rm(path, { force: true });
+    else await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new LocalStateError(`could not take ${path}`, 'another sandbox is starting for this project; try again');
 }

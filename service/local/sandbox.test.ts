@@ -129,10 +129,17 @@ describe('the sandbox', () => {
   });
 
   it('hands the handler what a client sent, as API Gateway would', async () => {
-    let seen: ApiRequest | undefined;
+    let seen: Pick<ApiRequest, 'method' | 'path' | 'sourceIp' | 'body' | 'headers'> | undefined;
     sandbox = await startSandbox({
       stateDir,
-      wrapHandler: (id, handler) => (id === 'sendOtp' ? async (request, services) => ((seen = request), handler(request, services)) : handler),
+      wrapFunction: (id, invoke) =>
+        id === 'sendOtp'
+          ? async (event) => {
+              const { method, sourceIp } = event.requestContext.http;
+              seen = { method, path: event.rawPath, sourceIp, body: JSON.parse(event.body!), headers: event.headers as Record<string, string> };
+              return invoke(event);
+            }
+          : invoke,
     });
     await post('/auth/send-otp', { phone: '+14155550124' }, { 'X-Custom': 'Value', authorization: 'Bearer abc' });
     expect(seen).toMatchObject({

@@ -1,35 +1,37 @@
 /**
- * The sandbox: the real handlers on one machine. dynalite and s3rver stand in for DynamoDB and S3, a
- * file stands in for SSM, an outbox stands in for Twilio Verify, and an HTTP server on 127.0.0.1 turns
- * each request into the payload-2.0 event API Gateway would send and calls the route's handler.
+ * The sandbox: the functions deploy ships, on one machine. Each route's bundle (built by
+ * `bundleFunctions`, the very files a deploy of this tree uploads) runs in a worker thread of its
+ * own with its Lambda's environment. dynalite and s3rver stand in for DynamoDB and S3, the secrets
+ * file for SSM, an outbox for Twilio Verify, each behind a front that holds every function to its
+ * grants; an HTTP server on 127.0.0.1 turns each request into the payload-2.0 event API Gateway
+ * would send and invokes the route's function.
  */
-import { access, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { join, resolve } from 'node:path';
 import { SandboxOtpSender, type OutboxMessage } from '../adapters/otp/outbox.js';
-import { composeServices } from '../compose-all.js';
-import { noMetrics, systemClock, type Clock } from '../core/ports.js';
-import { lambdaHandler, maxBodyBytes, type LambdaHandler, type RouteHandler } from '../http/api.js';
-import { routeHandlers, type Services } from '../http/routes.js';
+import { systemClock, type Clock } from '../core/ports.js';
+import { maxBodyBytes } from '../http/api.js';
 import { routes, type RouteDefinition, type RouteId } from '../manifest.js';
 import { resolveSettings, type SettingsOverrides } from '../settings.js';
-import { localAdapters } from './adapters.js';
 import { emulatorCredentials, emulatorRegion, startEmulators, type Emulators } from './emulators.js';
-import { routeDynamoClient } from './dynamo-grants.js';
-import { routeS3Client, startS3Front } from './s3-front.js';
+import { startFunctionFronts } from './function-fronts.js';
+import { functionEnvironment, SandboxFunctions } from './functions.js';
+import { functionLogLines } from './function-output.js';
+import { FunctionReloader, type ReloadEvent } from './reload.js';
 import { apiGatewayEvent } from './events.js';
 import type { AwsCallRecorder } from './aws-calls.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
-import { publishSandboxEndpoints } from './sandbox-endpoints.js';
+import { claimSandbox, publishSandboxEndpoints } from './sandbox-endpoints.js';
 import { checkKeyRings, initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 import { RequestHistory } from './request-history.js';
 import { SandboxConsole, osUser } from './console.js';
 import { UserAdmin } from '../ops/user-admin.js';
-import type { SecretSource } from '../core/ports.js';
-import type { SecretName } from '../manifest.js';
 
 export { consolePath, sandboxOtpPath } from './console.js';
 
@@ -52,16 +54,31 @@ export interface SandboxOptions {
   /** Delete persisted data before starting. */
   readonly reset?: boolean;
   readonly settings?: SettingsOverrides;
+  /** The fronts' and the outbox's clock (the functions, like Lambdas, read the system's). */
   readonly clock?: Clock;
   readonly onRequest?: (entry: SandboxRequestLog) => void;
   readonly onOtp?: (message: OutboxMessage) => void;
   /** What is logged outside any request (each request's own lines come with `onRequest`). */
   readonly onLog?: (entry: SandboxLogEntry) => void;
-  /** Wraps route handlers (tests inject faults this way). */
-  readonly wrapHandler?: (routeId: RouteId, handler: RouteHandler<Services>) => RouteHandler<Services>;
+  /** Wraps each route's invocations, event in, result out (tests inject faults this way). */
+  readonly wrapFunction?: (routeId: RouteId, invoke: FunctionInvoke) => FunctionInvoke;
   /** Records (and may delay) every DynamoDB and S3 call the functions send (the bench, the call-count test). */
   readonly awsCalls?: AwsCallRecorder;
+  /** The folder holding `service/` the functions are bundled from (default: chatshyld's own). */
+  readonly sourceRoot?: string;
+  /** Where bundles are kept (default `<sourceRoot>/.chatshyld/bundles`, which deploy in a checkout uses too). */
+  readonly bundleDir?: string;
+  /** Rebuild and swap in the functions a save under `<sourceRoot>/service/` changes. */
+  readonly watch?: boolean;
+  readonly onReload?: (event: ReloadEvent) => void;
+  /** Start every function's worker right after ready, instead of on its first request. */
+  readonly prewarm?: boolean;
+  /** Refuse to start while another sandbox holds this state folder (`chatshyld dev`: one per project). */
+  readonly exclusive?: boolean;
 }
+
+/** One invocation of a route's function, as API Gateway makes it. */
+export type FunctionInvoke = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export interface Sandbox {
   readonly url: string;
@@ -73,6 +90,12 @@ export interface Sandbox {
   readonly secretsPath: string;
   /** The console page, `<url>/__sandbox/`. */
   readonly consoleUrl: string;
+  /** The `index.mjs` each route's function runs now. */
+  functions(): Readonly<Record<RouteId, string>>;
+  /** Rebuilds now, as a save does (with `watch`). */
+  reload(): Promise<void>;
+  /** Resolves once saves are watched (at once without `watch`). */
+  readonly watching: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -99,19 +122,22 @@ export const localSettings: SettingsOverrides = {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const stateDir = resolve(options.stateDir ?? defaultStateDir);
   const dataDir = join(stateDir, 'data');
-  // Only one sandbox uses a persisted data folder, and nobody resets it under a running one.
-  if (options.reset) await refuseIfHeld(stateDir, 'refusing to reset');
-  const lock = options.persist ? await lockData(stateDir) : undefined;
+  const claim = options.exclusive ? await claimSandbox(stateDir) : undefined;
+  let lock: DataLock | undefined;
   try {
+    // Only one sandbox uses a persisted data folder, and nobody resets it under a running one.
+    if (options.reset) await refuseIfHeld(stateDir, 'refusing to reset');
+    lock = options.persist ? await lockData(stateDir) : undefined;
     if (options.reset) await rm(dataDir, { recursive: true, force: true });
-    return await start(options, stateDir, dataDir, lock);
+    return await start(options, stateDir, dataDir, [lock, claim]);
   } catch (error) {
     await lock?.release();
+    await claim?.release();
     throw error;
   }
 }
 
-async function start(options: SandboxOptions, stateDir: string, dataDir: string, lock: DataLock | undefined): Promise<Sandbox> {
+async function start(options: SandboxOptions, stateDir: string, dataDir: string, locks: ({ release(): Promise<void> } | undefined)[]): Promise<Sandbox> {
   const secretsPath = join(stateDir, 'secrets.json');
   const clock = options.clock ?? systemClock;
   if (!(await exists(secretsPath))) await writeSecretsDocument(secretsPath, initialDocument(new Date(clock.now())));
@@ -119,25 +145,45 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   // rather than failing every request later.
   else checkKeyRings(await readSecretsDocument(secretsPath), secretsPath, new Date(clock.now()));
 
-  const settings = resolveSettings({
+  const overrides: SettingsOverrides = {
     ...localSettings,
     ...options.settings,
     limits: { ...localSettings.limits, ...options.settings?.limits },
-  });
+  };
+  const settings = resolveSettings(overrides);
   const outbox = new SandboxOtpSender(clock, {
     ttlSeconds: settings.otpTtlSeconds,
     ...(options.onOtp && { onSend: options.onOtp }),
   });
   const log = new RequestScopedLog(options.onLog);
+  // The bundles deploy ships for this tree (made once per tree, shared with synth and deploy).
+  const { bundleFunctions, packageRoot } = await import('../../infra/bundle.js');
+  const sourceRoot = resolve(options.sourceRoot ?? packageRoot());
+  const bundleDir = resolve(options.bundleDir ?? (await defaultBundleDir(sourceRoot)));
+  const bundled = await bundleFunctions(sourceRoot, bundleDir);
+
   const emulators = await startEmulators(options.persist ? { persistDir: dataDir } : {});
-  // S3 as each function sees it: through a front that holds every route to its manifest grants.
-  const s3Front = await startS3Front({
-    target: emulators.s3Endpoint,
-    secrets: { [emulatorCredentials.accessKeyId]: emulatorCredentials.secretAccessKey },
-    clock,
+  const fronts = await startFunctionFronts({ emulators, secretsPath, outbox, clock, ...(options.awsCalls && { onCall: options.awsCalls.onCall }) }).catch(
+    async (error: unknown) => {
+      await emulators.close();
+      throw error;
+    },
+  );
+  const outside = log.recorder();
+  const functions = new SandboxFunctions({
+    bundles: Object.fromEntries(routes.map((route) => [route.id, join(bundled.outdir, route.id, 'index.mjs')])) as Record<RouteId, string>,
+    environment: (route) =>
+      functionEnvironment(
+        route,
+        { stage: 'local', version: 'local', settings: JSON.stringify(overrides), tableNames: emulators.tableNames, bucketName: emulators.bucket },
+        fronts.endpoints,
+        emulatorCredentials,
+        emulatorRegion,
+      ),
+    outside: (text) => {
+      for (const line of functionLogLines(text)) outside(line.level, line.message, line.fields);
+    },
   });
-  // Bumped to make every handler read the secrets file afresh: what restarting the functions does.
-  let secretsGeneration = 0;
   const history = new RequestHistory();
   let listeningPort = 0;
   const sandboxConsole = new SandboxConsole({
@@ -147,7 +193,8 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     history,
     secretsPath,
     settings,
-    reloadSecrets: () => void secretsGeneration++,
+    // What a redeploy does: every function starts afresh and reads its secrets again.
+    reloadSecrets: () => functions.restart(),
     // The on-call operations, as `chatshyld users --stage local` runs them, audited as this machine's user.
     users: new UserAdmin({
       dynamo: emulators.dynamo,
@@ -158,29 +205,23 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
       clock,
     }),
   });
-  const handlers = new Map<string, { route: RouteDefinition; handler: LambdaHandler }>();
-  const routeClients: { destroy(): void }[] = [];
+  const handlers = new Map<string, { route: RouteDefinition; invoke: FunctionInvoke }>();
   for (const route of routes) {
-    const s3 = routeS3Client(s3Front.endpoint, route.id, emulatorCredentials, emulatorRegion);
-    // DynamoDB as the route's role sees it: what its grants do not allow is AccessDenied, as in AWS.
-    const dynamo = routeDynamoClient(emulators.dynamoEndpoint, emulators.tableNames, route);
-    routeClients.push(s3, dynamo);
-    options.awsCalls?.watch(dynamo, 'dynamodb');
-    options.awsCalls?.watch(s3, 's3');
-    const adapters = localAdapters({ emulators, secretsPath, otpSender: outbox, settings, clock, log, metrics: noMetrics, s3, dynamo });
-    const services = composeServices({ ...adapters, secrets: () => reloading(adapters.secrets(), () => secretsGeneration) });
-    const handle = options.wrapHandler?.(route.id, routeHandlers[route.id]) ?? routeHandlers[route.id];
-    handlers.set(`${route.method} ${route.path}`, {
-      route,
-      handler: lambdaHandler(route, handle, async () => services, log),
-    });
+    const invoke: FunctionInvoke = (event) => {
+      // Lines the function prints come back later, from its thread: file them with this request.
+      const record = log.recorder();
+      return functions.invoke(route.id, event, (text) => {
+        for (const line of functionLogLines(text)) record(line.level, line.message, line.fields);
+      });
+    };
+    handlers.set(`${route.method} ${route.path}`, { route, invoke: options.wrapFunction?.(route.id, invoke) ?? invoke });
   }
 
   const server = createServer((request, response) => {
     const started = performance.now();
     const exchange: Exchange = {};
     const { logs, done } = log.collect(() =>
-      serve(request, response, handlers, sandboxConsole, exchange).catch((error: unknown) => {
+      serve(request, response, handlers, sandboxConsole, exchange, log).catch((error: unknown) => {
         log.error('sandbox failed to serve a request', { error });
         if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
         else response.destroy();
@@ -201,7 +242,8 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
       server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
     });
   } catch (error) {
-    await s3Front.close();
+    await functions.close();
+    await fronts.close();
     await emulators.close();
     throw error;
   }
@@ -216,27 +258,67 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     bucket: emulators.bucket,
   });
 
+  // Watching and the incremental build context start after ready, beside the functions' workers.
+  const reloader = options.watch
+    ? FunctionReloader.start({
+        sourceRoot,
+        bundleDir,
+        current: () => functions.current(),
+        swap: (bundles) => functions.swap(bundles),
+        onEvent: (event) => options.onReload?.(event),
+      })
+    : undefined;
+  reloader?.catch((error: unknown) => options.onReload?.({ kind: 'failed', message: `cannot watch ${join(sourceRoot, 'service')}: ${(error as Error).message}` }));
+  if (options.prewarm) functions.prewarm();
+
   let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     outbox,
     emulators,
-    s3Endpoint: s3Front.endpoint,
+    s3Endpoint: fronts.endpoints.s3,
     secretsPath,
     consoleUrl: `http://127.0.0.1:${port}/__sandbox/`,
+    functions: () => functions.current(),
+    watching: (reloader ?? Promise.resolve()).then(
+      () => {},
+      () => {},
+    ),
+    reload: async () => {
+      if (!reloader) throw new Error('this sandbox was started without watch');
+      await (await reloader).reload();
+    },
     close: () =>
       (closing ??= (async () => {
         sandboxConsole.close();
+        await (await reloader?.catch(() => undefined))?.close();
         await published.remove();
         server.closeAllConnections();
         await new Promise((resolveClose) => server.close(resolveClose));
-        for (const client of routeClients) client.destroy();
-        await s3Front.close();
+        await functions.close();
+        await fronts.close();
         await emulators.close();
-        await lock?.release();
+        for (const lock of locks) await lock?.release();
       })()),
   };
+}
+
+/**
+ * Bundles are made from chatshyld's own sources, so they are kept beside them, where `deploy` in a
+ * checkout keeps its own (`.chatshyld/bundles` of the project, which is that folder): for one tree
+ * the sandbox runs the very files a deploy uploads, and every project and `smoke --local` run
+ * reuses them. An installed package may sit in a folder this user cannot write: then the user's cache.
+ */
+async function defaultBundleDir(sourceRoot: string): Promise<string> {
+  const beside = join(sourceRoot, '.chatshyld', 'bundles');
+  try {
+    await mkdir(beside, { recursive: true });
+    await access(beside, constants.W_OK);
+    return beside;
+  } catch {
+    return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'chatshyld', 'bundles');
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -270,25 +352,13 @@ interface Exchange {
   result?: APIGatewayProxyStructuredResultV2;
 }
 
-/** A secrets source that reads afresh once after every bump of `generation`. */
-function reloading(source: SecretSource, generation: () => number): SecretSource {
-  let seen = generation();
-  return {
-    get(name: SecretName, options: { forceFetch?: boolean } = {}) {
-      const now = generation();
-      const forceFetch = options.forceFetch || now !== seen;
-      seen = now;
-      return source.get(name, { ...options, forceFetch });
-    },
-  };
-}
-
 async function serve(
   request: IncomingMessage,
   response: ServerResponse,
-  handlers: Map<string, { route: RouteDefinition; handler: LambdaHandler }>,
+  handlers: Map<string, { route: RouteDefinition; invoke: FunctionInvoke }>,
   sandboxConsole: SandboxConsole,
   exchange: Exchange,
+  log: RequestScopedLog,
 ): Promise<void> {
   const method = request.method ?? 'GET';
   const [path = '/', rawQueryString = ''] = (request.url ?? '/').split(/\?(.*)/s);
@@ -324,7 +394,14 @@ async function serve(
     routeKey: `${match.route.method} ${match.route.path}`,
   });
   exchange.event = event;
-  const result = await match.handler(event);
+  let result: APIGatewayProxyStructuredResultV2;
+  try {
+    result = await match.invoke(event);
+  } catch (error) {
+    // A function that throws, crashes or times out: API Gateway answers 500 with a body of its own.
+    log.error('unhandled error', { route: match.route.id, error });
+    result = { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Internal Server Error' }) };
+  }
   exchange.result = result;
   const headers: Record<string, string | string[]> = { ...corsHeaders };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);

@@ -5,6 +5,7 @@
  * Each value is the JSON document SSM would hold for the stage; `history` plays the part of SSM's
  * parameter history so that `chatshyld secrets … --stage local` can rehearse everything.
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
@@ -36,6 +37,12 @@ export function initialSecrets(now: Date): LocalSecrets {
   return {
     'jwt-secret': { current: newKey(now) },
     'refresh-pepper': { current: newKey(now) },
+    // The sandbox's own Twilio Verify (service/local/fronts/twilio-front.ts) accepts these, and only these.
+    twilio: {
+      accountSid: `AC${randomBytes(16).toString('hex')}`,
+      authToken: randomBytes(16).toString('hex'),
+      verifyServiceSid: `VA${randomBytes(16).toString('hex')}`,
+    },
     'test-numbers': [],
   };
 }

@@ -31,16 +31,18 @@ describe('sequential depth', () => {
 });
 
 /**
- * The DynamoDB and S3 calls of every route, measured through the sandbox by SDK middleware on the
- * functions' own clients. The snapshot (`aws-calls.snapshot.md`) changes only on purpose: after a
- * change that adds a call or a round trip, or removes one, review the new table and update it with
- * `npx vitest run service/test/aws-calls.test.ts -u`. The delay held before each call makes calls
- * issued together overlap however loaded the machine is; no time is asserted.
+ * The DynamoDB and S3 calls of every route, measured through the sandbox where its functions' calls
+ * arrive: at the DynamoDB and S3 fronts (their `onCall`). The snapshot (`aws-calls.snapshot.md`)
+ * changes only on purpose: after a change that adds a call or a round trip, or removes one, review
+ * the new table and update it with `npx vitest run service/test/aws-calls.test.ts -u`. The delay
+ * held before each call makes calls issued together overlap however loaded the machine is (they
+ * travel over HTTP from the function's thread, so they reach the front a few ms apart, and a new
+ * connection takes longer); no time is asserted.
  */
 describe('DynamoDB and S3 calls per route', () => {
   let sandbox: Sandbox;
   let stateDir: string;
-  const recorder = new AwsCallRecorder({ delayMs: 3 });
+  const recorder = new AwsCallRecorder({ delayMs: 25 });
   let steps: JourneyStep[];
 
   beforeAll(async () => {
@@ -50,7 +52,7 @@ describe('DynamoDB and S3 calls per route', () => {
     // first journey warms them, so the one measured shows the calls of a warm function.
     await runRouteJourney(sandbox, recorder, journeyAddress(1));
     steps = await runRouteJourney(sandbox, recorder, journeyAddress(2));
-  });
+  }, 180_000);
   afterAll(async () => {
     await sandbox?.close();
     await rm(stateDir, { recursive: true, force: true });
