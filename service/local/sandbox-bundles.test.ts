@@ -68,7 +68,7 @@ describe('the bundles the sandbox runs', () => {
       const shipped = resource.Properties.Environment.Variables as Record<string, unknown>;
       const env = functionEnvironment(
         route,
-        { stage: 'local', version: 'local', settings: '{}', tableNames: { users: 'u', refreshTokens: 'r', rateLimits: 'l' }, bucketName: 'b' },
+        { stage: 'local', version: 'local', settings: '{}', tableNames: { users: 'u', refreshTokens: 'r', rateLimits: 'l' }, bucketName: 'b', allowTestNumbers: true },
         { dynamodb: 'http://127.0.0.1:1', s3: 'http://127.0.0.1:2', ssm: 'http://127.0.0.1:3', twilio: 'http://127.0.0.1:4' },
         { accessKeyId: 'k', secretAccessKey: 's' },
         'us-east-1',

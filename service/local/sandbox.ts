@@ -175,7 +175,7 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     environment: (route) =>
       functionEnvironment(
         route,
-        { stage: 'local', version: 'local', settings: JSON.stringify(overrides), tableNames: emulators.tableNames, bucketName: emulators.bucket },
+        { stage: 'local', version: 'local', settings: JSON.stringify(overrides), tableNames: emulators.tableNames, bucketName: emulators.bucket, allowTestNumbers: settings.allowTestNumbers },
         fronts.endpoints,
         emulatorCredentials,
         emulatorRegion,
