@@ -257,7 +257,7 @@ describe('chatshyld dev', () => {
       expect(stderr).not.toMatch(/GET\s+\/__sandbox(\/|\s)(?!otp)/);
       expect(stderr).toContain('closing the sandbox');
       const secrets = JSON.parse(await readFile(join(cwd, '.chatshyld', 'local', 'secrets.json'), 'utf8'));
-      expect(Object.keys(secrets.secrets)).toEqual(['jwt-secret', 'refresh-pepper', 'test-numbers']);
+      expect(Object.keys(secrets.secrets)).toEqual(['jwt-secret', 'refresh-pepper', 'twilio', 'test-numbers']);
     } finally {
       await rm(cwd, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { readFile, mkdtemp, rm, stat } from 'node:fs/promises';
+import { readFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,32 @@ describe('the sandbox', () => {
     await sandbox.close();
     sandbox = await startSandbox({ stateDir });
     expect(await readFile(path, 'utf8')).toBe(first);
+  });
+
+  it('gives a secrets file from before its own Twilio Verify the twilio secret, as a new version, and sends codes with it', async () => {
+    const oldState = await mkdtemp(join(tmpdir(), 'chatshyld-sandbox-old-secrets-'));
+    try {
+      sandbox = await startSandbox({ stateDir: oldState });
+      await sandbox.close();
+      const path = join(oldState, 'secrets.json');
+      const document = JSON.parse(await readFile(path, 'utf8'));
+      delete document.secrets.twilio;
+      delete document.history.twilio;
+      await writeFile(path, JSON.stringify(document), { mode: 0o600 });
+
+      const codes: string[] = [];
+      sandbox = await startSandbox({ stateDir: oldState, onOtp: (message) => codes.push(message.code) });
+      const upgraded = JSON.parse(await readFile(path, 'utf8'));
+      expect(upgraded.secrets.twilio).toMatchObject({ accountSid: expect.stringMatching(/^AC/), verifyServiceSid: expect.stringMatching(/^VA/) });
+      expect(upgraded.history.twilio).toMatchObject([{ version: 1, value: upgraded.secrets.twilio }]);
+      expect(upgraded.secrets['jwt-secret']).toEqual(document.secrets['jwt-secret']);
+      expect((await post('/auth/send-otp', { phone: '+14155550127' })).status).toBe(200);
+      expect(codes).toHaveLength(1);
+    } finally {
+      await sandbox?.close();
+      sandbox = undefined;
+      await rm(oldState, { recursive: true, force: true });
+    }
   });
 
   it('keeps data across restarts with persist, and drops it with reset', async () => {

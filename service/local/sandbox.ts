@@ -27,7 +27,7 @@ import { apiGatewayEvent } from './events.js';
 import type { AwsCallRecorder } from './aws-calls.js';
 import { lockData, refuseIfHeld, type DataLock } from './data-lock.js';
 import { claimSandbox, publishSandboxEndpoints } from './sandbox-endpoints.js';
-import { checkKeyRings, initialDocument, readSecretsDocument, writeSecretsDocument } from './secrets-file.js';
+import { checkKeyRings, initialDocument, initialSecrets, LocalStateError, localActor, readSecretsDocument, writeSecretsDocument, type SecretsDocument } from './secrets-file.js';
 import { RequestScopedLog, type SandboxLogEntry } from './request-log.js';
 import { RequestHistory } from './request-history.js';
 import { SandboxConsole, osUser } from './console.js';
@@ -143,7 +143,11 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
   if (!(await exists(secretsPath))) await writeSecretsDocument(secretsPath, initialDocument(new Date(clock.now())));
   // A damaged file, or one whose key rings the handlers cannot use, is refused now, with its path,
   // rather than failing every request later.
-  else checkKeyRings(await readSecretsDocument(secretsPath), secretsPath, new Date(clock.now()));
+  else {
+    const document = await readSecretsDocument(secretsPath);
+    checkKeyRings(document, secretsPath, new Date(clock.now()));
+    if (document.secrets.twilio === undefined) await writeSecretsDocument(secretsPath, withSandboxTwilio(document, new Date(clock.now())));
+  }
 
   const overrides: SettingsOverrides = {
     ...localSettings,
@@ -221,11 +225,13 @@ async function start(options: SandboxOptions, stateDir: string, dataDir: string,
     const started = performance.now();
     const exchange: Exchange = {};
     const { logs, done } = log.collect(() =>
-      serve(request, response, handlers, sandboxConsole, exchange, log).catch((error: unknown) => {
-        log.error('sandbox failed to serve a request', { error });
-        if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
-        else response.destroy();
-      }),
+      serve(request, response, handlers, sandboxConsole, exchange, log)
+        .catch((error: unknown) => {
+          log.error('sandbox failed to serve a request', { error });
+          if (!response.headersSent) writeJson(response, 500, errorBody('internal_error', 'The sandbox failed.'));
+          else response.destroy();
+        })
+        .then(() => (response.statusCode >= 500 ? explainSecretsFile(secretsPath, clock, log) : undefined)),
     );
     void done.finally(() => {
       const path = (request.url ?? '/').split('?')[0]!;
@@ -318,6 +324,35 @@ async function defaultBundleDir(sourceRoot: string): Promise<string> {
     return beside;
   } catch {
     return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'chatshyld', 'bundles');
+  }
+}
+
+/**
+ * A secrets file written before the sandbox had its own Twilio Verify holds no `twilio` entry, which
+ * sendOtp's function needs to reach it: add the sandbox's, as the next version of that secret.
+ */
+function withSandboxTwilio(document: SecretsDocument, now: Date): SecretsDocument {
+  const twilio = initialSecrets(now).twilio;
+  const versions = document.history?.twilio ?? [];
+  return {
+    secrets: { ...document.secrets, twilio },
+    history: {
+      ...document.history,
+      twilio: [...versions, { version: (versions.at(-1)?.version ?? 0) + 1, value: twilio, modifiedAt: now.toISOString(), modifiedBy: localActor() }],
+    },
+  };
+}
+
+/**
+ * A function cannot know that its parameters come from the sandbox's secrets file: when a request
+ * fails and that file is damaged or holds an unusable key ring, say so under the request, with the
+ * file and the way out.
+ */
+async function explainSecretsFile(secretsPath: string, clock: Clock, log: RequestScopedLog): Promise<void> {
+  try {
+    checkKeyRings(await readSecretsDocument(secretsPath), secretsPath, new Date(clock.now()));
+  } catch (error) {
+    if (error instanceof LocalStateError) log.warn(`${error.message}; ${error.hint}`);
   }
 }
 
