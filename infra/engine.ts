@@ -17,7 +17,7 @@ import {
   type IoRequest,
 } from '@aws-cdk/toolkit-lib';
 import { buildStageApp, type StageAppInputs } from './app.js';
-import { LifecycleRefused } from './lifecycle.js';
+import { LifecycleRefused } from './lifecycle-refused.js';
 import { stackName } from './names.js';
 
 export interface ApprovalRequest {

@@ -10,6 +10,7 @@ import type { SettingsOverrides } from '../service/settings.js';
 import type { StageAppInputs } from './app.js';
 import type { ApprovalRequest, CdkEngine } from './engine.js';
 import type { AwsTarget, Check } from './preflight.js';
+import { LifecycleRefused } from './lifecycle-refused.js';
 import { stackName } from './names.js';
 
 export type RequireApproval = 'never' | 'broadening' | 'any-change';
@@ -25,17 +26,7 @@ export interface StageTarget {
   readonly profile?: string;
 }
 
-/** Refused before any AWS call: each names the flag or step that would allow it. */
-export class LifecycleRefused extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-    this.name = 'LifecycleRefused';
-  }
-}
+export { LifecycleRefused } from './lifecycle-refused.js';
 
 export function awsTarget(target: StageTarget): AwsTarget {
   return {
