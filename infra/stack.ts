@@ -38,6 +38,11 @@ export interface ChatShyldStackProps extends StackProps {
   readonly stageConfig: StageConfig;
   readonly settings: SettingsOverrides;
   readonly version: string;
+  /**
+   * CloudFormation termination protection; by default the stage's `protected`. The deploy turns it
+   * off for a protected stage's first create and switches it on once the stack exists healthy.
+   */
+  readonly terminationProtection?: boolean;
   /** Where `bundleFunctions` wrote one folder per route. */
   readonly bundleDir: string;
 }
@@ -55,7 +60,7 @@ export class ChatShyldStack extends Stack {
   readonly functions = new Map<string, LambdaFunction>();
 
   constructor(scope: Construct, id: string, props: ChatShyldStackProps) {
-    super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
+    super(scope, id, { ...props, terminationProtection: props.terminationProtection ?? Boolean(props.stageConfig.protected) });
     const { stage, stageConfig } = props;
     const retained = Boolean(stageConfig.protected);
     // RetainExceptOnCreate: a protected stage keeps its data on update and delete, but a failed
