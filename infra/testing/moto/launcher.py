@@ -10,7 +10,9 @@ import sys
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-# Before the server answers anything: the resource types and behaviours our stacks need.
+# Before the server answers anything: the resource types and behaviours our stacks need (without
+# leaving a __pycache__ in the source tree).
+sys.dont_write_bytecode = True
 import cloudformation_extensions  # noqa: E402,F401
 
 
