@@ -13,8 +13,8 @@ export interface StageAppInputs {
   readonly settings: SettingsOverrides;
   readonly version: string;
   readonly bundleDir: string;
-  /** Overrides the stage's termination protection (off for a protected stage's first create). */
-  readonly terminationProtection?: boolean;
+  /** A protected stage's first create: no termination or table deletion protection yet. */
+  readonly firstCreate?: boolean;
   /** What toolkit-lib hands an assembly builder: where to write, and its context. */
   readonly outdir?: string;
   readonly context?: Record<string, unknown>;
@@ -34,7 +34,7 @@ export function buildStageApp(inputs: StageAppInputs): { app: App; stack: ChatSh
     settings: inputs.settings,
     version: inputs.version,
     bundleDir: inputs.bundleDir,
-    ...(inputs.terminationProtection !== undefined && { terminationProtection: inputs.terminationProtection }),
+    ...(inputs.firstCreate && { firstCreate: true }),
   });
   return { app, stack };
 }

@@ -30,8 +30,8 @@ class FakeEngine implements CdkEngine {
     this.calls.push('diff');
     return { changes: 0, text: '' };
   }
-  async deploy(inputs: { bundleDir: string; terminationProtection?: boolean }, options: { hotswap: boolean }) {
-    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}${inputs.terminationProtection ? ' protected' : ''}`);
+  async deploy(inputs: { bundleDir: string; firstCreate?: boolean }, options: { hotswap: boolean }) {
+    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}${inputs.firstCreate ? ' first-create' : ''}`);
     return { ApiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com', AvatarsBucketName: 'bucket' };
   }
   async destroy() {
@@ -133,11 +133,11 @@ describe('termination protection of a protected stage', () => {
     return { engine, progress, outcome };
   };
 
-  it('creates the stack without it, and switches it on once the create has succeeded', async () => {
+  it('creates the stack without it (nor table deletion protection), then deploys the full template and switches it on', async () => {
     const stack = new FakeStack(undefined);
     const { engine, outcome } = run(stack);
     await outcome;
-    expect(engine.calls).toEqual(['deploy /b hotswap=false']);
+    expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
     expect(stack.changes).toEqual([true]);
   });
 
@@ -145,7 +145,7 @@ describe('termination protection of a protected stage', () => {
     const healthy = new FakeStack(state('UPDATE_COMPLETE', true));
     const first = run(healthy);
     await first.outcome;
-    expect(first.engine.calls).toEqual(['deploy /b hotswap=false protected']);
+    expect(first.engine.calls).toEqual(['deploy /b hotswap=false']);
     expect(healthy.changes).toEqual([]);
 
     const unprotected = new FakeStack(state('CREATE_COMPLETE', false));
@@ -162,7 +162,7 @@ describe('termination protection of a protected stage', () => {
       await outcome;
       expect(questions).toEqual([expect.stringContaining(`ChatShyld-prod is ${status}`)]);
       expect(stack.changes).toEqual([false, true]);
-      expect(engine.calls).toEqual(['deploy /b hotswap=false']);
+      expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
       expect(progress).toContain('termination protection switched on for ChatShyld-prod');
     }
   });

@@ -122,14 +122,20 @@ export async function deployStage(
   const bundleDir = await dependencies.bundle();
   dependencies.progress(`deploying ${stackName(target.stage)} to ${target.stageConfig.account}/${target.stageConfig.region}${options.hotswap ? ' (hotswap)' : ''}`);
   // toolkit-lib switches termination protection on right after it creates the change set, before
-  // executing it: a first create that then fails (or is declined) would leave a protected stack
-  // that CloudFormation refuses to delete, and every later deploy fails on it. So a first create
-  // goes without it, and it is switched on below once the stack exists healthy. An existing
-  // protected stack keeps it throughout (the template asks for it, toolkit-lib leaves it on).
-  const outputs = await dependencies.engine.deploy(
-    { ...appInputs(target, bundleDir), terminationProtection: isProtected && !firstCreate },
+  // executing it, and DynamoDB refuses to delete a table with deletion protection: a protected
+  // stage's first create that then failed (or was declined) would leave a stack CloudFormation
+  // cannot roll back or delete, and every later deploy would fail on it. So a first create goes
+  // without both, and a second deploy of the full template switches them on once the stack exists
+  // healthy. An existing protected stack keeps them throughout.
+  const firstProtectedCreate = isProtected && firstCreate;
+  let outputs = await dependencies.engine.deploy(
+    { ...appInputs(target, bundleDir), ...(firstProtectedCreate && { firstCreate: true }) },
     { hotswap: options.hotswap },
   );
+  if (firstProtectedCreate) {
+    dependencies.progress(`${stackName(target.stage)} created: deploying again to switch on deletion and termination protection`);
+    outputs = await dependencies.engine.deploy(appInputs(target, bundleDir), { hotswap: false });
+  }
   if (isProtected && (firstCreate || !existing.terminationProtection)) {
     await dependencies.stack.setTerminationProtection(true);
     dependencies.progress(`termination protection switched on for ${stackName(target.stage)}`);
