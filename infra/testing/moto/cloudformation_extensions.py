@@ -23,6 +23,7 @@ delete methods), which move between releases.
   {TagKey, TagValue}, and the create fails).
 - Change sets scoped by stack, removed once one executes, ChangeSetNotFoundException for a
   missing one, and DeleteChangeSet of a missing one a no-op (toolkit-lib relies on each).
+- AWS::DynamoDB::Table updates of DeletionProtectionEnabled, in place (moto has no table update).
 - Resource events (CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED) as CloudFormation emits
   them, so a deploy's progress shows each resource.
 """
@@ -493,7 +494,11 @@ def _create_with_events(logical_id: str, resource_json: dict[str, Any], resource
     try:
         resource = _stock_create(logical_id, resource_json, resources_map, account_id, region_name)
     except Exception as error:
-        _resource_event(stack, logical_id, resource_type, "CREATE_FAILED", f"{type(error).__name__}: {error}")
+        # moto creates a resource's dependencies from inside its create: only the one that failed
+        # reports it, as in CloudFormation (the others never got to start).
+        if not getattr(error, "_chatshyld_reported", False):
+            _resource_event(stack, logical_id, resource_type, "CREATE_FAILED", f"{type(error).__name__}: {error}")
+            error._chatshyld_reported = True  # type: ignore[attr-defined]
         raise
     physical_id = getattr(resource, "physical_resource_id", "") if resource is not None else ""
     _resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=str(physical_id or ""))
@@ -529,15 +534,18 @@ def _execute_change_set(self: Any, change_set_name: str, stack_name: str | None 
         if change_set.change_set_type != "CREATE":
             raise
         stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: {error}. Rollback requested by user.")
+        stack.template = change_set.template
+        change_set.execution_status = "EXECUTE_FAILED"
         try:
             stack.resource_map.delete()
-            # The rolled-back stack holds no resources (moto would create them again when listed).
-            stack.resource_map._resource_json_map = {}
-        finally:
-            stack._add_stack_event("ROLLBACK_COMPLETE")
-            stack.status = "ROLLBACK_COMPLETE"
-            stack.template = change_set.template
-            change_set.execution_status = "EXECUTE_FAILED"
+        except Exception as rollback_error:
+            stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=f"{type(rollback_error).__name__}: {rollback_error}")
+            stack.status = "ROLLBACK_FAILED"
+            return None
+        # The rolled-back stack holds no resources (moto would create them again when listed).
+        stack.resource_map._resource_json_map = {}
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        stack.status = "ROLLBACK_COMPLETE"
         return None
 
 
@@ -555,7 +563,12 @@ def _delete_stack(self: Any, name_or_stack_id: str) -> None:
     if stack is None:
         return _stock_delete_stack(self, name_or_stack_id)
     try:
-        return _stock_delete_stack(self, stack.stack_id)
+        _stock_delete_stack(self, stack.stack_id)
+        # A deleted stack's change sets go with it (moto keeps them, and a later stack of the same
+        # name would find them by name).
+        for change_set_id in [key for key, candidate in self.change_sets.items() if candidate.stack_id == stack.stack_id]:
+            del self.change_sets[change_set_id]
+        return None
     except Exception as error:
         # moto drops a stack whose resources it could not delete; CloudFormation keeps it, DELETE_FAILED.
         stack._add_stack_event("DELETE_FAILED", resource_status_reason=f"{type(error).__name__}: {error}")
@@ -643,8 +656,10 @@ def _change_set_of(response: CloudFormationResponse) -> Any:
     stack_name = response._get_param("StackName")
     if name in backend.change_sets:
         return name, backend.change_sets[name]
+    # By name, only among the change sets of the stack that has that name now.
+    live = {stack.stack_id for stack in backend.stacks.values() if not stack_name or stack_name in (stack.name, stack.stack_id)}
     for candidate in backend.change_sets.values():
-        if candidate.change_set_name == name and (not stack_name or stack_name in (candidate.stack_name, candidate.stack_id)):
+        if candidate.change_set_name == name and candidate.stack_id in live:
             return name, candidate
     return name, None
 
@@ -676,3 +691,21 @@ def _list_change_sets(self: CloudFormationResponse) -> ActionResult:
 CloudFormationResponse.describe_change_set = _describe_change_set  # type: ignore[method-assign]
 CloudFormationResponse.delete_change_set = _delete_change_set  # type: ignore[method-assign]
 CloudFormationResponse.list_change_sets = _list_change_sets  # type: ignore[method-assign]
+
+
+# moto's DynamoDB table has no CloudFormation update: a changed table is dropped from the stack's
+# map (its Ref becomes nothing) and the table itself is left as it was. Our protected stages change
+# one property in place, DeletionProtectionEnabled (the deploy after a first create switches it on);
+# that update is applied, as CloudFormation does without replacing the table. Other changes stay as
+# they are (moto's limit, listed in docs/aws-fidelity.md).
+from moto.dynamodb.models.table import Table as DynamoTable  # noqa: E402
+
+
+def _table_update(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+    properties = cloudformation_json.get("Properties", {})
+    enabled = properties.get("DeletionProtectionEnabled", False)
+    original_resource.deletion_protection_enabled = enabled is True or str(enabled).lower() == "true"
+    return original_resource
+
+
+DynamoTable.update_from_cloudformation_json = classmethod(_table_update)  # type: ignore[method-assign,assignment]
