@@ -13,6 +13,8 @@ export interface StageAppInputs {
   readonly settings: SettingsOverrides;
   readonly version: string;
   readonly bundleDir: string;
+  /** A protected stage's first create: no termination or table deletion protection yet. */
+  readonly firstCreate?: boolean;
   /** What toolkit-lib hands an assembly builder: where to write, and its context. */
   readonly outdir?: string;
   readonly context?: Record<string, unknown>;
@@ -32,6 +34,7 @@ export function buildStageApp(inputs: StageAppInputs): { app: App; stack: ChatSh
     settings: inputs.settings,
     version: inputs.version,
     bundleDir: inputs.bundleDir,
+    ...(inputs.firstCreate && { firstCreate: true }),
   });
   return { app, stack };
 }

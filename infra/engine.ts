@@ -17,7 +17,7 @@ import {
 } from '@aws-cdk/toolkit-lib';
 import { buildStageApp, type StageAppInputs } from './app.js';
 import { assertReplaceableAssembly } from './assembly-folder.js';
-import { LifecycleRefused } from './lifecycle.js';
+import { LifecycleRefused } from './lifecycle-refused.js';
 import { stackName } from './names.js';
 
 export { assertReplaceableAssembly };

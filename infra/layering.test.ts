@@ -59,4 +59,11 @@ describe('layering: stage configuration is shared, infra is a library, the servi
     expect(arrows).toContainEqual(['cli/main.ts', 'cli/commands/dev.ts']);
     expect(arrows.filter(([, imported]) => imported === 'cli/main.ts')).toEqual([]);
   });
+
+  it('the lifecycle drives the CDK engine, never the other way round', async () => {
+    const engineImports = (await importsUnder('infra')).filter(([file, specifier]) => file === join('infra', 'engine.ts') && /(^|\/)lifecycle(\.js)?$/.test(specifier));
+    expect(engineImports).toEqual([]);
+    const lifecycleImports = (await importsUnder('infra')).filter(([file, specifier]) => file === join('infra', 'lifecycle.ts') && /\.\/engine(\.js)?$/.test(specifier));
+    expect(lifecycleImports.length).toBeGreaterThan(0);
+  });
 });

@@ -5,6 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CdkEngine } from './engine.js';
 import { approvalPolicy, deployStage, LifecycleRefused, type StageTarget } from './lifecycle.js';
 import type { Check } from './preflight.js';
+import type { StackControl, StackState } from './stack-status.js';
+
+/** The stage's stack as CloudFormation would have it: a state, and every protection change. */
+class FakeStack implements StackControl {
+  readonly changes: boolean[] = [];
+  constructor(public state: StackState | undefined) {}
+  async read() {
+    return this.state;
+  }
+  async setTerminationProtection(enabled: boolean) {
+    this.changes.push(enabled);
+    if (this.state) this.state = { ...this.state, terminationProtection: enabled };
+  }
+}
 
 class FakeEngine implements CdkEngine {
   readonly calls: string[] = [];
@@ -16,8 +30,8 @@ class FakeEngine implements CdkEngine {
     this.calls.push('diff');
     return { changes: 0, text: '' };
   }
-  async deploy(inputs: { bundleDir: string }, options: { hotswap: boolean }) {
-    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}`);
+  async deploy(inputs: { bundleDir: string; firstCreate?: boolean }, options: { hotswap: boolean }) {
+    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}${inputs.firstCreate ? ' first-create' : ''}`);
     return { ApiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com', AvatarsBucketName: 'bucket' };
   }
   async destroy() {
@@ -56,6 +70,8 @@ describe('the deploy lifecycle', () => {
         preflight: async (aws) => ((preflightTarget = aws), [ok('AWS credentials'), ok('CDK bootstrap')]),
         bundle: async () => '/bundles',
         progress: (line) => progress.push(line),
+        stack: new FakeStack(undefined),
+        confirmRecovery: async () => false,
       },
       { hotswap: true },
     );
@@ -78,6 +94,8 @@ describe('the deploy lifecycle', () => {
         preflight: async () => [ok('AWS credentials'), { name: 'secret jwt-secret', ok: false, detail: 'missing', fix: 'chatshyld secrets init --stage dev' }],
         bundle: async () => ((bundled = true), '/bundles'),
         progress: () => {},
+        stack: new FakeStack(undefined),
+        confirmRecovery: async () => false,
       },
       { hotswap: false },
     );
@@ -85,6 +103,83 @@ describe('the deploy lifecycle', () => {
     await expect(attempt).rejects.toMatchObject({ hint: 'chatshyld secrets init --stage dev', message: 'secret jwt-secret: missing' });
     expect(bundled).toBe(false);
     expect(engine.calls).toEqual([]);
+  });
+});
+
+describe('termination protection of a protected stage', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'chatshyld-protection-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  const prod = (): StageTarget => ({
+    stage: 'prod',
+    stageConfig: { account: '333333333333', region: 'eu-west-1', protected: true },
+    settings: {},
+    version: '1.0.0',
+    root,
+  });
+  const state = (status: string, terminationProtection: boolean, liveResources = 0): StackState => ({ stackId: 'arn:stack', status, terminationProtection, liveResources });
+  const run = (stack: FakeStack, confirmRecovery: (question: string) => Promise<boolean> = async () => false) => {
+    const engine = new FakeEngine();
+    const progress: string[] = [];
+    const outcome = deployStage(
+      prod(),
+      { engine, preflight: async () => [], bundle: async () => '/b', progress: (line) => progress.push(line), stack, confirmRecovery },
+      { hotswap: false },
+    );
+    return { engine, progress, outcome };
+  };
+
+  it('creates the stack without it (nor table deletion protection), then deploys the full template and switches it on', async () => {
+    const stack = new FakeStack(undefined);
+    const { engine, outcome } = run(stack);
+    await outcome;
+    expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
+    expect(stack.changes).toEqual([true]);
+  });
+
+  it('keeps it in the template of an existing healthy stack, and turns it back on if it was off', async () => {
+    const healthy = new FakeStack(state('UPDATE_COMPLETE', true));
+    const first = run(healthy);
+    await first.outcome;
+    expect(first.engine.calls).toEqual(['deploy /b hotswap=false']);
+    expect(healthy.changes).toEqual([]);
+
+    const unprotected = new FakeStack(state('CREATE_COMPLETE', false));
+    const second = run(unprotected);
+    await second.outcome;
+    expect(unprotected.changes).toEqual([true]);
+  });
+
+  it('a never-created stack left protected: asks, switches it off, redeploys as a first create, switches it on', async () => {
+    for (const status of ['ROLLBACK_COMPLETE', 'REVIEW_IN_PROGRESS']) {
+      const stack = new FakeStack(state(status, true));
+      const questions: string[] = [];
+      const { engine, outcome, progress } = run(stack, async (question) => (questions.push(question), true));
+      await outcome;
+      expect(questions).toEqual([expect.stringContaining(`ChatShyld-prod is ${status}`)]);
+      expect(stack.changes).toEqual([false, true]);
+      expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
+      expect(progress).toContain('termination protection switched on for ChatShyld-prod');
+    }
+  });
+
+  it('declined, or with resources left, or ROLLBACK_FAILED: refuses with the commands to run, and changes nothing', async () => {
+    expect.assertions(9);
+    for (const [current, hint] of [
+      [state('ROLLBACK_COMPLETE', true), 'update-termination-protection --no-enable-termination-protection --stack-name ChatShyld-prod'],
+      [state('ROLLBACK_COMPLETE', true, 2), 'list-stack-resources --stack-name ChatShyld-prod'],
+      [state('ROLLBACK_FAILED', true), 'list-stack-resources --stack-name ChatShyld-prod'],
+    ] as const) {
+      const stack = new FakeStack(current);
+      const { engine, outcome } = run(stack, async () => false);
+      await expect(outcome).rejects.toMatchObject({ name: 'LifecycleRefused', code: 'stack_needs_recovery', hint: expect.stringContaining(hint) });
+      expect(stack.changes).toEqual([]);
+      expect(engine.calls).toEqual([]);
+    }
   });
 });
 

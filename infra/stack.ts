@@ -39,6 +39,12 @@ export interface ChatShyldStackProps extends StackProps {
   readonly stageConfig: StageConfig;
   readonly settings: SettingsOverrides;
   readonly version: string;
+  /**
+   * A protected stage's first create: without termination protection and without the tables'
+   * deletion protection, so a create that fails rolls back and can be deployed again (both would
+   * make CloudFormation refuse to delete what it made). The deploy then deploys again without it.
+   */
+  readonly firstCreate?: boolean;
   /** Where `bundleFunctions` wrote one folder per route. */
   readonly bundleDir: string;
 }
@@ -60,7 +66,7 @@ export class ChatShyldStack extends Stack {
   readonly functions = new Map<string, LambdaFunction>();
 
   constructor(scope: Construct, id: string, props: ChatShyldStackProps) {
-    super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) });
+    super(scope, id, { ...props, terminationProtection: Boolean(props.stageConfig.protected) && !props.firstCreate });
     const { stage, stageConfig } = props;
     const retained = Boolean(stageConfig.protected);
     // RetainExceptOnCreate: a protected stage keeps its data on update and delete, but a failed
@@ -77,7 +83,7 @@ export class ChatShyldStack extends Stack {
         billingMode: BillingMode.PAY_PER_REQUEST,
         ...(definition.ttlAttribute && { timeToLiveAttribute: definition.ttlAttribute }),
         removalPolicy,
-        deletionProtection: retained,
+        deletionProtection: retained && !props.firstCreate,
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: retained },
       });
       for (const index of definition.indexes) {

@@ -26,5 +26,9 @@ if ! "$python" -m venv "$venv" 2>/dev/null; then
   rm -rf "$venv"
   exit 1
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-tools.txt
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r requirements-tools.txt; then
+  rm -rf "$venv"
+  echo "could not install requirements-tools.txt from PyPI into $venv (pip said why above): check the network or PIP_INDEX_URL, then run npm test again" >&2
+  exit 1
+fi
 echo "$want" > "$stamp"

@@ -35,7 +35,11 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
   // The preflight (credentials, bootstrap, secrets) runs before any confirmation: nobody should
   // confirm a prod deploy and then learn that it could never have started.
   await checkCredentials(context, { stage, account: stageConfig.account, region: stageConfig.region! });
-  const [{ deployStage, awsTarget }, { preflight }] = await Promise.all([import('../../infra/lifecycle.js'), import('../../infra/preflight.js')]);
+  const [{ deployStage, awsTarget }, { preflight }, { cloudFormationStackControl }] = await Promise.all([
+    import('../../infra/lifecycle.js'),
+    import('../../infra/preflight.js'),
+    import('../../infra/stack-status.js'),
+  ]);
   out.info(`checking bootstrap and secrets of ${stage}…`);
   const checks = await preflight(awsTarget(target)).catch((error: unknown) => {
     throw awsError(error, context) ?? error;
@@ -62,6 +66,11 @@ export async function deploy(options: DeployOptions, context: CommandContext): P
         preflight: async () => checks,
         bundle: () => bundleForStage(target, context),
         progress: (line) => out.info(line),
+        stack: cloudFormationStackControl(awsTarget(target)),
+        // --yes, which confirms a protected deploy, also lets it replace a never-created stack
+        // (one with no resources: the lifecycle checks); else a terminal asks, and no terminal refuses.
+        confirmRecovery: async (question) =>
+          global.yes || (out.canPrompt() && (await (await import('@inquirer/prompts')).confirm({ message: question, default: false }))),
       },
       { hotswap: Boolean(options.hotswap), ...(options.revertDrift && { revertDrift: true }) },
     );

@@ -124,7 +124,7 @@ async function stageChecks(stage: string, loaded: LoadedConfig, context: Command
     checks.push({ name: 'secrets', ok: false, detail: failure.message, fix: failure.hint ?? 'try again' });
   }
   checks.push(await twilioCheck(target, streams.env));
-  checks.push(await checkStack(target));
+  checks.push(await checkStack({ ...target, protected: Boolean(config.protected) }));
   return checks;
 }
 

@@ -17,7 +17,7 @@ import { runSmoke, type SmokeOptions } from '../../smoke/run.js';
 import type { SmokeReport } from '../../smoke/types.js';
 import { loadConfig, localStage, resolveStage, stageName } from '../config.js';
 import { makeDirectory } from '../directories.js';
-import { configError, exitCodes, usageError } from '../errors.js';
+import { CliError, configError, exitCodes, usageError } from '../errors.js';
 import type { CommandContext } from '../command-context.js';
 import { untilSignal } from '../signals.js';
 
@@ -192,23 +192,44 @@ async function stageTestNumber(stage: string, context: CommandContext, phone?: s
   return entry;
 }
 
-async function stageTarget(stage: string, { streams }: CommandContext): Promise<Target> {
+async function stageTarget(stage: string, context: CommandContext): Promise<Target> {
+  const { streams } = context;
   const loaded = await loadConfig(streams.cwd);
-  resolveStage(loaded, stage);
+  const { config } = resolveStage(loaded, stage);
   const outputsPath = join(loaded.root, '.chatshyld', 'outputs', `${stage}.json`);
   let outputs: { ApiUrl?: string };
   try {
     outputs = JSON.parse(await readFile(outputsPath, 'utf8')) as { ApiUrl?: string };
-  } catch {
-    throw configError(
-      `no saved outputs for stage ${stage} (${relative(streams.cwd, outputsPath)})`,
-      `deploy it first with \`chatshyld deploy --stage ${stage}\`, or pass --url`,
-    );
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw configError(`${relative(streams.cwd, outputsPath)} cannot be read: ${(error as Error).message}`, `delete it (smoke then reads the stack's outputs), or deploy stage ${stage} again`);
+    // A checkout that did not deploy (a nightly CI job) asks CloudFormation, as `status` does.
+    outputs = await deployedOutputs(stage, context, config?.region, relative(streams.cwd, outputsPath));
   }
   if (typeof outputs.ApiUrl !== 'string') {
     throw configError(`${relative(streams.cwd, outputsPath)} has no ApiUrl`, `deploy stage ${stage} again to refresh it`);
   }
   return { ...urlTarget(outputs.ApiUrl), label: `stage ${stage} at ${outputs.ApiUrl}` };
+}
+
+async function deployedOutputs(stage: string, context: CommandContext, configRegion: string | undefined, savedPath: string): Promise<{ ApiUrl?: string }> {
+  const region = context.global.region ?? configRegion;
+  if (!region) throw configError(`no saved outputs for stage ${stage} (${savedPath}), and the stage has no region to look for its stack in`, `set stages.${stage}.region, or pass --url`);
+  const { describeStageStack, stackOutputs } = await import('../stack-outputs.js');
+  const stack = await describeStageStack(context, stage, region).catch((error: unknown) => {
+    if (!(error instanceof CliError)) throw error;
+    throw new CliError(
+      error.code,
+      `no saved outputs for stage ${stage} (${savedPath}), and its stack could not be read: ${error.message}`,
+      `${error.hint ? `${error.hint}; ` : ''}or deploy from here (\`chatshyld deploy --stage ${stage}\`), or pass --url`,
+      error.exitCode,
+    );
+  });
+  if (!stack) {
+    throw configError(`stage ${stage} is not deployed: no ${savedPath}, and no stack for it in ${region}`, `deploy it first with \`chatshyld deploy --stage ${stage}\`, or pass --url`);
+  }
+  const outputs = stackOutputs(stack);
+  if (outputs.ApiUrl) context.out.info(`no ${savedPath}: using ApiUrl ${outputs.ApiUrl} from stack ${stack.StackName} (${stack.StackStatus})`);
+  return outputs;
 }
 
 async function report(

@@ -2,12 +2,18 @@
 
 Prints one JSON line, {"port": N}, once it serves; exits when stdin closes (the test process ended,
 or was killed), so no server outlives the run. The account comes from MOTO_ACCOUNT_ID and IAM
-enforcement from INITIAL_NO_AUTH_ACTION_COUNT, both read by moto when it is imported.
+enforcement from INITIAL_NO_AUTH_ACTION_COUNT, both read by moto when it is imported. CloudFormation
+is extended (cloudformation_extensions.py, pinned to the moto version it was written for).
 """
 import json
 import sys
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+# Before the server answers anything: the resource types and behaviours our stacks need (without
+# leaving a __pycache__ in the source tree).
+sys.dont_write_bytecode = True
+import cloudformation_extensions  # noqa: E402,F401
 
 
 def main() -> None:
