@@ -6,7 +6,7 @@ import type { Stack } from '@aws-sdk/client-cloudformation';
 import { stackName } from '../infra/names.js';
 import { announce, awsError, clientConfig } from './aws.js';
 import { operationFailed } from './errors.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './command-context.js';
 
 /** The stage's stack, or undefined when CloudFormation has none of that name. */
 export async function describeStageStack(context: CommandContext, stage: string, region: string): Promise<Stack | undefined> {
