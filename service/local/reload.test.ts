@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/testing/synth.js';
+import { bundleFunctions } from '../../infra/bundle.js';
+import { routes } from '../manifest.js';
 import type { ReloadEvent } from './reload.js';
 import { startSandbox, type Sandbox } from './sandbox.js';
 
@@ -109,6 +111,32 @@ describe('reload on save', () => {
     expect(await next('reloaded', fixedSince)).toMatchObject({ routes: ['health'] });
     expect((await health()).edited).toBe(2);
   }, 120_000);
+
+  it('rebuilds only the functions made from the saved file, into the bytes deploy would ship', async () => {
+    // A file no function imports: nothing is rebuilt.
+    let since = events.length;
+    await writeFile(join(root, 'service', 'scratch-notes.ts'), 'export const notes = 1;\n');
+    expect(await next('unchanged', since)).toMatchObject({ rebuilt: [] });
+
+    // health's own entry: health alone is rebuilt, and a comment changes none of its bytes.
+    since = events.length;
+    const entry = join(root, 'service', 'lambda', 'health.ts');
+    await writeFile(entry, `${await readFile(entry, 'utf8')}// a note\n`);
+    expect(await next('unchanged', since)).toMatchObject({ rebuilt: ['health'] });
+
+    // The handlers' module: every function is made from it, and only health's bytes change.
+    since = events.length;
+    const source = await readFile(routesFile(), 'utf8');
+    await writeFile(routesFile(), source.replace(/edited: \d+/, 'edited: 3'));
+    const reloaded = await next('reloaded', since);
+    expect(reloaded).toMatchObject({ routes: ['health'] });
+    expect(reloaded.kind === 'reloaded' && [...reloaded.rebuilt].sort()).toEqual(routes.map((route) => route.id).sort());
+    // What the sandbox now runs is what deploy's bundler makes of the same tree, byte for byte.
+    const shipped = await bundleFunctions(root, await mkdtemp(join(tmpdir(), 'chatshyld-reload-deploy-')));
+    expect(await readFile(sandbox!.functions().health)).toEqual(await readFile(join(shipped.outdir, 'health', 'index.mjs')));
+    await writeFile(routesFile(), source);
+    await expect.poll(async () => (await health()).edited, { timeout: 60_000, interval: 100 }).toBe(2);
+  }, 180_000);
 
   it('asks for a restart on an edit of the manifest, and applies none of it', async () => {
     const since = events.length;

@@ -1,7 +1,9 @@
 /**
- * Reload on save: a save under `service/` rebuilds every function with an incremental esbuild
- * context (the options deploy bundles with), compares each route's new `index.mjs` with the one it
- * runs, and swaps in only the routes whose bundle changed. What the sandbox holds (emulators, data,
+ * Reload on save: a save under `service/` rebuilds the functions whose bundles are made from the
+ * saved file, each with an incremental esbuild context of its own (the options and entry deploy
+ * bundles it with: one entry alone comes out byte for byte as in deploy's build of all nine),
+ * compares each new `index.mjs` with the one it runs, and swaps in only the routes whose bundle
+ * changed. What the sandbox holds (emulators, data,
  * secrets, issued tokens) is untouched: only the functions' code changes, as with a hotswap deploy.
  *
  * A build error keeps the last good build and says where (file:line). An edit of the manifest
@@ -11,12 +13,13 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { routes, type RouteId } from '../manifest.js';
 
 export type ReloadEvent =
-  | { readonly kind: 'reloaded'; readonly routes: readonly RouteId[]; readonly ms: number }
-  | { readonly kind: 'unchanged'; readonly ms: number }
+  /** `routes` were swapped; `rebuilt` are the functions made from a saved file, rebuilt to find out. */
+  | { readonly kind: 'reloaded'; readonly routes: readonly RouteId[]; readonly rebuilt: readonly RouteId[]; readonly ms: number }
+  | { readonly kind: 'unchanged'; readonly rebuilt: readonly RouteId[]; readonly ms: number }
   /** `message` starts with `file:line:column` when esbuild gave a place. */
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'restart-needed'; readonly file: string };
@@ -39,7 +42,12 @@ const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes
 const manifestFile = join('service', 'manifest.ts');
 
 export class FunctionReloader {
-  private context: import('esbuild').BuildContext | undefined;
+  private readonly contexts = new Map<RouteId, import('esbuild').BuildContext>();
+  /** The files each route's last good build read (absolute paths), from esbuild's metafile. */
+  private readonly inputs = new Map<RouteId, ReadonlySet<string>>();
+  /** Saved since the last build; a build that fails keeps them, so the fix rebuilds the same routes. */
+  private readonly saved = new Set<string>();
+  private everything = false;
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly hashes = new Map<RouteId, string>();
   private manifestHash = '';
@@ -62,6 +70,7 @@ export class FunctionReloader {
   /** Builds now, as after a save (tests, and the first warm-up). */
   reload(): Promise<void> {
     this.firstSave ||= performance.now();
+    this.everything = true;
     return this.schedule(0);
   }
 
@@ -71,7 +80,7 @@ export class FunctionReloader {
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
     await this.running?.catch(() => {});
-    await this.context?.dispose();
+    await Promise.all([...this.contexts.values()].map((context) => context.dispose()));
   }
 
   private async init(): Promise<void> {
@@ -82,16 +91,37 @@ export class FunctionReloader {
     this.manifestHash = sha256(await readFile(join(this.options.sourceRoot, manifestFile)).catch(() => ''));
     const { context } = await import('esbuild');
     const { functionBuildOptions, functionEntryPoints } = await import('../../infra/bundle.js');
-    this.context = await context({
-      ...functionBuildOptions(this.options.sourceRoot),
-      entryPoints: functionEntryPoints(this.options.sourceRoot),
-      // Beside deploy's `<digest>/` folders: the source maps' relative paths come out the same.
-      outdir: join(this.options.bundleDir, 'live'),
-      write: false,
-    });
+    const entries = functionEntryPoints(this.options.sourceRoot);
+    await Promise.all(
+      routes.map(async (route, index) => {
+        const made = await context({
+          ...functionBuildOptions(this.options.sourceRoot),
+          entryPoints: [entries[index]!],
+          // Beside deploy's `<digest>/` folders: the source maps' relative paths come out the same.
+          outdir: join(this.options.bundleDir, 'live'),
+          write: false,
+          metafile: true,
+        });
+        this.contexts.set(route.id, made);
+      }),
+    );
     await this.watchTree(join(this.options.sourceRoot, 'service'));
-    // A first build warms esbuild's incremental cache, so the first save is as fast as the next.
-    this.warming = this.context.rebuild().catch(() => {});
+    // A first build warms esbuild's incremental caches, so the first save is as fast as the next, and
+    // tells which files each function is made of.
+    this.warming = Promise.all(
+      routes.map((route) =>
+        this.contexts
+          .get(route.id)!
+          .rebuild()
+          .then((result) => this.noteInputs(route.id, result))
+          .catch(() => {}),
+      ),
+    );
+  }
+
+  private noteInputs(routeId: RouteId, result: import('esbuild').BuildResult): void {
+    if (!result.metafile) return;
+    this.inputs.set(routeId, new Set(Object.keys(result.metafile.inputs).map((path) => resolve(this.options.sourceRoot, path))));
   }
 
   /**
@@ -112,6 +142,7 @@ export class FunctionReloader {
             .then((found) => (found.isDirectory() ? add(path) : undefined))
             .catch(() => {});
           if (!/\.(ts|mts|js|mjs|json)$/.test(path) || /\.test\.[a-z]+$/.test(path)) return;
+          this.saved.add(path);
           this.firstSave ||= performance.now();
           void this.schedule(this.options.settleMs ?? 40);
         });
@@ -151,7 +182,7 @@ export class FunctionReloader {
   }
 
   private async build(): Promise<void> {
-    if (this.closed || !this.context) return;
+    if (this.closed || this.contexts.size === 0) return;
     const started = this.firstSave || performance.now();
     this.firstSave = 0;
     const manifestHash = sha256(await readFile(join(this.options.sourceRoot, manifestFile)).catch(() => ''));
@@ -159,17 +190,38 @@ export class FunctionReloader {
       this.options.onEvent({ kind: 'restart-needed', file: manifestFile });
       return;
     }
-    let outputs: import('esbuild').OutputFile[];
     await this.warming;
-    try {
-      outputs = (await this.context.rebuild()).outputFiles ?? [];
-    } catch (error) {
-      this.options.onEvent({ kind: 'failed', message: describeBuildError(error, this.options.sourceRoot) });
+    const saved = [...this.saved];
+    this.saved.clear();
+    const everything = this.everything;
+    this.everything = false;
+    // A route whose inputs are unknown (its first build failed) is rebuilt on every save.
+    const affected = routes.filter((route) => {
+      const inputs = this.inputs.get(route.id);
+      return everything || !inputs || saved.some((path) => inputs.has(path));
+    });
+    const rebuilt = affected.map((route) => route.id);
+    if (affected.length === 0) {
+      this.options.onEvent({ kind: 'unchanged', rebuilt, ms: performance.now() - started });
       return;
     }
+    const results = await Promise.allSettled(affected.map((route) => this.contexts.get(route.id)!.rebuild()));
+    const refused = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (refused) {
+      for (const path of saved) this.saved.add(path);
+      this.everything ||= everything;
+      this.options.onEvent({ kind: 'failed', message: describeBuildError(refused.reason, this.options.sourceRoot) });
+      return;
+    }
+    const outputs: import('esbuild').OutputFile[] = [];
+    affected.forEach((route, index) => {
+      const result = (results[index] as PromiseFulfilledResult<import('esbuild').BuildResult>).value;
+      this.noteInputs(route.id, result);
+      outputs.push(...(result.outputFiles ?? []));
+    });
     const changed: Partial<Record<RouteId, string>> = {};
     const written: { routeId: RouteId; hash: string }[] = [];
-    for (const route of routes) {
+    for (const route of affected) {
       const code = outputs.find((file) => file.path.endsWith(`${sep}${route.id}${sep}index.mjs`));
       const map = outputs.find((file) => file.path.endsWith(`${sep}${route.id}${sep}index.mjs.map`));
       if (!code) continue;
@@ -183,7 +235,7 @@ export class FunctionReloader {
       written.push({ routeId: route.id, hash });
     }
     if (written.length === 0) {
-      this.options.onEvent({ kind: 'unchanged', ms: performance.now() - started });
+      this.options.onEvent({ kind: 'unchanged', rebuilt, ms: performance.now() - started });
       return;
     }
     try {
@@ -193,7 +245,7 @@ export class FunctionReloader {
       return;
     }
     for (const { routeId, hash } of written) this.hashes.set(routeId, hash);
-    this.options.onEvent({ kind: 'reloaded', routes: written.map((entry) => entry.routeId), ms: performance.now() - started });
+    this.options.onEvent({ kind: 'reloaded', routes: written.map((entry) => entry.routeId), rebuilt, ms: performance.now() - started });
   }
 }
 
