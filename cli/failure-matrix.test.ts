@@ -355,7 +355,8 @@ describe('the persisted sandbox data, with a second terminal', () => {
       for (const args of [['dev', '--persist', '--port', '0'], ['dev', '--reset', '--port', '0']]) {
         const outcome = await run(args, { cwd: project });
         expectClean(outcome, 2, args.join(' '));
-        expect(outcome.stderr, args.join(' ')).toContain(`in use by process ${first.pid}`);
+        // The project's running sandbox is named first (one sandbox per project), before its data folder.
+        expect(outcome.stderr, args.join(' ')).toMatch(new RegExp(`already runs for this project: process ${first.pid} at http://127\\.0\\.0\\.1:\\d+`));
         expectAdvice(outcome, args.join(' '));
       }
     } finally {
