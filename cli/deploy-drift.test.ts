@@ -46,6 +46,10 @@ describe('deploy after a hotswap: the way back to the template', () => {
     cloudFormation.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
       Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'BootstrapVersion', OutputValue: '28' }] }],
     });
+    // The stage's stack exists and is healthy: deploy reads it before it deploys.
+    cloudFormation.on(DescribeStacksCommand, { StackName: 'ChatShyld-dev' }).resolves({
+      Stacks: [{ StackName: 'ChatShyld-dev', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), EnableTerminationProtection: false }],
+    });
     const values: Record<string, unknown> = {
       'jwt-secret': { current: newKey(new Date()) },
       'refresh-pepper': { current: newKey(new Date()) },

@@ -15,11 +15,9 @@ import {
   ListChangeSetsCommand,
   UpdateTerminationProtectionCommand,
 } from '@aws-sdk/client-cloudformation';
-import { CloudWatchLogsClient, CreateLogGroupCommand, DeleteLogGroupCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { functionLogGroup } from '../infra/names.js';
 import { startMoto, venvBin, type Moto } from '../infra/testing/moto/server.js';
 import { runCli, type CliResult } from './testing/run-cli.js';
 
@@ -208,21 +206,21 @@ describe('the protected stage on moto', () => {
   }, minutes(8));
 
   it('a failed first create leaves an unprotected ROLLBACK_COMPLETE stack; the next deploy replaces it and protects it', async () => {
-    // A log group of the same name already exists: the create fails on it and rolls back.
-    const logs = new CloudWatchLogsClient(sdk(prodRegion));
-    const taken = functionLogGroup('prod', { id: 'health' });
-    await logs.send(new CreateLogGroupCommand({ logGroupName: taken }));
+    // An alarm of the same name already exists (a stack deleted by hand, say): the create fails on it
+    // and rolls back.
+    const taken = 'ChatShyld-prod-Api5xx';
+    const putAlarm = `c("cloudwatch").put_metric_alarm(AlarmName=${JSON.stringify(taken)}, MetricName="5xx", Namespace="AWS/ApiGateway", Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")`;
+    boto3(prodRegion, putAlarm);
     const failed = await cli(['deploy', '--stage', 'prod', '--yes', '--require-approval', 'never']);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/CREATE_FAILED\s+AWS::Logs::LogGroup \w+ — ResourceAlreadyExistsException/);
+    expect(failed.stderr).toMatch(/CREATE_FAILED\s+AWS::CloudWatch::Alarm \w+ — AlreadyExists/);
     expect(await stackOf(prodRegion, 'ChatShyld-prod')).toMatchObject({ StackStatus: 'ROLLBACK_COMPLETE', EnableTerminationProtection: false });
     const doctor = await cli(['doctor', '--stage', 'prod']);
     expect(doctor.stdout).toMatch(/✗ stack: ChatShyld-prod ROLLBACK_COMPLETE: a first deploy that failed\n\s+fix: chatshyld deploy --stage prod \(replaces it\)/);
 
     // A stack an earlier version of the CLI left protected, as toolkit-lib does on its own: the
     // deploy asks (here --yes answers), switches protection off, replaces it, and protects it.
-    await logs.send(new DeleteLogGroupCommand({ logGroupName: taken }));
-    logs.destroy();
+    boto3(prodRegion, `c("cloudwatch").delete_alarms(AlarmNames=[${JSON.stringify(taken)}])`);
     const cfn = new CloudFormationClient(sdk(prodRegion));
     await cfn.send(new UpdateTerminationProtectionCommand({ StackName: 'ChatShyld-prod', EnableTerminationProtection: true }));
     const protectedDoctor = await cli(['doctor', '--stage', 'prod']);

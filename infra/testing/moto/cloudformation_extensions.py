@@ -258,6 +258,10 @@ class HttpApiStage(_Resource, CloudFormationModel):
             backend.delete_stage(self.properties["ApiId"], self.physical_resource_id)
 
 
+class AlreadyExists(Exception):
+    """A create handler's refusal of a name another resource holds (HandlerErrorCode AlreadyExists)."""
+
+
 class MetricAlarm(_Resource, CloudFormationModel):
     __module__ = _MODULE
     attributes = {"Arn": "arn"}
@@ -295,6 +299,10 @@ class MetricAlarm(_Resource, CloudFormationModel):
                     )
                 )
         alarm_name = properties.get("AlarmName", name)
+        # PutMetricAlarm overwrites an alarm of the same name; CloudFormation's create handler does not:
+        # a resource type's create must fail AlreadyExists when the name is taken (the handler contract).
+        if properties.get("AlarmName") and alarm_name in cloudwatch_backends[account_id][region_name].alarms:
+            raise AlreadyExists(f"Resource of type 'AWS::CloudWatch::Alarm' with identifier '{alarm_name}' already exists.")
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
             name=alarm_name,
             namespace=properties.get("Namespace"),
