@@ -177,7 +177,7 @@ async function reloadOnSave() {
   const copy = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-'));
   await cp(join(root, 'service'), join(copy, 'service'), { recursive: true });
   await mkdir(join(copy, 'infra'));
-  await cp(join(root, 'infra', 'lambda-credentials.ts'), join(copy, 'infra', 'lambda-credentials.ts'));
+  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(root, 'infra', file), join(copy, 'infra', file));
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(root, file), join(copy, file));
   await symlink(join(root, 'node_modules'), join(copy, 'node_modules'));
   const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-state-'));

@@ -33,7 +33,8 @@ export async function cliEngine(
  */
 export async function bundleForStage(target: StageTarget, context?: CommandContext): Promise<string> {
   const { bundleFunctions, packageRoot } = await import('../infra/bundle.js');
-  const { outdir } = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
+  const { outdir, repaired } = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
+  if (repaired) context?.out.info(`the bundles of this tree in ${join(target.root, '.chatshyld', 'bundles')} had been changed since they were built: built them again`);
   assertSourcesUnchanged(context?.sources, 'the functions were bundled, so nothing was deployed');
   return outdir;
 }

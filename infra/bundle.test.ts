@@ -20,7 +20,7 @@ async function sourceCopy(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'chatshyld-bundle-src-'));
   await cp(join(repoRoot, 'service'), join(root, 'service'), { recursive: true });
   await mkdir(join(root, 'infra'));
-  await cp(join(repoRoot, 'infra', 'lambda-credentials.ts'), join(root, 'infra', 'lambda-credentials.ts'));
+  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(repoRoot, 'infra', file), join(root, 'infra', file));
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(repoRoot, file), join(root, file));
   await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
   return root;
@@ -85,6 +85,31 @@ describe('function bundles', () => {
     expect(edited.outdir).not.toBe(first.outdir);
     expect((await readFile(join(first.outdir, 'health', 'index.mjs'))).equals(firstHealth)).toBe(true);
   }, 120_000);
+
+  it('are trusted only while their files are the bytes they were built with, and an edit of the pipeline makes new ones', async () => {
+    const out = join(root, '.chatshyld', 'bundles-trust');
+    const built = await bundleFunctions(root, out);
+    const getMe = join(built.outdir, 'getMe', 'index.mjs');
+    const shipped = await readFile(getMe);
+    // A bundle changed after it was built (by hand, by a bad disk): built again, not reused or shipped.
+    await writeFile(getMe, 'throw new Error("not what was built");\n');
+    const repaired = await bundleFunctions(root, out);
+    expect(repaired).toMatchObject({ outdir: built.outdir, reused: false, repaired: true });
+    expect(await readFile(getMe)).toEqual(shipped);
+    expect(await bundleFunctions(root, out)).toMatchObject({ reused: true, repaired: false });
+
+    // How functions are bundled (a plugin's code, not its name) is part of what a folder is made from.
+    const pipeline = join(root, 'infra', 'bundle.ts');
+    const original = await readFile(pipeline, 'utf8');
+    try {
+      await writeFile(pipeline, `${original}\n// another way to bundle\n`);
+      const rebundled = await bundleFunctions(root, out);
+      expect(rebundled.reused).toBe(false);
+      expect(rebundled.outdir).not.toBe(built.outdir);
+    } finally {
+      await writeFile(pipeline, original);
+    }
+  }, 180_000);
 
   it('come out whole when two processes bundle the same tree into one folder at once', async () => {
     const out = join(root, '.chatshyld', 'bundles-race');

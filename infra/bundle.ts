@@ -95,6 +95,8 @@ export interface BundleResult {
   readonly outdir: string;
   readonly sizes: Readonly<Record<RouteId, number>>;
   readonly reused: boolean;
+  /** The folder for this tree was there but its files were not what was built: it was built again. */
+  readonly repaired: boolean;
 }
 
 /**
@@ -117,6 +119,9 @@ async function bundleDigest(root: string, source: BundleSource, entryPoints: rea
   };
   await walk(join(source.base, 'service'));
   hash.update(await readFile(credentialsShim(source)));
+  // The pipeline itself (its plugins' code, not only their names): an edit of how functions are
+  // bundled makes new bundles, as an edit of what is bundled does.
+  hash.update(await readFile(source.file('infra/bundle.ts')));
   const { plugins, absWorkingDir: _cwd, ...options } = functionBuildOptions(root);
   const pluginNames = plugins?.map((plugin) => plugin.name);
   hash.update(JSON.stringify({ kind: source.kind, entryPoints: entryPoints.map((entry) => ({ in: relative(source.base, entry.in), out: entry.out })), options, plugins: pluginNames, esbuild: version }));
@@ -145,14 +150,17 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
     Object.fromEntries(
       await Promise.all(routes.map(async (route) => [route.id, (await stat(join(absolute, route.id, 'index.mjs'))).size])),
     ) as Record<RouteId, number>;
+  let repaired = false;
   if ((await readFile(join(absolute, '.digest'), 'utf8').catch(() => '')) === digest) {
-    try {
-      const result = { outdir: absolute, sizes: await sizes(), reused: true };
+    // A folder is trusted only while its files are the bytes it was built with: an edited or cut
+    // bundle would otherwise be run by the sandbox and shipped by every deploy of this tree.
+    if (await filesIntact(absolute)) {
+      const result = { outdir: absolute, sizes: await sizes(), reused: true, repaired };
       await touch(absolute);
       return result;
-    } catch {
-      // a bundle is missing: build again
     }
+    repaired = true;
+    await rm(absolute, { recursive: true, force: true });
   }
   await mkdir(parent, { recursive: true });
   // A sibling of the final folder, so the source maps' relative paths are the same in both.
@@ -166,6 +174,7 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
     });
     // What each bundle is made of (esbuild's metafile, for `analyzeMetafile` or esbuild's analyzer).
     await writeFile(join(building, 'metafile.json'), JSON.stringify(metafile));
+    await writeFile(join(building, filesRecord), JSON.stringify(await fileHashes(building)));
     await writeFile(join(building, '.digest'), digest);
     // Another process may have put the same folder in place meanwhile: its files are these files.
     if ((await readFile(join(absolute, '.digest'), 'utf8').catch(() => '')) !== digest) {
@@ -180,7 +189,31 @@ export async function bundleFunctions(root: string, outdir: string): Promise<Bun
     await rm(building, { recursive: true, force: true });
   }
   await prune(parent, absolute);
-  return { outdir: absolute, sizes: await sizes(), reused: false };
+  return { outdir: absolute, sizes: await sizes(), reused: false, repaired };
+}
+
+/** Each bundle's and map's sha256, recorded when the folder is built. */
+const filesRecord = '.files.json';
+
+async function fileHashes(folder: string): Promise<Record<string, string>> {
+  const hashes: Record<string, string> = {};
+  for (const route of routes) {
+    for (const name of ['index.mjs', 'index.mjs.map']) {
+      const path = `${route.id}/${name}`;
+      hashes[path] = createHash('sha256').update(await readFile(join(folder, path))).digest('hex');
+    }
+  }
+  return hashes;
+}
+
+async function filesIntact(folder: string): Promise<boolean> {
+  try {
+    const recorded = JSON.parse(await readFile(join(folder, filesRecord), 'utf8')) as Record<string, string>;
+    const now = await fileHashes(folder);
+    return Object.keys(now).length === Object.keys(recorded).length && Object.entries(now).every(([path, hash]) => recorded[path] === hash);
+  } catch {
+    return false;
+  }
 }
 
 async function touch(folder: string): Promise<void> {

@@ -23,6 +23,7 @@ export async function synth(options: { out: string }, context: CommandContext): 
     const { makeDirectory } = await import('../directories.js');
     await makeDirectory(outdir);
     const bundle = await bundleFunctions(packageRoot(), join(target.root, '.chatshyld', 'bundles'));
+    if (bundle.repaired) out.info(`the bundles of this tree in ${join(target.root, '.chatshyld', 'bundles')} had been changed since they were built: built them again`);
     sizes = bundle.sizes;
     // Offline: the app writes the assembly itself, with toolkit-lib's context, without loading toolkit-lib.
     const { synthesizeOffline } = await import('../../infra/offline-synth.js');

@@ -15,7 +15,7 @@ async function sourceCopy(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'chatshyld-reload-src-'));
   await cp(join(repoRoot, 'service'), join(root, 'service'), { recursive: true });
   await mkdir(join(root, 'infra'));
-  await cp(join(repoRoot, 'infra', 'lambda-credentials.ts'), join(root, 'infra', 'lambda-credentials.ts'));
+  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(repoRoot, 'infra', file), join(root, 'infra', file));
   for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(repoRoot, file), join(root, file));
   await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
   return root;
