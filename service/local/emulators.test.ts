@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulators } from './emulators.js';
@@ -16,6 +17,19 @@ function portIsFree(port: number): Promise<boolean> {
     const probe = createServer();
     probe.once('error', () => resolve(false));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A GET with a Host header of our choosing (fetch sends its own). */
+function rawGet(endpoint: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(endpoint, { method: 'GET', headers: { host } }, (response) => {
+      let body = '';
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
   });
 }
 
@@ -47,6 +61,47 @@ describe('emulators', () => {
     }
     expect(await portIsFree(ports[0]!)).toBe(true);
     expect(await portIsFree(ports[1]!)).toBe(true);
+  });
+
+  it('answer no web page and no other host name on their own ports, and still serve the SDK', async () => {
+    const emulators = await startEmulators({ namePrefix: 'web-page-test' });
+    try {
+      await emulators.dynamo.send(new PutItemCommand({ TableName: emulators.tableNames.users, Item: { pk: { S: 'user#1' }, phone: { S: '+14155550100' } } }));
+      const scan = (headers: Record<string, string>) =>
+        fetch(emulators.dynamoEndpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.Scan', authorization: 'AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0', ...headers },
+          body: JSON.stringify({ TableName: emulators.tableNames.users }),
+        });
+      // What a page on any site can send to 127.0.0.1, or through a name it points there (fetch keeps
+      // its own Host, so that one goes out through node:http).
+      const fromPage = await scan({ origin: 'http://evil.example' });
+      expect(fromPage.status).toBe(403);
+      expect(fromPage.headers.get('access-control-allow-origin')).toBeNull();
+      expect(await fromPage.text()).not.toContain('+14155550100');
+      const rebound = await rawGet(emulators.dynamoEndpoint, `rebound.example:${new URL(emulators.dynamoEndpoint).port}`);
+      expect(rebound.status).toBe(403);
+      expect(rebound.body).not.toContain('+14155550100');
+      const preflight = await fetch(emulators.dynamoEndpoint, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+      expect(preflight.status).toBe(403);
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+
+      const form = new FormData();
+      form.set('key', 'avatar/victim/evil.png');
+      form.set('file', new Blob(['x']), 'evil.png');
+      const post = await fetch(`${emulators.s3Endpoint}/${emulators.bucket}`, { method: 'POST', body: form, headers: { origin: 'http://evil.example' } });
+      expect(post.status).toBe(403);
+      const listing = await rawGet(emulators.s3Endpoint, `rebound.example:${new URL(emulators.s3Endpoint).port}`);
+      expect(listing.status).toBe(403);
+      await expect(emulators.s3.send(new GetObjectCommand({ Bucket: emulators.bucket, Key: 'avatar/victim/evil.png' }))).rejects.toThrow();
+
+      // The sandbox's own clients still reach them.
+      const own = await emulators.dynamo.send(new ScanCommand({ TableName: emulators.tableNames.users }));
+      expect(own.Items?.[0]?.phone?.S).toBe('+14155550100');
+      await emulators.s3.send(new PutObjectCommand({ Bucket: emulators.bucket, Key: 'ok.txt', Body: 'ok' }));
+    } finally {
+      await emulators.close();
+    }
   });
 
   it('keeps DynamoDB data across a restart with persistDir', async () => {

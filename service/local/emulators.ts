@@ -7,11 +7,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureTables, type TableNames } from '../adapters/dynamodb/tables.js';
+import { foreignRequest } from './fronts/loopback.js';
 import { LocalStateError } from './secrets-file.js';
 
 /** s3rver's fixed credentials; dynalite accepts any. */
@@ -72,6 +74,11 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     await new Promise((resolve) => dynamoServer.close(resolve));
     throw error;
   }
+
+  // dynalite answers any origin's preflight with `*` and s3rver takes unsigned form posts: only the
+  // sandbox's own clients (the fronts, the console, `users --stage local`) may reach them.
+  answerOnlyThisMachine(dynamoServer);
+  answerOnlyThisMachine((s3Server as unknown as { httpServer: Server }).httpServer);
 
   const dynamoEndpoint = `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`;
   const s3Endpoint = `http://127.0.0.1:${s3Address.port}`;
@@ -157,3 +164,24 @@ const accessHint = (path: string) => `check that you can read and write ${path} 
 
 const damagedHint = (path: string) =>
   `start afresh with \`chatshyld dev --persist --reset\` (deletes the saved users and sessions), or move ${path} away to keep it`;
+
+/**
+ * Refuses, before the emulator reads it, a request a web page sent (it carries an `Origin` header,
+ * which no SDK sends) or one addressed to another host name (a DNS name pointed at 127.0.0.1): any
+ * site open in the developer's browser can otherwise read and write the sandbox's tables and bucket.
+ */
+function answerOnlyThisMachine(server: Server): void {
+  const port = (server.address() as AddressInfo).port;
+  const listeners = server.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const foreign = foreignRequest(request, port);
+    if (foreign) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end(`The sandbox's emulator refused this request: ${foreign}.\n`);
+      return;
+    }
+    for (const listener of listeners) listener.call(server, request, response);
+  });
+}
