@@ -105,6 +105,17 @@ describe('chatshyld, the command line', () => {
     }
   });
 
+  it('refuses to smoke a stage that ignores test numbers without --phone and --code, before asking AWS: it would send a real SMS', async () => {
+    for (const stage of [{ protected: true }, { allowTestNumbers: false }]) {
+      const cwd = await writeConfig({ project: 'demo', stages: { live: { account: '111111111111', region: 'eu-west-1', ...stage } } });
+      // No credentials and no endpoint: an AWS call would fail otherwise than this refusal.
+      const result = await runCli(['smoke', '--stage', 'live'], { cwd, env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:9' } });
+      expect(result.code, JSON.stringify(stage)).toBe(2);
+      expect(result.stderr).toContain('stage live does not honour test numbers (allowTestNumbers is off), so smoke would send a real SMS');
+      expect(result.stderr).toMatch(/hint: pass --phone and --code/);
+    }
+  });
+
   it('resolves the stage from CHATSHYLD_STAGE and says which stages exist', async () => {
     const cwd = await writeConfig(validConfig());
     const result = await runCli(['smoke', '--phone', '+14155550123', '--code', '123456'], {

@@ -86,6 +86,7 @@ export async function smoke(options: SmokeCommandOptions, context: CommandContex
     } else if (options.url !== undefined) {
       target = urlTarget(options.url);
     } else {
+      if (code.from === 'sandbox') await refuseWithoutTestNumbers(stage!, context);
       target = await stageTarget(stage!, context);
       if (code.from === 'sandbox') {
         const testNumber = await stageTestNumber(stage!, context, options.phone);
@@ -173,6 +174,20 @@ function isSandboxUrl(url: string): boolean {
  * The first unexpired entry of the stage's test-numbers secret (the one for `phone`, if given): a
  * deployed stage sends real SMS otherwise.
  */
+/**
+ * A stage that does not honour test numbers sends their codes to Twilio like any number's: smoke would
+ * send a real SMS and could never sign in. Refused before anything is asked of AWS.
+ */
+async function refuseWithoutTestNumbers(stage: string, context: CommandContext): Promise<void> {
+  const { config } = resolveStage(await loadConfig(context.streams.cwd), stage);
+  if (config && !(config.allowTestNumbers ?? !config.protected)) {
+    throw configError(
+      `stage ${stage} does not honour test numbers (allowTestNumbers is off), so smoke would send a real SMS and could not sign in`,
+      'pass --phone and --code of a number whose code you will have, or smoke a stage that allows test numbers',
+    );
+  }
+}
+
 async function stageTestNumber(stage: string, context: CommandContext, phone?: string): Promise<{ phone: string; code: string }> {
   const [{ openStageSecrets }, { parseTestNumbers }] = await Promise.all([
     import('../secret-store.js'),
