@@ -79,6 +79,27 @@ describe('deploy approval through toolkit-lib', () => {
     expect(approved.outcome).toEqual({ outputs: {} });
   });
 
+  it('a pre-approved deploy (the protection-only second deploy of a first create) is answered yes without asking', async () => {
+    const answers: unknown[] = [];
+    deployThatAsks(answers, []);
+    const asked: string[] = [];
+    const engine = new ToolkitEngine({
+      progress: () => {},
+      debug: () => {},
+      approve: async (request) => {
+        asked.push(request.question);
+        return false;
+      },
+    });
+    const inputs = { stage: 'prod', stageConfig: await shippedStage('prod'), settings: {}, version: 'test', bundleDir: '/nowhere' };
+    await engine.deploy(inputs, { hotswap: false, preApproved: true });
+    expect(answers).toEqual([true]);
+    expect(asked).toEqual([]);
+    // The next deploy asks again.
+    await expect(engine.deploy(inputs, { hotswap: false })).rejects.toMatchObject({ name: 'LifecycleRefused' });
+    expect(asked).toHaveLength(1);
+  });
+
   it('an abort that no refusal caused stays the toolkit failure it is', async () => {
     vi.spyOn(Toolkit.prototype, 'deploy').mockRejectedValue(new AbortError('DeployAborted', 'Deployment cancelled'));
     const engine = new ToolkitEngine({ progress: () => {}, debug: () => {}, approve: async () => true });

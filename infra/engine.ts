@@ -55,6 +55,11 @@ export interface EngineDeployOptions {
    * what a hotswap or a console edit changed, even when the template itself is unchanged.
    */
   readonly revertDrift?: boolean;
+  /**
+   * The changes were approved already: the second deploy of a protected stage's first create only
+   * switches deletion protection on, and asking again would let a "no" leave the stage half-protected.
+   */
+  readonly preApproved?: boolean;
 }
 
 export interface CdkEngine {
@@ -73,6 +78,7 @@ export class ToolkitEngine implements CdkEngine {
   private results: string[] = [];
   /** Why the last approval was refused; toolkit-lib then aborts the deploy, and this is the answer. */
   private refusal: Error | undefined;
+  private preApproved = false;
 
   constructor(
     private readonly events: EngineEvents,
@@ -116,6 +122,7 @@ export class ToolkitEngine implements CdkEngine {
 
   async deploy(inputs: Omit<StageAppInputs, 'outdir' | 'context'>, options: EngineDeployOptions): Promise<Record<string, string>> {
     this.refusal = undefined;
+    this.preApproved = Boolean(options.preApproved);
     let result;
     try {
       result = await this.toolkit.deploy(await this.source(inputs), {
@@ -170,6 +177,7 @@ export class ToolkitEngine implements CdkEngine {
 
   private async request<T>(request: IoRequest<unknown, T>): Promise<T> {
     if (request.code === 'CDK_TOOLKIT_I5060') {
+      if (this.preApproved) return true as T;
       const data = request.data as { permissionChangeType: ApprovalRequest['permissionChangeType'] };
       // toolkit-lib deletes the change set it made (and a REVIEW_IN_PROGRESS stack) only when the
       // answer is `false`; an exception here would leave them behind. So a refusal answers false.

@@ -30,8 +30,8 @@ class FakeEngine implements CdkEngine {
     this.calls.push('diff');
     return { changes: 0, text: '' };
   }
-  async deploy(inputs: { bundleDir: string; firstCreate?: boolean }, options: { hotswap: boolean }) {
-    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}${inputs.firstCreate ? ' first-create' : ''}`);
+  async deploy(inputs: { bundleDir: string; firstCreate?: boolean }, options: { hotswap: boolean; preApproved?: boolean }) {
+    this.calls.push(`deploy ${inputs.bundleDir} hotswap=${options.hotswap}${inputs.firstCreate ? ' first-create' : ''}${options.preApproved ? ' pre-approved' : ''}`);
     return { ApiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com', AvatarsBucketName: 'bucket' };
   }
   async destroy() {
@@ -137,7 +137,8 @@ describe('termination protection of a protected stage', () => {
     const stack = new FakeStack(undefined);
     const { engine, outcome } = run(stack);
     await outcome;
-    expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
+    // The second deploy only switches protection on: what was approved for the first is not asked again.
+    expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false pre-approved']);
     expect(stack.changes).toEqual([true]);
   });
 
@@ -162,7 +163,8 @@ describe('termination protection of a protected stage', () => {
       await outcome;
       expect(questions).toEqual([expect.stringContaining(`ChatShyld-prod is ${status}`)]);
       expect(stack.changes).toEqual([false, true]);
-      expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false']);
+      // The second deploy only switches protection on: what was approved for the first is not asked again.
+    expect(engine.calls).toEqual(['deploy /b hotswap=false first-create', 'deploy /b hotswap=false pre-approved']);
       expect(progress).toContain('termination protection switched on for ChatShyld-prod');
     }
   });

@@ -134,7 +134,7 @@ export async function deployStage(
   );
   if (firstProtectedCreate) {
     dependencies.progress(`${stackName(target.stage)} created: deploying again to switch on deletion and termination protection`);
-    outputs = await dependencies.engine.deploy(appInputs(target, bundleDir), { ...options, hotswap: false });
+    outputs = await dependencies.engine.deploy(appInputs(target, bundleDir), { ...options, hotswap: false, preApproved: true });
   }
   if (isProtected && (firstCreate || !existing.terminationProtection)) {
     await dependencies.stack.setTerminationProtection(true);
