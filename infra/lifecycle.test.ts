@@ -220,3 +220,11 @@ describe('deploy approvals', () => {
     await expect(alwaysNoTerminal(request('none'))).rejects.toBeInstanceOf(LifecycleRefused);
   });
 });
+
+describe('a resource of a never-created stack', () => {
+  it('still exists unless its delete completed: a failed or skipped delete leaves it in the account', async () => {
+    const { stillExists } = await import('./stack-status.js');
+    expect(['CREATE_COMPLETE', 'CREATE_FAILED', 'DELETE_FAILED', 'DELETE_SKIPPED', 'DELETE_IN_PROGRESS', undefined].map(stillExists)).toEqual([true, true, true, true, true, true]);
+    expect(stillExists('DELETE_COMPLETE')).toBe(false);
+  });
+});

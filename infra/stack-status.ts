@@ -48,7 +48,7 @@ export function cloudFormationStackControl(target: Pick<AwsTarget, 'stage' | 're
         let token: string | undefined;
         do {
           const page = await client.send(new ListStackResourcesCommand({ StackName: stack.StackId, ...(token && { NextToken: token }) }));
-          liveResources += (page.StackResourceSummaries ?? []).filter((resource: StackResourceSummary) => !/^DELETE_/.test(resource.ResourceStatus ?? '')).length;
+          liveResources += (page.StackResourceSummaries ?? []).filter((resource: StackResourceSummary) => stillExists(resource.ResourceStatus)).length;
           token = page.NextToken;
         } while (token);
       }
@@ -100,4 +100,13 @@ export async function checkStack(target: Pick<AwsTarget, 'stage' | 'region' | 'p
     if (missing(error)) return { name, ok: false, detail: `${stackName(target.stage)} is not deployed`, fix: deploy };
     return { name, ok: false, detail: (error as Error).message, fix: 'check your AWS credentials and region' };
   }
+}
+
+/**
+ * Whether a stack's resource still exists in the account: everything but DELETE_COMPLETE. A
+ * DELETE_FAILED or DELETE_SKIPPED (retained) resource is still there, and a stack holding one is not
+ * safe to delete and create again.
+ */
+export function stillExists(resourceStatus: string | undefined): boolean {
+  return resourceStatus !== 'DELETE_COMPLETE';
 }
