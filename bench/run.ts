@@ -169,17 +169,13 @@ async function sandboxReady() {
 async function reloadOnSave() {
   const samplesWanted = Math.max(runs, 7);
   log(`reload on save: ${samplesWanted} edits of one handler file, write → the edit served`);
-  const { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile: write } = await import('node:fs/promises');
+  const { mkdtemp, readFile, rm, writeFile: write } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { startSandbox } = await import('../service/local/sandbox.js');
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
-  const copy = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-'));
-  await cp(join(root, 'service'), join(copy, 'service'), { recursive: true });
-  await mkdir(join(copy, 'infra'));
-  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(root, 'infra', file), join(copy, 'infra', file));
-  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(root, file), join(copy, file));
-  await symlink(join(root, 'node_modules'), join(copy, 'node_modules'));
+  const { copyFunctionSources } = await import('../infra/testing/function-sources.js');
+  const copy = await copyFunctionSources(root, 'chatshyld-bench-reload-');
   const stateDir = await mkdtemp(join(tmpdir(), 'chatshyld-bench-reload-state-'));
   const sandbox = await startSandbox({ stateDir, sourceRoot: copy, bundleDir: join(copy, '.chatshyld', 'bundles'), watch: true, prewarm: true });
   const file = join(copy, 'service', 'http', 'routes.ts');

@@ -1,8 +1,9 @@
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFunctionSources } from './testing/function-sources.js';
 import { buildStageApp } from './app.js';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { pathToFileURL } from 'node:url';
@@ -16,15 +17,7 @@ import { repoRoot, shippedStage } from './testing/synth.js';
  * A copy of the sources (no `dist/`, as in a checkout where `npm run build` was forgotten), so the
  * test can edit one without touching the tree other tests read.
  */
-async function sourceCopy(): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'chatshyld-bundle-src-'));
-  await cp(join(repoRoot, 'service'), join(root, 'service'), { recursive: true });
-  await mkdir(join(root, 'infra'));
-  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(repoRoot, 'infra', file), join(root, 'infra', file));
-  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(repoRoot, file), join(root, file));
-  await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-  return root;
-}
+const sourceCopy = () => copyFunctionSources(repoRoot, 'chatshyld-bundle-src-');
 
 /** Each route bundle's inputs (the files esbuild put in it), from the metafile of one build of them all. */
 async function routeInputs(): Promise<(routeId: string) => string[]> {

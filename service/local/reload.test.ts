@@ -1,7 +1,8 @@
-import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFunctionSources } from '../../infra/testing/function-sources.js';
 import { repoRoot } from '../../infra/testing/synth.js';
 import { bundleFunctions } from '../../infra/bundle.js';
 import { routes } from '../manifest.js';
@@ -11,15 +12,7 @@ import { startSandbox, type Sandbox } from './sandbox.js';
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
 /** A copy of the sources the sandbox bundles, which the test edits as a developer would. */
-async function sourceCopy(): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'chatshyld-reload-src-'));
-  await cp(join(repoRoot, 'service'), join(root, 'service'), { recursive: true });
-  await mkdir(join(root, 'infra'));
-  for (const file of ['lambda-credentials.ts', 'bundle.ts']) await cp(join(repoRoot, 'infra', file), join(root, 'infra', file));
-  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(repoRoot, file), join(root, file));
-  await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-  return root;
-}
+const sourceCopy = () => copyFunctionSources(repoRoot, 'chatshyld-reload-src-');
 
 const healthLine = 'ok({ ok: true, stage, version })';
 
